@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Set up `.venv/` with reelay installed, then run the demo or the test suite.
+
+    python3 dev.py demo     # set up, then `reelay demo` on embedded defaults
+    python3 dev.py test     # set up, then the whole test suite
+
+Needs only Python 3.11+. The environment is rebuilt when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".reelay-installed"
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"reelay needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted and (BIN / "reelay").exists():
+        return
+    if not (BIN / "python").exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    print("installing reelay with its test and cluster extras into .venv", flush=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test"):
+        print(__doc__.strip())
+        return 2
+    ensure_venv()
+    os.chdir(ROOT)
+    if argv[0] == "demo":
+        cmd = [str(BIN / "reelay"), "demo", *argv[1:]]
+    else:
+        cmd = [str(BIN / "python"), "-m", "pytest", *argv[1:]]
+    return subprocess.run(cmd).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

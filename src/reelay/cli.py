@@ -1,0 +1,443 @@
+"""The ``reelay`` command line. Every listing takes ``--json``; every command ``--home``.
+
+Errors caused by the user (a bad file, a bad URL, an unknown function) print a message
+that names the problem and exit non-zero; the CLI never shows a traceback for them.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reelay.client import Client
+from reelay.config import Settings
+from reelay.errors import AppError, HomeBusyError, InvalidEventError, ReelayError
+from reelay.runtime import Runtime, wait_for_invocation
+from reelay.runtime.app import App, load_app
+from reelay.runtime.dispatcher import function_spec
+from reelay.runtime.state import FAILED, STATUSES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+home_option = click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="REELAY_HOME",
+    help="The reelay home (default: $REELAY_HOME, else a per-user data directory).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+limit_option = click.option(
+    "--limit",
+    type=click.IntRange(1, 100000),
+    default=50,
+    show_default=True,
+    help="How many rows, newest first.",
+)
+
+
+def friendly(command: F) -> F:
+    """Turn reelay's errors into a message and exit status instead of a traceback."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except AppError as exc:
+            for problem in exc.problems:
+                click.echo(f"error: {problem}", err=True)
+            sys.exit(2)
+        except (ReelayError, OSError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return run  # type: ignore[return-value]
+
+
+def _settings(home: Path | None, **overrides: Any) -> Settings:
+    return Settings.load(home, **overrides)
+
+
+def _app(path: Path | None, client: Client) -> App:
+    """The app named by --app, else ./reelay.yaml, else the one ``reelay up`` last served."""
+    if path is None:
+        if Path("reelay.yaml").is_file():
+            path = Path("reelay.yaml")
+        elif (last := client.state.get_meta("app_path")) is not None:
+            path = Path(last)
+        else:
+            raise click.UsageError("no app: pass --app FILE (or run where reelay.yaml is)")
+    return load_app(path)
+
+
+def _time(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _dump(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="reelay")
+def main() -> None:
+    """reelay: Lambda-style functions on durable events, on a laptop or a cluster."""
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--app",
+    "app_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The app file (reelay.yaml).",
+)
+@click.option("--executor", help="local, local:N, ray:auto, ray:local or ray://HOST:PORT.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every invocation, not only failures.")
+@home_option
+@friendly
+def up(
+    app_path: Path, executor: str | None, workers: int | None, verbose: bool, home: Path | None
+) -> None:
+    """Serve an app: route events, run functions, retry, until Ctrl-C (which drains)."""
+    settings = _settings(home)
+    app = load_app(app_path)
+    stop = threading.Event()
+    with Runtime(
+        app, settings, executor=executor, max_workers=workers, out=sys.stdout, verbose=verbose
+    ) as runtime:
+        assert runtime.dispatcher is not None and runtime.executor is not None
+        dispatcher = runtime.dispatcher
+
+        def on_signal(signum: int, frame: object) -> None:
+            if stop.is_set():  # a second Ctrl-C: stop now; running work is requeued next start
+                raise KeyboardInterrupt
+            click.echo(
+                "\ndraining: waiting for running invocations (Ctrl-C again to stop now)", err=True
+            )
+            stop.set()
+            dispatcher.wake()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        click.echo(
+            f"reelay up: app {app.name!r} ({len(app.functions)} functions) on "
+            f"{settings.home}, executor {runtime.executor_url} "
+            f"({runtime.executor.max_workers} workers)",
+            err=True,
+        )
+        if runtime.recovered:
+            click.echo(
+                f"requeued {runtime.recovered} invocations left running by a previous run", err=True
+            )
+        try:
+            runtime.serve(stop)
+        except KeyboardInterrupt:
+            click.echo("stopped; unfinished invocations run again at the next start", err=True)
+    click.echo("reelay up: stopped", err=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("destination")
+@json_option
+@home_option
+@friendly
+def put(file: Path, destination: str, as_json: bool, home: Path | None) -> None:
+    """Store FILE at s3://BUCKET/KEY in the home's object store (emits ObjectCreated:Put)."""
+    bucket, key = _parse_s3_url(destination)
+    with Client(_settings(home)) as client:
+        info = client.put_object(bucket, key, file)
+    if as_json:
+        _dump({"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag})
+    else:
+        click.echo(f"put s3://{info.bucket}/{info.key} ({info.size} bytes, etag {info.etag})")
+
+
+def _parse_s3_url(url: str) -> tuple[str, str]:
+    if not url.startswith("s3://") or "/" not in url[5:] or url.endswith("/"):
+        raise click.BadParameter(f"{url!r}: expected s3://BUCKET/KEY", param_hint="DESTINATION")
+    bucket, key = url[5:].split("/", 1)
+    return bucket, key
+
+
+@main.command()
+@click.argument("function")
+@click.option(
+    "--event",
+    "event_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JSON file with the event (default: {}). '-' is not accepted.",
+)
+@click.option("--app", "app_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--async",
+    "is_async",
+    is_flag=True,
+    help="Queue it (Lambda's Event invocation) instead of waiting for the result.",
+)
+@click.option("--timeout", type=float, help="Seconds to wait (default: function timeout + 30).")
+@json_option
+@home_option
+@friendly
+def invoke(
+    function: str,
+    event_file: Path | None,
+    app_path: Path | None,
+    is_async: bool,
+    timeout: float | None,
+    as_json: bool,
+    home: Path | None,
+) -> None:
+    """Invoke FUNCTION with an event and print its result (runs it here if no `reelay up`)."""
+    settings = _settings(home)
+    with Client(settings) as client:
+        app = _app(app_path, client)
+        spec = function_spec(app, function)
+        payload = _read_event(event_file) if event_file else {}
+        event = client.invoke(function, payload, sync=not is_async)
+        if is_async:
+            click.echo(f"queued event {event.id} for {function}")
+            return
+        wait = timeout or spec.timeout_s + 30
+        try:
+            with Runtime(app, settings, max_workers=1) as runtime:
+                assert runtime.dispatcher is not None
+                runtime.dispatcher.only = set()
+                runtime.dispatcher.step()  # routes the event (and anything else pending)
+                ids = [i.id for i in client.state.invocations(event_seq=event.seq)]
+                runtime.dispatcher.only = set(ids)
+                runtime.start()
+                inv = wait_for_invocation(client, ids[0], wait)
+        except HomeBusyError:
+            # A `reelay up` serves this home: it runs the invocation; we wait for it.
+            inv = _await_routed(client, event.seq, wait)
+        attempt = client.state.attempts(invocation_id=inv.id, limit=1)
+        if as_json:
+            _dump(inv.as_dict() | {"logs": attempt[0].logs if attempt else ""})
+        else:
+            if attempt and attempt[0].logs:
+                click.echo(attempt[0].logs.rstrip("\n"), err=True)
+            click.echo(inv.result if inv.status != FAILED else json.dumps(inv.error))
+        if inv.status == FAILED:
+            sys.exit(1)
+
+
+def _await_routed(client: Client, seq: int, timeout: float) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (found := client.state.invocations(event_seq=seq)):
+        if time.monotonic() > deadline:
+            raise ReelayError("the running dispatcher did not route the event in time")
+        time.sleep(0.01)
+    return wait_for_invocation(client, found[0].id, max(deadline - time.monotonic(), 0.1))
+
+
+def _read_event(path: Path) -> dict[str, Any]:
+    try:
+        event = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidEventError(f"{path}: not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidEventError(f"{path}: not a UTF-8 text file") from None
+    if not isinstance(event, dict):
+        raise InvalidEventError(
+            f"{path}: the event must be a JSON object, not {type(event).__name__}"
+        )
+    return event
+
+
+@main.command()
+@click.option("--source", required=True, help="The event's source, e.g. my.app.")
+@click.option("--detail-type", required=True, help="The event's detail-type.")
+@click.option("--detail", default="{}", show_default=True, help="The detail, a JSON object.")
+@home_option
+@friendly
+def emit(source: str, detail_type: str, detail: str, home: Path | None) -> None:
+    """Put one custom event on the event bus (as EventBridge PutEvents)."""
+    with Client(_settings(home)) as client:
+        (event_id,) = client.put_events(
+            [{"Source": source, "DetailType": detail_type, "Detail": detail}]
+        )
+    click.echo(event_id)
+
+
+@main.command()
+@click.argument("app_file", type=click.Path(dir_okay=False, path_type=Path))
+@friendly
+def validate(app_file: Path) -> None:
+    """Check an app file completely before anything runs."""
+    app = load_app(app_file)
+    click.echo(
+        f"{app_file}: ok ({len(app.functions)} functions: {', '.join(sorted(app.functions))})"
+    )
+
+
+# -- listings --------------------------------------------------------------------------------
+
+
+@main.command()
+@limit_option
+@click.option("--source", help="Only events from this source.")
+@json_option
+@home_option
+@friendly
+def events(limit: int, source: str | None, as_json: bool, home: Path | None) -> None:
+    """List the newest events in the durable log."""
+    with Client(_settings(home)) as client:
+        rows = client.state.events(limit=limit, source=source)
+    if as_json:
+        _dump([e.as_dict() for e in rows])
+        return
+    _table(
+        [(e.seq, _time(e.time), e.kind, e.source, e.detail_type, e.target or "") for e in rows],
+        ("SEQ", "TIME", "KIND", "SOURCE", "DETAIL-TYPE", "TARGET"),
+    )
+
+
+@main.command()
+@click.option("--function", help="Only this function.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@limit_option
+@json_option
+@home_option
+@friendly
+def invocations(
+    function: str | None, status: str | None, limit: int, as_json: bool, home: Path | None
+) -> None:
+    """List the newest invocations."""
+    with Client(_settings(home)) as client:
+        rows = client.state.invocations(function=function, status=status, limit=limit)
+    _invocation_rows(rows, as_json)
+
+
+def _invocation_rows(rows: Sequence[Any], as_json: bool) -> None:
+    if as_json:
+        _dump([i.as_dict() for i in rows])
+        return
+    _table(
+        [
+            (
+                i.id,
+                i.function,
+                i.status,
+                i.attempts,
+                _time(i.created),
+                (i.error or {}).get("errorMessage", "")[:60],
+            )
+            for i in rows
+        ],
+        ("REQUEST ID", "FUNCTION", "STATUS", "ATTEMPTS", "CREATED", "ERROR"),
+    )
+
+
+@main.command()
+@click.argument("function")
+@limit_option
+@json_option
+@home_option
+@friendly
+def logs(function: str, limit: int, as_json: bool, home: Path | None) -> None:
+    """Show what FUNCTION printed or logged, per invocation attempt (as CloudWatch does)."""
+    with Client(_settings(home)) as client:
+        rows = client.state.attempts(function=function, limit=limit)
+    if as_json:
+        _dump([a.__dict__ for a in rows])
+        return
+    for a in reversed(rows):
+        click.echo(f"START RequestId: {a.invocation_id} Version: $LATEST")
+        if a.logs:
+            click.echo(a.logs.rstrip("\n"))
+        if a.logs_truncated:
+            click.echo(f"[{a.logs_truncated} bytes of output dropped]")
+        click.echo(f"END RequestId: {a.invocation_id}")
+        status = "" if a.ok else f"\tStatus: {a.error_type}"
+        click.echo(
+            f"REPORT RequestId: {a.invocation_id}\tDuration: {a.duration_ms:.2f} ms\t"
+            f"Max Memory Used: {a.max_memory_mb} MB\tAttempt: {a.attempt}{status}"
+        )
+
+
+@main.group()
+def dlq() -> None:
+    """The dead-letter queue: invocations that failed for good."""
+
+
+@dlq.command("list")
+@click.option("--function", help="Only this function.")
+@limit_option
+@json_option
+@home_option
+@friendly
+def dlq_list(function: str | None, limit: int, as_json: bool, home: Path | None) -> None:
+    """List failed invocations."""
+    with Client(_settings(home)) as client:
+        rows = client.state.invocations(function=function, status=FAILED, limit=limit)
+    _invocation_rows(rows, as_json)
+
+
+@dlq.command("redrive")
+@click.argument("request_ids", nargs=-1)
+@click.option("--function", help="Only this function's failed invocations.")
+@click.option("--all", "everything", is_flag=True, help="Redrive the whole DLQ.")
+@json_option
+@home_option
+@friendly
+def dlq_redrive(
+    request_ids: tuple[str, ...],
+    function: str | None,
+    everything: bool,
+    as_json: bool,
+    home: Path | None,
+) -> None:
+    """Queue failed invocations again, with a fresh retry budget."""
+    if not (request_ids or function or everything):
+        raise click.UsageError("name REQUEST_IDS, --function NAME or --all")
+    with Client(_settings(home)) as client:
+        count = client.state.redrive(ids=request_ids, function=function)
+    if as_json:
+        _dump({"redriven": count})
+    else:
+        click.echo(f"redrove {count} invocations")
+    if request_ids and count < len(request_ids):
+        click.echo(f"error: {len(request_ids) - count} of the ids are not in the DLQ", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to keep the demo's state (default: a fresh temporary directory).",
+)
+@click.option("--files", type=click.IntRange(1, 1000), default=12, show_default=True)
+@friendly
+def demo(home: Path | None, files: int) -> None:
+    """Run the built-in demo app end to end on embedded defaults."""
+    from reelay.apps.demo import run_demo
+
+    sys.exit(run_demo(home, files=files))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

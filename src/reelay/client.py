@@ -1,0 +1,181 @@
+"""`Client`: the one way in to a reelay home, for the CLI and for handlers alike.
+
+Writes through the client emit events: every object put or deleted appends an S3
+event-notification to the durable log; `put_events` appends EventBridge events;
+`invoke` appends a direct invocation. Inside a handler, ``Client.from_env()`` reaches
+the home the handler runs for (the runtime passes it in the environment), so
+handlers emit events instead of calling each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from reelay.config import Settings
+from reelay.errors import InvalidEventError
+from reelay.events import bus_event, s3_event, s3_record
+from reelay.runtime.state import Event, NewEvent, State
+from reelay.storage import ObjectInfo, ObjectStore, open_store
+
+_PUT_EVENT_KEYS = ("Detail", "DetailType", "EventBusName", "Resources", "Source", "Time")
+
+
+class Client:
+    """Objects, events and invocations of one reelay home. A context manager."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.load()
+        self._state: State | None = None
+        self._store: ObjectStore | None = None
+
+    @classmethod
+    def from_env(cls) -> Client:
+        """The client for the home named by the environment (``REELAY_HOME``...)."""
+        return cls(Settings.load())
+
+    @property
+    def state(self) -> State:
+        if self._state is None:
+            self._state = State(self.settings.home, durability=self.settings.durability)
+        return self._state
+
+    @property
+    def store(self) -> ObjectStore:
+        if self._store is None:
+            self._store = open_store(self.settings.store_url)
+        return self._store
+
+    # -- objects -------------------------------------------------------------------------
+
+    def put_object(
+        self, bucket: str, key: str, data: bytes | BinaryIO | os.PathLike[str] | Path
+    ) -> ObjectInfo:
+        """Store an object, then append its ``ObjectCreated:Put`` event."""
+        info = self.store.put(bucket, key, data)
+        self._append_s3("ObjectCreated:Put", info, bucket, key)
+        return info
+
+    def delete_object(self, bucket: str, key: str) -> bool:
+        """Delete an object; if it existed, append its ``ObjectRemoved:Delete`` event."""
+        existed = self.store.delete(bucket, key)
+        if existed:
+            self._append_s3("ObjectRemoved:Delete", None, bucket, key)
+        return existed
+
+    def get_object(self, bucket: str, key: str) -> bytes:
+        return self.store.get(bucket, key)
+
+    def download(self, bucket: str, key: str, path: str | os.PathLike[str]) -> ObjectInfo:
+        return self.store.download(bucket, key, path)
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        return self.store.head(bucket, key)
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self.store.list(bucket, prefix)
+
+    def _append_s3(self, name: str, info: ObjectInfo | None, bucket: str, key: str) -> None:
+        record = s3_record(name, info, bucket=bucket, key=key, region=self.settings.region)
+        self.state.append(
+            [NewEvent("s3", json.dumps(s3_event([record])), source="aws.s3", detail_type=name)]
+        )
+
+    # -- events and invocations ------------------------------------------------------
+
+    def put_events(self, entries: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Append events given as EventBridge PutEvents entries; return their ids.
+
+        Each entry has ``Source``, ``DetailType`` and ``Detail`` (a JSON object, as text
+        or a mapping), and optionally ``Resources``. The whole batch is validated first
+        and appended in one transaction, so it is accepted entirely or not at all.
+        """
+        if isinstance(entries, Mapping) or not isinstance(entries, Sequence):
+            raise InvalidEventError("entries must be a list of PutEvents entries")
+        events = [self._bus_event(i, entry) for i, entry in enumerate(entries)]
+        appended = self.state.append(events)
+        return [e.id for e in appended]
+
+    def _bus_event(self, index: int, entry: Any) -> NewEvent:
+        where = f"entry {index}"
+        if not isinstance(entry, Mapping):
+            raise InvalidEventError(f"{where}: must be an object with Source, DetailType, Detail")
+        unknown = sorted(set(entry) - set(_PUT_EVENT_KEYS))
+        if unknown:
+            raise InvalidEventError(
+                f"{where}: unknown field {unknown[0]!r}; valid fields: {', '.join(_PUT_EVENT_KEYS)}"
+            )
+        for field in ("Source", "DetailType"):
+            if not isinstance(entry.get(field), str) or not entry[field]:
+                raise InvalidEventError(f"{where}: {field} must be a non-empty string")
+        detail = entry.get("Detail", "{}")
+        if isinstance(detail, str):
+            try:
+                detail = json.loads(detail)
+            except json.JSONDecodeError as exc:
+                raise InvalidEventError(f"{where}: Detail is not valid JSON: {exc}") from None
+        if not isinstance(detail, dict):
+            raise InvalidEventError(
+                f"{where}: Detail must be a JSON object, not {type(detail).__name__}"
+            )
+        resources = entry.get("Resources", [])
+        if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+            raise InvalidEventError(f"{where}: Resources must be a list of strings")
+        event_id = str(uuid.uuid4())
+        body = bus_event(
+            entry["Source"],
+            entry["DetailType"],
+            detail,
+            resources=resources,
+            region=self.settings.region,
+            event_id=event_id,
+        )
+        return NewEvent(
+            "event",
+            json.dumps(body),
+            source=entry["Source"],
+            detail_type=entry["DetailType"],
+            id=event_id,
+        )
+
+    def invoke(self, function: str, payload: Any, *, sync: bool = False) -> Event:
+        """Queue a direct invocation of ``function`` with ``payload``.
+
+        ``sync`` invocations run once (Lambda's RequestResponse: no retries); the others
+        follow the function's retry policy (Lambda's Event invocation type).
+        """
+        try:
+            body = json.dumps(payload)
+        except (TypeError, ValueError) as exc:
+            raise InvalidEventError(f"the payload is not JSON-serializable: {exc}") from None
+        kind = "invoke" if sync else "invoke-async"
+        return self.state.append(
+            [NewEvent(kind, body, source="reelay.invoke", detail_type=function, target=function)]
+        )[0]
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_defaults: dict[str | None, Client] = {}
+
+
+def default_client() -> Client:
+    """A process-wide client for the home in the environment (reused across handler calls)."""
+    home = os.environ.get("REELAY_HOME")
+    if home not in _defaults:
+        _defaults[home] = Client.from_env()
+    return _defaults[home]

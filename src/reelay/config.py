@@ -1,0 +1,91 @@
+"""Settings: where the home is and which backend serves each seam.
+
+Every value comes from a keyword argument, else an environment variable, else an
+embedded default under the home directory:
+
+==================  ========================  =========================================
+setting             environment variable      default
+==================  ========================  =========================================
+home                ``REELAY_HOME``           ``$XDG_DATA_HOME/reelay`` (``~/.local/share/reelay``)
+store_url           ``REELAY_STORE``          ``file://<home>/objects``
+executor_url        ``REELAY_EXECUTOR``       ``local`` (a process pool of ``os.cpu_count()``)
+retry_delays        ``REELAY_RETRY_DELAYS``   ``60,120`` seconds, Lambda's async retry waits
+region              ``AWS_REGION``            ``us-east-1``
+durability          ``REELAY_DURABILITY``     ``process`` (survives kill -9) or ``power`` (fsync)
+==================  ========================  =========================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from reelay.errors import ConfigError
+
+DURABILITY_CHOICES = ("process", "power")
+
+
+def default_home() -> Path:
+    """The per-user data directory reelay uses when no home is given."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "reelay"
+
+
+def _parse_delays(text: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(
+            f"REELAY_RETRY_DELAYS={text!r}: expected comma-separated seconds such as '60,120'"
+        ) from None
+    if any(d < 0 for d in delays):
+        raise ConfigError(f"REELAY_RETRY_DELAYS={text!r}: delays must not be negative")
+    return delays
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where reelay keeps its state and which backend serves each seam."""
+
+    home: Path
+    store_url: str
+    executor_url: str = "local"
+    retry_delays: tuple[float, ...] = (60.0, 120.0)
+    region: str = "us-east-1"
+    durability: str = "process"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, home: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+        """Settings from arguments, then the environment, then the embedded defaults."""
+        env = os.environ
+        home_path = Path(home or env.get("REELAY_HOME") or default_home()).expanduser().resolve()
+        settings = cls(
+            home=home_path,
+            store_url=env.get("REELAY_STORE") or f"file://{home_path / 'objects'}",
+            executor_url=env.get("REELAY_EXECUTOR") or "local",
+            retry_delays=_parse_delays(env.get("REELAY_RETRY_DELAYS", "60,120")),
+            region=env.get("AWS_REGION") or "us-east-1",
+            durability=env.get("REELAY_DURABILITY") or "process",
+        )
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        if settings.durability not in DURABILITY_CHOICES:
+            raise ConfigError(
+                f"durability {settings.durability!r} is not valid; "
+                f"valid choices: {', '.join(DURABILITY_CHOICES)}"
+            )
+        return settings
+
+    @property
+    def state_path(self) -> Path:
+        return self.home / "state.db"
+
+    def environment(self) -> dict[str, str]:
+        """Variables that let a handler's process reach the same home (see `reelay.Client`)."""
+        return {
+            "REELAY_HOME": str(self.home),
+            "REELAY_STORE": self.store_url,
+            "REELAY_DURABILITY": self.durability,
+        }

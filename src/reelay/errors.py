@@ -1,0 +1,87 @@
+"""One exception tree for all of reelay.
+
+::
+
+    ReelayError
+    ├── ConfigError (ValueError)             bad settings, unknown backend URL scheme
+    ├── AppError (ValueError)                an invalid app file: every problem, each named
+    ├── InvalidPatternError (ValueError)     an EventBridge event pattern that cannot match
+    ├── InvalidScheduleError (ValueError)    a rate(...) or cron(...) expression
+    ├── InvalidEventError (ValueError)       an event that is not a JSON object, or malformed
+    ├── FunctionNotFoundError (LookupError)  a function name the app does not declare
+    ├── HomeBusyError                        another dispatcher already serves this home
+    ├── StorageError                         object store failures (foreign errors translated)
+    │   ├── InvalidKeyError (ValueError)     empty, too long, or escaping the root
+    │   ├── NoSuchKeyError (LookupError)
+    │   └── StorageUnavailableError (ConnectionError)
+    └── ExecutorError                        executor failures (foreign errors translated)
+        └── ExecutorUnavailableError (ConnectionError)
+
+Errors caused by user input subclass the matching built-in (``ValueError``,
+``LookupError``) so callers can catch them without importing reelay. The CLI prints
+their message and exits non-zero; it never shows a traceback for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ReelayError(Exception):
+    """Base class of every error reelay raises on purpose."""
+
+
+class ConfigError(ReelayError, ValueError):
+    """A setting or backend URL is invalid."""
+
+
+class AppError(ReelayError, ValueError):
+    """An app file is invalid. ``problems`` lists every problem found, one line each."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class InvalidPatternError(ReelayError, ValueError):
+    """An EventBridge event pattern is invalid; the message names the offending key."""
+
+
+class InvalidScheduleError(ReelayError, ValueError):
+    """A ``rate(...)`` or ``cron(...)`` schedule expression is invalid."""
+
+
+class InvalidEventError(ReelayError, ValueError):
+    """An event is not a JSON object, or lacks what its kind requires."""
+
+
+class FunctionNotFoundError(ReelayError, LookupError):
+    """A function name that the app does not declare."""
+
+
+class HomeBusyError(ReelayError):
+    """Another dispatcher (``reelay up``) already serves this home."""
+
+
+class StorageError(ReelayError):
+    """An object store operation failed."""
+
+
+class InvalidKeyError(StorageError, ValueError):
+    """An object key or bucket name is empty, too long, malformed or escapes the root."""
+
+
+class NoSuchKeyError(StorageError, LookupError):
+    """The object does not exist."""
+
+
+class StorageUnavailableError(StorageError, ConnectionError):
+    """The storage endpoint cannot be reached."""
+
+
+class ExecutorError(ReelayError):
+    """An executor failed to run work."""
+
+
+class ExecutorUnavailableError(ExecutorError, ConnectionError):
+    """The executor (a Ray cluster, say) cannot be reached."""

@@ -1,0 +1,33 @@
+"""Event formats reelay speaks: EventBridge patterns, S3 notifications, schedules.
+
+- `matches` / `compile_pattern` / `PatternIndex`: the EventBridge event-pattern language.
+- `s3_record` / `s3_event`: S3 event-notification records, exactly as AWS sends them.
+- `parse_schedule`: ``rate(...)`` and ``cron(...)`` expressions as AWS writes them.
+- `bus_event`: an EventBridge event envelope (what PutEvents delivers to a rule target).
+"""
+
+from reelay.events._bus import bus_event
+from reelay.events._pattern import Pattern, PatternIndex, compile_pattern, matches
+from reelay.events._s3 import (
+    S3_EVENT_NAMES,
+    next_sequencer,
+    s3_event,
+    s3_event_matches,
+    s3_record,
+)
+from reelay.events._schedule import Schedule, parse_schedule
+
+__all__ = [
+    "S3_EVENT_NAMES",
+    "Pattern",
+    "PatternIndex",
+    "Schedule",
+    "bus_event",
+    "compile_pattern",
+    "matches",
+    "next_sequencer",
+    "parse_schedule",
+    "s3_event",
+    "s3_event_matches",
+    "s3_record",
+]

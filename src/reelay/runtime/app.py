@@ -1,0 +1,500 @@
+"""Apps: functions and their triggers, declared in a serverless.yml-shaped YAML file.
+
+::
+
+    service: photos
+    provider:                       # defaults for every function (optional)
+      timeout: 30
+      environment: {STAGE: dev}
+    functions:
+      thumbnail:
+        handler: handlers/images.thumbnail      # file handlers/images.py, function thumbnail
+        timeout: 60                             # seconds, 1-900 (default 6)
+        memorySize: 512                         # MB, 128-10240 (default 1024), given to the context
+        reservedConcurrency: 4                  # at most 4 run at once (0 disables the function)
+        maximumRetryAttempts: 2                 # 0-2 (default 2)
+        maximumEventAge: 3600                   # seconds, 60-21600 (default 21600)
+        destinations: {onSuccess: notify, onFailure: event}
+        events:
+          - s3: {bucket: uploads, event: "s3:ObjectCreated:*", rules: [{prefix: in/}, {suffix: .jpg}]}
+          - eventBridge: {pattern: {source: [my.app]}}
+          - schedule: rate(5 minutes)
+
+`load_app` validates the whole file before anything runs and raises `AppError` listing
+every problem, each naming the file, the key path, the bad value and the valid choices.
+Handler paths resolve against the directory of the app file, as serverless.yml does.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reelay.errors import (
+    AppError,
+    InvalidEventError,
+    InvalidPatternError,
+    InvalidScheduleError,
+)
+from reelay.events import Pattern, Schedule, compile_pattern, parse_schedule, s3_event_matches
+
+FUNCTION_KEYS = (
+    "description",
+    "destinations",
+    "environment",
+    "events",
+    "handler",
+    "maximumEventAge",
+    "maximumRetryAttempts",
+    "memorySize",
+    "reservedConcurrency",
+    "timeout",
+)
+PROVIDER_KEYS = ("environment", "memorySize", "name", "region", "runtime", "stage", "timeout")
+TOP_KEYS = ("functions", "provider", "service")
+EVENT_KINDS = ("eventBridge", "s3", "schedule")
+S3_KEYS = ("bucket", "event", "existing", "rules")
+SCHEDULE_KEYS = ("description", "enabled", "input", "name", "rate")
+EVENTBRIDGE_KEYS = ("eventBus", "pattern")
+DESTINATION_KEYS = ("onFailure", "onSuccess")
+EVENT_DESTINATIONS = ("event", "eventBus")  # a destination value that means "emit an event"
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class S3Trigger:
+    bucket: str
+    event: str  # e.g. "s3:ObjectCreated:*"
+    prefix: str = ""
+    suffix: str = ""
+
+    def matches(self, bucket: str, event_name: str, key: str) -> bool:
+        return (
+            bucket == self.bucket
+            and key.startswith(self.prefix)
+            and key.endswith(self.suffix)
+            and s3_event_matches(self.event, event_name)
+        )
+
+
+@dataclass(frozen=True)
+class PatternTrigger:
+    pattern: dict[str, Any]
+    compiled: Pattern = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    expression: str
+    schedule: Schedule = field(compare=False, repr=False)
+    name: str = ""
+    input: Any = None
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a result goes: another function of the app, or the event bus."""
+
+    function: str | None = None  # None means "emit an event"
+
+    def describe(self) -> str:
+        return self.function if self.function else "event"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    handler: str
+    timeout_s: float = 6.0
+    memory_mb: int = 1024
+    reserved_concurrency: int | None = None
+    max_retry_attempts: int = 2
+    max_event_age_s: float = 21600.0
+    environment: dict[str, str] = field(default_factory=dict)
+    on_success: Destination | None = None
+    on_failure: Destination | None = None
+    s3: tuple[S3Trigger, ...] = ()
+    patterns: tuple[PatternTrigger, ...] = ()
+    schedules: tuple[ScheduleTrigger, ...] = ()
+
+    @property
+    def max_attempts(self) -> int:
+        return 1 + self.max_retry_attempts
+
+
+@dataclass(frozen=True)
+class App:
+    """A loaded, validated app: its functions by name and the directory handlers resolve in."""
+
+    name: str
+    root: Path
+    functions: dict[str, FunctionSpec]
+    path: Path | None = None
+
+
+class _Problems:
+    """Collects every problem in one file, each prefixed with the file and key path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(
+            f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}"
+        )
+
+    def unknown_keys(self, where: str, mapping: dict[str, Any], valid: tuple[str, ...]) -> None:
+        for key in mapping:
+            if key not in valid:
+                self.add(
+                    f"{where}.{key}" if where else str(key),
+                    f"unknown key {key!r}; valid keys: {', '.join(valid)}",
+                )
+
+
+def _int_in(problems: _Problems, where: str, value: Any, low: int, high: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.add(where, f"{value!r} is not valid: must be an integer from {low} to {high}")
+        return None
+    return value
+
+
+def load_app(path: str | Path) -> App:
+    """Load and fully validate an app file; raise `AppError` listing every problem."""
+    path = Path(path)
+    problems = _Problems(str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AppError([f"{path}: no such file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AppError([f"{path}: cannot read: {exc}"]) from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise AppError([f"{path}: invalid YAML: {where}{reason}"]) from None
+    app = parse_app(doc, root=path.parent.resolve(), source=str(path), problems=problems)
+    return App(app.name, app.root, app.functions, path.resolve())
+
+
+def parse_app(
+    doc: Any, *, root: Path, source: str = "<app>", problems: _Problems | None = None
+) -> App:
+    """Validate an app already parsed from YAML (or built in Python) and build it."""
+    problems = problems or _Problems(source)
+    if not isinstance(doc, dict):
+        problems.add(
+            "", f"the file must be a mapping with a 'functions' key, not {type(doc).__name__}"
+        )
+        raise AppError(problems.items)
+    problems.unknown_keys("", doc, TOP_KEYS)
+    provider = doc.get("provider") or {}
+    if not isinstance(provider, dict):
+        problems.add("provider", "must be a mapping")
+        provider = {}
+    problems.unknown_keys("provider", provider, PROVIDER_KEYS)
+    functions = doc.get("functions")
+    if not isinstance(functions, dict) or not functions:
+        problems.add(
+            "functions",
+            "must be a mapping of function names to definitions, with at least one function",
+        )
+        raise AppError(problems.items)
+    specs: dict[str, FunctionSpec] = {}
+    for name, body in functions.items():
+        spec = _function(problems, str(name), body, provider, root)
+        if spec is not None:
+            specs[spec.name] = spec
+    for spec in specs.values():
+        for key, dest in (("onSuccess", spec.on_success), ("onFailure", spec.on_failure)):
+            if dest and dest.function and dest.function not in functions:
+                problems.add(
+                    f"functions.{spec.name}.destinations.{key}",
+                    f"{dest.function!r} is not a function of this app nor 'event'; "
+                    f"valid choices: event, {', '.join(sorted(map(str, functions)))}",
+                )
+    if problems.items:
+        raise AppError(problems.items)
+    service = doc.get("service") or root.name
+    return App(str(service), root, specs)
+
+
+def _function(
+    problems: _Problems, name: str, body: Any, provider: dict[str, Any], root: Path
+) -> FunctionSpec | None:
+    where = f"functions.{name}"
+    if not FUNCTION_NAME.match(name):
+        problems.add(
+            where, f"function name {name!r} is not valid: use 1-64 letters, digits, '-' or '_'"
+        )
+    if not isinstance(body, dict):
+        problems.add(where, "must be a mapping with at least a 'handler' key")
+        return None
+    problems.unknown_keys(where, body, FUNCTION_KEYS)
+    handler = body.get("handler")
+    if not isinstance(handler, str) or not handler:
+        problems.add(
+            f"{where}.handler",
+            f"{handler!r} is not valid: expected 'module.function', "
+            "e.g. 'handler.main' or 'src/handlers.main'",
+        )
+        handler = ""
+    else:
+        _check_handler(problems, f"{where}.handler", handler, root)
+    merged = {k: provider[k] for k in ("timeout", "memorySize") if k in provider} | body
+    timeout = _int_in(problems, f"{where}.timeout", merged.get("timeout", 6), 1, 900)
+    memory = _int_in(problems, f"{where}.memorySize", merged.get("memorySize", 1024), 128, 10240)
+    reserved = body.get("reservedConcurrency")
+    if reserved is not None:
+        reserved = _int_in(problems, f"{where}.reservedConcurrency", reserved, 0, 1000)
+    retries = _int_in(
+        problems, f"{where}.maximumRetryAttempts", body.get("maximumRetryAttempts", 2), 0, 2
+    )
+    age = _int_in(
+        problems, f"{where}.maximumEventAge", body.get("maximumEventAge", 21600), 60, 21600
+    )
+    environment = _environment(
+        problems, where, provider.get("environment"), body.get("environment")
+    )
+    on_success, on_failure = _destinations(problems, where, body.get("destinations"))
+    s3, patterns, schedules = _triggers(problems, where, body.get("events"))
+    return FunctionSpec(
+        name=name,
+        handler=handler,
+        timeout_s=float(timeout or 6),
+        memory_mb=memory or 1024,
+        reserved_concurrency=reserved,
+        max_retry_attempts=2 if retries is None else retries,
+        max_event_age_s=float(age or 21600),
+        environment=environment,
+        on_success=on_success,
+        on_failure=on_failure,
+        s3=tuple(s3),
+        patterns=tuple(patterns),
+        schedules=tuple(schedules),
+    )
+
+
+def _environment(problems: _Problems, where: str, *layers: Any) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for layer in layers:
+        if layer is None:
+            continue
+        if not isinstance(layer, dict):
+            problems.add(f"{where}.environment", "must be a mapping of variable names to values")
+            continue
+        for key, value in layer.items():
+            if isinstance(value, dict | list) or value is None:
+                problems.add(
+                    f"{where}.environment.{key}",
+                    f"{value!r} is not valid: values must be strings or numbers",
+                )
+            else:
+                env[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+def _destinations(
+    problems: _Problems,
+    where: str,
+    value: Any,
+) -> tuple[Destination | None, Destination | None]:
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        problems.add(f"{where}.destinations", "must be a mapping with onSuccess and/or onFailure")
+        return None, None
+    problems.unknown_keys(f"{where}.destinations", value, DESTINATION_KEYS)
+    out: list[Destination | None] = []
+    for key in ("onSuccess", "onFailure"):
+        target = value.get(key)
+        if isinstance(target, dict):  # serverless's long form: {type: ..., arn: ...}
+            target = target.get("type") or target.get("arn")
+        if target is None:
+            out.append(None)
+        elif not isinstance(target, str) or not target:
+            problems.add(
+                f"{where}.destinations.{key}",
+                f"{target!r} is not valid: name a function of this app, or 'event'",
+            )
+            out.append(None)
+        elif target in EVENT_DESTINATIONS or target.startswith("arn:aws:events:"):
+            out.append(Destination())
+        else:
+            out.append(Destination(function=target.rsplit(":", 1)[-1]))
+    return out[0], out[1]
+
+
+def _triggers(
+    problems: _Problems,
+    where: str,
+    events: Any,
+) -> tuple[list[S3Trigger], list[PatternTrigger], list[ScheduleTrigger]]:
+    s3: list[S3Trigger] = []
+    patterns: list[PatternTrigger] = []
+    schedules: list[ScheduleTrigger] = []
+    if events is None:
+        return s3, patterns, schedules
+    if not isinstance(events, list):
+        problems.add(f"{where}.events", "must be a list of triggers")
+        return s3, patterns, schedules
+    for i, item in enumerate(events):
+        at = f"{where}.events[{i}]"
+        if not isinstance(item, dict) or len(item) != 1:
+            problems.add(
+                at, f"each trigger must be a mapping with exactly one of: {', '.join(EVENT_KINDS)}"
+            )
+            continue
+        kind, spec = next(iter(item.items()))
+        if kind == "s3":
+            trigger = _s3_trigger(problems, f"{at}.s3", spec)
+            if trigger:
+                s3.append(trigger)
+        elif kind == "eventBridge":
+            pattern_trigger = _pattern_trigger(problems, f"{at}.eventBridge", spec)
+            if pattern_trigger:
+                patterns.append(pattern_trigger)
+        elif kind == "schedule":
+            schedule = _schedule_trigger(problems, f"{at}.schedule", spec, f"{where}-{i}")
+            if schedule:
+                schedules.append(schedule)
+        else:
+            problems.add(at, f"unknown event kind {kind!r}; valid kinds: {', '.join(EVENT_KINDS)}")
+    return s3, patterns, schedules
+
+
+def _s3_trigger(problems: _Problems, at: str, spec: Any) -> S3Trigger | None:
+    if isinstance(spec, str):
+        spec = {"bucket": spec}
+    if not isinstance(spec, dict):
+        problems.add(at, "must be a bucket name or a mapping with bucket, event and rules")
+        return None
+    problems.unknown_keys(at, spec, S3_KEYS)
+    bucket = spec.get("bucket")
+    if not isinstance(bucket, str) or not bucket:
+        problems.add(f"{at}.bucket", f"{bucket!r} is not valid: name a bucket")
+        return None
+    event = spec.get("event", "s3:ObjectCreated:*")
+    try:
+        s3_event_matches(str(event), "ObjectCreated:Put")
+    except InvalidEventError as exc:
+        problems.add(f"{at}.event", str(exc))
+        return None
+    prefix = suffix = ""
+    rules = spec.get("rules") or []
+    if not isinstance(rules, list):
+        problems.add(f"{at}.rules", "must be a list such as [{prefix: uploads/}, {suffix: .mp4}]")
+        rules = []
+    for j, rule in enumerate(rules):
+        if (
+            not isinstance(rule, dict)
+            or len(rule) != 1
+            or next(iter(rule)) not in ("prefix", "suffix")
+            or not isinstance(next(iter(rule.values())), str)
+        ):
+            problems.add(
+                f"{at}.rules[{j}]",
+                f"{rule!r} is not valid: each rule is {{prefix: TEXT}} or {{suffix: TEXT}}",
+            )
+        elif "prefix" in rule:
+            prefix = rule["prefix"]
+        else:
+            suffix = rule["suffix"]
+    return S3Trigger(bucket, str(event), prefix, suffix)
+
+
+def _pattern_trigger(problems: _Problems, at: str, spec: Any) -> PatternTrigger | None:
+    if not isinstance(spec, dict) or "pattern" not in spec:
+        problems.add(at, "must be a mapping with a 'pattern' (an EventBridge event pattern)")
+        return None
+    problems.unknown_keys(at, spec, EVENTBRIDGE_KEYS)
+    try:
+        return PatternTrigger(spec["pattern"], compile_pattern(spec["pattern"]))
+    except InvalidPatternError as exc:
+        problems.add(f"{at}.pattern", str(exc))
+        return None
+
+
+def _schedule_trigger(
+    problems: _Problems, at: str, spec: Any, default_name: str
+) -> ScheduleTrigger | None:
+    if isinstance(spec, str):
+        spec = {"rate": spec}
+    if not isinstance(spec, dict) or "rate" not in spec:
+        problems.add(at, "must be 'rate(...)' / 'cron(...)' or a mapping with a 'rate' key")
+        return None
+    problems.unknown_keys(at, spec, SCHEDULE_KEYS)
+    if spec.get("enabled", True) is False:
+        return None
+    expressions = spec["rate"] if isinstance(spec["rate"], list) else [spec["rate"]]
+    name = str(spec.get("name") or default_name)
+    out = None
+    for expression in expressions:
+        try:
+            out = ScheduleTrigger(
+                str(expression), parse_schedule(str(expression)), name, spec.get("input")
+            )
+        except InvalidScheduleError as exc:
+            problems.add(f"{at}.rate", str(exc))
+    if len(expressions) != 1:
+        problems.add(f"{at}.rate", "give exactly one expression per schedule trigger")
+        return None
+    return out
+
+
+def _check_handler(problems: _Problems, at: str, handler: str, root: Path) -> None:
+    """Check, without running any user code, that the handler's module and function exist."""
+    module, _, function = handler.rpartition(".")
+    if not module or not function.isidentifier():
+        problems.add(
+            at,
+            f"{handler!r} is not valid: expected 'module.function', e.g. "
+            "'handler.main' or 'src/handlers.main'",
+        )
+        return
+    relative = module.replace(".", "/") if "/" not in module else module
+    candidates = [root / f"{relative}.py", root / relative / "__init__.py"]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None and "/" not in module:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+            path = Path(spec.origin)
+    if path is None:
+        problems.add(
+            at, f"{handler!r}: module not found: looked for {', '.join(str(c) for c in candidates)}"
+        )
+        return
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (SyntaxError, UnicodeDecodeError, OSError) as exc:
+        problems.add(at, f"{handler!r}: cannot parse {path}: {exc}")
+        return
+    if function not in _top_level_names(tree):
+        problems.add(at, f"{handler!r}: {path} defines no top-level {function!r}")
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names

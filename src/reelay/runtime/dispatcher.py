@@ -1,0 +1,548 @@
+"""The dispatcher: routes logged events to functions, runs them, records what happened.
+
+One dispatcher serves a home at a time (`HomeLock`); any number of processes may append
+events meanwhile. Each turn of its loop:
+
+1. finishes attempts that came back from the executor: success, a retry after Lambda's
+   backoff, or the DLQ and the on-failure destination, written in one transaction with
+   the destination events they cause;
+2. routes events appended since its cursor to the functions whose triggers match,
+   creating invocations and advancing the cursor in one transaction;
+3. fires schedules that are due (once per fire time, even across restarts);
+4. fails queued invocations older than their maximum event age;
+5. claims ready invocations up to the executor's capacity and each function's reserved
+   concurrency, and submits them.
+
+It sleeps on the home's doorbell socket and the executor's completions, so an event
+appended by another process starts its handler within milliseconds, without polling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import queue
+import select
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import unquote_plus
+
+from reelay.config import Settings
+from reelay.errors import HomeBusyError
+from reelay.events import PatternIndex, bus_event
+from reelay.runtime._task import Task, TaskResult
+from reelay.runtime.app import App, Destination, FunctionSpec
+from reelay.runtime.executors import Executor
+from reelay.runtime.state import (
+    FAILED,
+    QUEUED,
+    SUCCEEDED,
+    Attempt,
+    Event,
+    Invocation,
+    NewEvent,
+    NewInvocation,
+    Outcome,
+    State,
+)
+
+IDLE_RECHECK_S = 0.5  # a lost doorbell ring delays work by at most this much
+EXPIRY_CHECK_S = 1.0
+ROUTE_BATCH = 2000
+
+
+@contextlib.contextmanager
+def home_lock(home: Path) -> Iterator[None]:
+    """Hold the home's dispatcher lock; raise `HomeBusyError` if another process has it."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "dispatcher.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise HomeBusyError(
+                f"another dispatcher (pid {holder}) is already serving "
+                f"{home}; stop it or use another --home"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Router:
+    """Which functions an event triggers. Pattern matching is indexed, not a scan."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.patterns: PatternIndex[str] = PatternIndex()
+        self.s3: dict[str, list[tuple[str, Any]]] = {}
+        for spec in app.functions.values():
+            for pattern in spec.patterns:
+                self.patterns.add(spec.name, pattern.compiled)
+            for trigger in spec.s3:
+                self.s3.setdefault(trigger.bucket, []).append((spec.name, trigger))
+
+    def targets(self, event: Event) -> list[str]:
+        if event.target is not None:
+            return [event.target] if event.target in self.app.functions else []
+        body = json.loads(event.body)
+        if event.kind == "s3":
+            names = []
+            for record in body.get("Records", []):
+                bucket = record["s3"]["bucket"]["name"]
+                key = unquote_plus(record["s3"]["object"]["key"])
+                names += [
+                    fn
+                    for fn, trigger in self.s3.get(bucket, ())
+                    if trigger.matches(bucket, record["eventName"], key)
+                ]
+            return list(dict.fromkeys(names))
+        return list(dict.fromkeys(self.patterns.match(body)))
+
+
+def destination_record(
+    inv: Invocation, event: Event, condition: str, result: TaskResult | None, region: str
+) -> dict[str, Any]:
+    """The record Lambda sends to an asynchronous invocation's destination."""
+    function_arn = f"arn:aws:lambda:{region}:000000000000:function:{inv.function}:$LATEST"
+    response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    payload: Any = None
+    if result is not None and result.ok:
+        payload = json.loads(result.payload) if result.payload else None
+    elif result is not None:
+        response["functionError"] = "Unhandled"
+        payload = result.error
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": inv.id,
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": inv.attempts,
+        },
+        "requestPayload": json.loads(event.body),
+        "responseContext": response,
+        "responsePayload": payload,
+    }
+
+
+class Dispatcher:
+    """Runs an app's functions for the events of one home. See the module docstring."""
+
+    def __init__(
+        self,
+        app: App,
+        settings: Settings,
+        state: State,
+        executor: Executor,
+        *,
+        out: TextIO | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.state = state
+        self.executor = executor
+        self.router = Router(app)
+        self.out = out
+        self.verbose = verbose
+        self.stats: Counter[str] = Counter()
+        self.inflight: dict[str, Future[TaskResult]] = {}
+        self.running: Counter[str] = Counter()
+        self.only: set[str] | None = None
+        self._done: queue.SimpleQueue[tuple[Invocation, Event, TaskResult]] = queue.SimpleQueue()
+        self._bell_r, self._bell_w = socket.socketpair()
+        self._bell_r.setblocking(False)
+        self._bell_w.setblocking(False)
+        self._cursor = state.route_cursor()
+        self._next_expiry = 0.0
+        self._schedules: dict[str, float] = {}
+        self._environments = {
+            spec.name: spec.environment | settings.environment() for spec in app.functions.values()
+        }
+
+    # -- the loop --------------------------------------------------------------------
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        until: Callable[[], bool] | None = None,
+        drain_s: float | None = None,
+    ) -> None:
+        """Serve until ``stop`` is set (or ``until()`` is true), then drain in-flight work.
+
+        Draining waits up to ``drain_s`` seconds (default: the longest function timeout)
+        for running attempts to finish and records them; what is still running after
+        that is left to the next start, which requeues it.
+        """
+        doorbell = self.state.doorbell.listen()
+        waitables: list[Any] = [self._bell_r] + ([doorbell] if doorbell else [])
+        try:
+            while not stop.is_set():
+                busy = self.step()
+                if until is not None and until():
+                    break
+                if not busy:
+                    ready, _, _ = select.select(waitables, [], [], self._idle_timeout())
+                    for sock in ready:
+                        with contextlib.suppress(OSError):
+                            while sock.recv(4096):
+                                pass
+        finally:
+            self.drain(drain_s)
+            if doorbell is not None:
+                doorbell.close()
+                with contextlib.suppress(OSError):
+                    os.unlink(self.state.doorbell.path)
+
+    def step(self) -> bool:
+        """One turn of the loop; True if anything happened."""
+        now = time.time()
+        busy = self._finish_done()
+        busy = self._route() or busy
+        self._fire_schedules(now)
+        if now >= self._next_expiry:
+            self._expire(now)
+            self._next_expiry = now + EXPIRY_CHECK_S
+        return self._claim(now) or busy
+
+    def drain(self, timeout_s: float | None = None) -> None:
+        if timeout_s is None:
+            timeout_s = max((f.timeout_s for f in self.app.functions.values()), default=6.0)
+        deadline = time.time() + timeout_s
+        while self.inflight and time.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                next(iter(self.inflight.values())).result(timeout=max(deadline - time.time(), 0))
+            self._finish_done()
+        self._finish_done()
+
+    def _idle_timeout(self) -> float:
+        wake = time.time() + IDLE_RECHECK_S
+        due = self.state.next_due()
+        if due is not None:
+            wake = min(wake, due)
+        if self._schedules:
+            wake = min(wake, min(self._schedules.values()))
+        return max(wake - time.time(), 0.0)
+
+    def _log(self, line: str) -> None:
+        if self.out is not None:
+            stamp = datetime.now().strftime("%H:%M:%S")
+            print(f"{stamp} {line}", file=self.out, flush=True)
+
+    # -- routing -----------------------------------------------------------------------
+
+    def _route(self) -> bool:
+        events = self.state.events_after(self._cursor, ROUTE_BATCH)
+        if not events:
+            return False
+        new = []
+        for event in events:
+            targets = self.router.targets(event)
+            if event.target is not None and not targets:
+                self._log(f"event {event.seq} targets unknown function {event.target!r}: dropped")
+            for name in targets:
+                spec = self.app.functions[name]
+                attempts = 1 if event.kind == "invoke" else spec.max_attempts
+                new.append(
+                    NewInvocation(event.seq, event.time, name, attempts, spec.max_event_age_s)
+                )
+        self.state.route(new, events[-1].seq)
+        self._cursor = events[-1].seq
+        self.stats["events"] += len(events)
+        return True
+
+    # -- schedules -----------------------------------------------------------------------
+
+    def _fire_schedules(self, now: float) -> None:
+        for spec in self.app.functions.values():
+            for trigger in spec.schedules:
+                key = f"schedule:{spec.name}:{trigger.name}"
+                due = self._schedules.get(key)
+                if due is None:
+                    after = datetime.fromtimestamp(now, UTC)
+                    nxt = trigger.schedule.next_after(after)
+                    self._schedules[key] = nxt.timestamp() if nxt else float("inf")
+                    continue
+                if now < due:
+                    continue
+                fire_time = datetime.fromtimestamp(due, UTC)
+                body = (
+                    trigger.input
+                    if trigger.input is not None
+                    else bus_event(
+                        "aws.events",
+                        "Scheduled Event",
+                        {},
+                        region=self.settings.region,
+                        time=fire_time,
+                        resources=[
+                            f"arn:aws:events:{self.settings.region}:000000000000:rule/"
+                            f"{trigger.name}"
+                        ],
+                    )
+                )
+                fired = self.state.fire_schedule(
+                    key,
+                    fire_time.isoformat(),
+                    NewEvent(
+                        "schedule",
+                        json.dumps(body),
+                        source="aws.events",
+                        detail_type="Scheduled Event",
+                        target=spec.name,
+                    ),
+                )
+                if fired:
+                    self._log(f"schedule {trigger.expression} fired {spec.name}")
+                # Fire times missed while nothing ran are skipped, as EventBridge does.
+                nxt = trigger.schedule.next_after(max(fire_time, datetime.now(UTC)))
+                self._schedules[key] = nxt.timestamp() if nxt else float("inf")
+
+    # -- claiming and submitting -------------------------------------------------------
+
+    def _claim(self, now: float) -> bool:
+        # Keep one task queued per worker beyond those running, so workers never idle
+        # while the dispatcher records results.
+        free = 2 * self.executor.max_workers - len(self.inflight)
+        if free <= 0:
+            return False
+        room = {
+            spec.name: spec.reserved_concurrency - self.running[spec.name]
+            for spec in self.app.functions.values()
+            if spec.reserved_concurrency is not None
+        }
+        only = list(self.only) if self.only is not None else None
+        claimed = self.state.claim(now, free, room=room, only=only)
+        for inv, event in claimed:
+            self._submit(inv, event)
+        return bool(claimed)
+
+    def _submit(self, inv: Invocation, event: Event) -> None:
+        spec = self.app.functions.get(inv.function)
+        if spec is None:  # the app changed since the event was routed
+            result = TaskResult(
+                inv.id,
+                ok=False,
+                error={
+                    "errorType": "ResourceNotFoundException",
+                    "errorMessage": f"Function not found: {inv.function}",
+                    "stackTrace": [],
+                },
+            )
+            self.running[inv.function] += 1
+            self._done.put((inv, event, result))
+            return
+        task = Task(
+            request_id=inv.id,
+            function_name=spec.name,
+            handler=spec.handler,
+            app_root=str(self.app.root),
+            event=event.body,
+            timeout_s=spec.timeout_s,
+            memory_mb=spec.memory_mb,
+            attempt=inv.attempts,
+            environment=self._environments[spec.name]
+            | {"REELAY_REQUEST_ID": inv.id, "REELAY_TIMEOUT": str(spec.timeout_s)},
+        )
+        self.running[spec.name] += 1
+        self.stats["started"] += 1
+        future = self.executor.submit(task)
+        self.inflight[inv.id] = future
+        future.add_done_callback(lambda f: self._completed(inv, event, f))
+
+    def _completed(self, inv: Invocation, event: Event, future: Future[TaskResult]) -> None:
+        # Runs on an executor thread: hand over to the loop and wake it.
+        try:
+            result = future.result()
+        except BaseException as exc:  # the executor itself broke; the attempt failed
+            result = TaskResult(
+                inv.id,
+                ok=False,
+                error={
+                    "errorType": "Reelay.ExecutorError",
+                    "errorMessage": str(exc),
+                    "stackTrace": [],
+                },
+            )
+        self._done.put((inv, event, result))
+        self.wake()
+
+    # -- finishing -----------------------------------------------------------------------
+
+    def _finish_done(self) -> bool:
+        outcomes: list[Outcome] = []
+        events: list[NewEvent] = []
+        now = time.time()
+        while True:
+            try:
+                inv, event, result = self._done.get_nowait()
+            except queue.Empty:
+                break
+            self.inflight.pop(inv.id, None)
+            self.running[inv.function] -= 1
+            outcome, caused = self._decide(inv, event, result, now)
+            outcomes.append(outcome)
+            events += caused
+        if outcomes:
+            self.state.finish(outcomes, events)
+        return bool(outcomes)
+
+    def _decide(
+        self, inv: Invocation, event: Event, result: TaskResult, now: float
+    ) -> tuple[Outcome, list[NewEvent]]:
+        error = result.error or {}
+        attempt = Attempt(
+            invocation_id=inv.id,
+            attempt=inv.attempts,
+            function=inv.function,
+            started=result.started_at or now,
+            duration_ms=result.duration_ms,
+            ok=result.ok,
+            error_type=error.get("errorType"),
+            error_message=error.get("errorMessage"),
+            worker=result.worker,
+            cold_start=result.cold_start,
+            max_memory_mb=result.max_memory_mb,
+            logs=result.logs,
+            logs_truncated=result.logs_truncated,
+        )
+        spec = self.app.functions.get(inv.function)
+        if result.ok:
+            self.stats["succeeded"] += 1
+            if self.verbose:
+                self._log(f"{inv.function} {inv.id} ok {result.duration_ms:.1f} ms")
+            caused = self._destination(
+                spec.on_success if spec else None, inv, event, "Success", result
+            )
+            return Outcome(
+                inv.id, SUCCEEDED, condition="Success", result=result.payload, attempt=attempt
+            ), caused
+        message = f"{error.get('errorType')}: {error.get('errorMessage')}"
+        delays = self.settings.retry_delays or (0.0,)
+        delay = delays[min(inv.attempts - 1, len(delays) - 1)]
+        if inv.attempts < inv.max_attempts and now + delay <= inv.expires:
+            self.stats["retried"] += 1
+            self._log(
+                f"{inv.function} {inv.id} attempt {inv.attempts} failed ({message}); "
+                f"retry in {delay:g} s"
+            )
+            return Outcome(
+                inv.id, QUEUED, not_before=now + delay, error=result.error, attempt=attempt
+            ), []
+        condition = "RetriesExhausted" if inv.attempts >= inv.max_attempts else "EventAgeExceeded"
+        return self._fail(inv, event, condition, result, attempt)
+
+    def _fail(
+        self,
+        inv: Invocation,
+        event: Event,
+        condition: str,
+        result: TaskResult | None,
+        attempt: Attempt | None,
+    ) -> tuple[Outcome, list[NewEvent]]:
+        self.stats["failed"] += 1
+        error = (
+            result.error
+            if result is not None
+            else {
+                "errorType": "EventAgeExceeded",
+                "errorMessage": "the event is older than the function's maximumEventAge",
+            }
+        )
+        self._log(
+            f"{inv.function} {inv.id} failed ({condition}): "
+            f"{(error or {}).get('errorType')}: {(error or {}).get('errorMessage')}; "
+            "sent to the DLQ"
+        )
+        spec = self.app.functions.get(inv.function)
+        caused = self._destination(spec.on_failure if spec else None, inv, event, condition, result)
+        return Outcome(inv.id, FAILED, condition=condition, error=error, attempt=attempt), caused
+
+    def _destination(
+        self,
+        dest: Destination | None,
+        inv: Invocation,
+        event: Event,
+        condition: str,
+        result: TaskResult | None,
+    ) -> list[NewEvent]:
+        if dest is None or event.kind == "invoke":  # sync invocations have no destinations
+            return []
+        record = destination_record(inv, event, condition, result, self.settings.region)
+        outcome = "Success" if condition == "Success" else "Failure"
+        detail_type = f"Lambda Function Invocation Result - {outcome}"
+        if dest.function is not None:
+            return [
+                NewEvent(
+                    "invoke-async",
+                    json.dumps(record),
+                    source="lambda",
+                    detail_type=detail_type,
+                    target=dest.function,
+                )
+            ]
+        envelope = bus_event(
+            "lambda",
+            detail_type,
+            record,
+            region=self.settings.region,
+            resources=[record["requestContext"]["functionArn"]],
+        )
+        return [
+            NewEvent(
+                "event",
+                json.dumps(envelope),
+                source="lambda",
+                detail_type=detail_type,
+                id=envelope["id"],
+            )
+        ]
+
+    def _expire(self, now: float) -> None:
+        outcomes, events = [], []
+        for inv, event in self.state.expired(now):
+            outcome, caused = self._fail(inv, event, "EventAgeExceeded", None, None)
+            outcomes.append(outcome)
+            events += caused
+        if outcomes:
+            self.state.finish(outcomes, events)
+
+    def wake(self) -> None:
+        """Wake the loop now (from another thread or a signal handler)."""
+        with contextlib.suppress(OSError):
+            self._bell_w.send(b"!")
+
+    def close(self) -> None:
+        self._bell_r.close()
+        self._bell_w.close()
+
+
+def function_spec(app: App, name: str) -> FunctionSpec:
+    """The named function of ``app``; `FunctionNotFoundError` listing the valid names."""
+    from reelay.errors import FunctionNotFoundError
+
+    if name not in app.functions:
+        raise FunctionNotFoundError(
+            f"function {name!r} is not in app {app.name!r}; "
+            f"functions: {', '.join(sorted(app.functions))}"
+        )
+    return app.functions[name]

@@ -1,0 +1,681 @@
+"""The durable state of a reelay home: the event log, invocations, attempts, the DLQ.
+
+The embedded backend is one SQLite database in WAL mode (``<home>/state.db``). An
+event is committed before `State.append` returns, so a caller that heard "accepted"
+can crash, and so can the dispatcher, without the event being lost. Several processes
+may share a home: SQLite serialises writers, and every writer rings a datagram socket
+in the home after it commits so that a waiting dispatcher wakes at once instead of
+polling (see `Doorbell`).
+
+Invocation life cycle::
+
+    queued --claim--> running --ok--> succeeded
+       ^                 |
+       +--retry (delay)--+--last attempt failed / event too old--> failed (the DLQ)
+       +--------------------------- redrive ----------------------------+
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+QUEUED = "queued"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,              -- s3 | event | invoke | schedule
+    source TEXT NOT NULL DEFAULT '',
+    detail_type TEXT NOT NULL DEFAULT '',
+    target TEXT,                     -- a function name for direct invokes, else routed by rules
+    body TEXT NOT NULL               -- JSON text: the event as a handler receives it
+);
+CREATE TABLE IF NOT EXISTS invocations (
+    id TEXT PRIMARY KEY,             -- the aws_request_id, stable across retries
+    event_seq INTEGER NOT NULL REFERENCES events(seq),
+    function TEXT NOT NULL,
+    shape TEXT NOT NULL DEFAULT 'raw',
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,           -- created + maximumEventAge
+    not_before REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    worker TEXT,
+    condition TEXT,                  -- Success | RetriesExhausted | EventAgeExceeded
+    error TEXT,                      -- JSON of the last error (Lambda's shape)
+    result TEXT,                     -- JSON text of the return value
+    redrives INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS invocations_ready ON invocations(status, not_before);
+CREATE INDEX IF NOT EXISTS invocations_function ON invocations(function, created);
+CREATE TABLE IF NOT EXISTS attempts (
+    invocation_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    function TEXT NOT NULL,
+    started REAL NOT NULL,
+    duration_ms REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    error_type TEXT,
+    error_message TEXT,
+    worker TEXT,
+    cold_start INTEGER NOT NULL,
+    max_memory_mb INTEGER NOT NULL,
+    logs TEXT NOT NULL,
+    logs_truncated INTEGER NOT NULL,
+    PRIMARY KEY (invocation_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS attempts_function ON attempts(function, started);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    status TEXT NOT NULL,            -- in_progress | completed
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL,
+    result TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append. ``body`` is JSON text."""
+
+    kind: str
+    body: str
+    source: str = ""
+    detail_type: str = ""
+    target: str | None = None
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    id: str
+    time: float
+    kind: str
+    source: str
+    detail_type: str
+    target: str | None
+    body: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "id": self.id,
+            "time": self.time,
+            "kind": self.kind,
+            "source": self.source,
+            "detail_type": self.detail_type,
+            "target": self.target,
+            "event": json.loads(self.body),
+        }
+
+
+@dataclass(frozen=True)
+class NewInvocation:
+    event_seq: int
+    event_time: float
+    function: str
+    max_attempts: int
+    max_event_age_s: float
+    shape: str = "raw"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    id: str
+    event_seq: int
+    function: str
+    shape: str
+    status: str
+    attempts: int
+    max_attempts: int
+    created: float
+    expires: float
+    not_before: float
+    started: float | None
+    finished: float | None
+    worker: str | None
+    condition: str | None
+    error: dict[str, Any] | None
+    result: str | None
+    redrives: int
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["result"] = json.loads(self.result) if self.result is not None else None
+        return out
+
+
+@dataclass(frozen=True)
+class Attempt:
+    invocation_id: str
+    attempt: int
+    function: str
+    started: float
+    duration_ms: float
+    ok: bool
+    error_type: str | None
+    error_message: str | None
+    worker: str | None
+    cold_start: bool
+    max_memory_mb: int
+    logs: str
+    logs_truncated: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the dispatcher decided after an attempt (or instead of one)."""
+
+    invocation_id: str
+    status: str  # QUEUED (retry later), SUCCEEDED or FAILED
+    not_before: float = 0.0
+    condition: str | None = None
+    error: dict[str, Any] | None = None
+    result: str | None = None
+    attempt: Attempt | None = None
+
+
+def _invocation(row: sqlite3.Row) -> Invocation:
+    data = dict(row)
+    data["error"] = json.loads(data["error"]) if data["error"] else None
+    return Invocation(**data)
+
+
+class Doorbell:
+    """A unix datagram socket in the home that wakes the dispatcher after a commit.
+
+    Ringing is best-effort and never blocks: the dispatcher also re-reads the log on a
+    slow timer, so a lost ring delays work, it never loses it.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.path = str(home / "wake.sock")
+        self._sender: socket.socket | None = None
+
+    def ring(self) -> None:
+        try:
+            if self._sender is None:
+                self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._sender.setblocking(False)
+            self._sender.sendto(b"!", self.path)
+        except OSError:
+            pass  # nobody listening, socket buffer full, or path too long: the timer covers it
+
+    def listen(self) -> socket.socket | None:
+        """Bind the listening end (the dispatcher's); None if the path cannot be bound."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.bind(self.path)
+        except OSError:
+            sock.close()
+            return None
+        sock.setblocking(False)
+        return sock
+
+    def close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+
+
+class State:
+    """The SQLite-backed durable state of one home. Thread-safe; one connection per thread."""
+
+    def __init__(self, home: Path, *, durability: str = "process") -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.home = home
+        self.path = home / "state.db"
+        self._synchronous = "FULL" if durability == "power" else "NORMAL"
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.doorbell = Doorbell(home)
+        self._db().executescript(SCHEMA)  # idempotent; executescript manages its transaction
+
+    # -- connections and transactions ------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path, timeout=60, isolation_level=None, check_same_thread=False
+            )
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            db.execute("PRAGMA busy_timeout=60000")
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._connections:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+            self._connections.clear()
+        self._local = threading.local()
+        self.doorbell.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the event log ---------------------------------------------------------------
+
+    def append(self, events: Sequence[NewEvent]) -> list[Event]:
+        """Append events durably, in one transaction, then ring the doorbell."""
+        with self._write() as db:
+            out = self._insert_events(db, events, time.time())
+        self.doorbell.ring()
+        return out
+
+    @staticmethod
+    def _insert_events(
+        db: sqlite3.Connection, events: Sequence[NewEvent], now: float
+    ) -> list[Event]:
+        out = []
+        for e in events:
+            event_id = e.id or str(uuid.uuid4())
+            cur = db.execute(
+                "INSERT INTO events (id, time, kind, source, detail_type, target, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event_id, now, e.kind, e.source, e.detail_type, e.target, e.body),
+            )
+            out.append(
+                Event(
+                    cur.lastrowid or 0,
+                    event_id,
+                    now,
+                    e.kind,
+                    e.source,
+                    e.detail_type,
+                    e.target,
+                    e.body,
+                )
+            )
+        return out
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[Event]:
+        rows = (
+            self._db()
+            .execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+            .fetchall()
+        )
+        return [Event(**dict(r)) for r in rows]
+
+    def events(
+        self, *, limit: int = 50, source: str | None = None, kind: str | None = None
+    ) -> list[Event]:
+        """The newest events first."""
+        sql, args = "SELECT * FROM events WHERE 1=1", []
+        if source:
+            sql, args = sql + " AND source = ?", [*args, source]
+        if kind:
+            sql, args = sql + " AND kind = ?", [*args, kind]
+        rows = self._db().execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
+        return [Event(**dict(r)) for r in rows]
+
+    def event(self, seq: int) -> Event:
+        row = self._db().execute("SELECT * FROM events WHERE seq = ?", (seq,)).fetchone()
+        if row is None:
+            raise LookupError(f"no event with seq {seq}")
+        return Event(**dict(row))
+
+    # -- routing -----------------------------------------------------------------------
+
+    def route(self, invocations: Sequence[NewInvocation], cursor: int) -> list[str]:
+        """Create invocations and advance the routing cursor in one transaction.
+
+        Because both happen together, a crash between reading events and routing them
+        neither loses an event nor routes it twice.
+        """
+        ids = []
+        with self._write() as db:
+            for inv in invocations:
+                request_id = str(uuid.uuid4())
+                ids.append(request_id)
+                db.execute(
+                    "INSERT INTO invocations (id, event_seq, function, shape, status, "
+                    "max_attempts, created, expires, not_before) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        request_id,
+                        inv.event_seq,
+                        inv.function,
+                        inv.shape,
+                        QUEUED,
+                        inv.max_attempts,
+                        inv.event_time,
+                        inv.event_time + inv.max_event_age_s,
+                        inv.event_time,
+                    ),
+                )
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('route_cursor', ?)",
+                (str(cursor),),
+            )
+        return ids
+
+    def last_seq(self) -> int:
+        row = self._db().execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def route_cursor(self) -> int:
+        return int(self.get_meta("route_cursor") or 0)
+
+    # -- claiming and finishing ------------------------------------------------------
+
+    def claim(
+        self,
+        now: float,
+        limit: int,
+        *,
+        room: Mapping[str, int] | None = None,
+        only: Sequence[str] | None = None,
+    ) -> list[tuple[Invocation, Event]]:
+        """Mark up to ``limit`` ready invocations running and return them with their events.
+
+        Candidates come oldest first. ``room`` caps how many more of a function may start
+        (its reserved concurrency left); ``only`` restricts the claim to these ids.
+        """
+        room = dict(room or {})
+        skip = [fn for fn, left in room.items() if left <= 0]
+        extra, args = "", []
+        if skip:
+            extra += f" AND i.function NOT IN ({','.join('?' * len(skip))})"
+            args += skip
+        if only is not None:
+            extra += f" AND i.id IN ({','.join('?' * len(only))})"
+            args += list(only)
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT i.*, e.id AS e_id, e.time AS e_time, e.kind AS e_kind, "
+                "e.source AS e_source, e.detail_type AS e_detail_type, e.target AS e_target, "
+                "e.body AS e_body FROM invocations i JOIN events e ON e.seq = i.event_seq "
+                f"WHERE i.status = ? AND i.not_before <= ?{extra} "
+                "ORDER BY i.not_before, i.event_seq LIMIT ?",
+                (QUEUED, now, *args, limit + sum(max(v, 0) for v in room.values())),
+            ).fetchall()
+            out: list[tuple[Invocation, Event]] = []
+            for r in rows:
+                if len(out) >= limit:
+                    break
+                data = dict(r)
+                if data["function"] in room:
+                    if room[data["function"]] <= 0:
+                        continue
+                    room[data["function"]] -= 1
+                event = Event(
+                    data["event_seq"],
+                    data.pop("e_id"),
+                    data.pop("e_time"),
+                    data.pop("e_kind"),
+                    data.pop("e_source"),
+                    data.pop("e_detail_type"),
+                    data.pop("e_target"),
+                    data.pop("e_body"),
+                )
+                data.update(status=RUNNING, attempts=data["attempts"] + 1, started=now)
+                data["error"] = json.loads(data["error"]) if data["error"] else None
+                out.append((Invocation(**data), event))
+            db.executemany(
+                "UPDATE invocations SET status = ?, attempts = attempts + 1, started = ? "
+                "WHERE id = ?",
+                [(RUNNING, now, inv.id) for inv, _ in out],
+            )
+        return out
+
+    def finish(self, outcomes: Sequence[Outcome], events: Sequence[NewEvent] = ()) -> None:
+        """Record attempts, their outcomes and the events they cause in one transaction.
+
+        Destination events are written with the outcome that causes them, so that a
+        crash can neither lose them nor, on a retry, send them twice.
+        """
+        now = time.time()
+        with self._write() as db:
+            self._insert_events(db, events, now)
+            for o in outcomes:
+                a = o.attempt
+                if a is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            a.invocation_id,
+                            a.attempt,
+                            a.function,
+                            a.started,
+                            a.duration_ms,
+                            int(a.ok),
+                            a.error_type,
+                            a.error_message,
+                            a.worker,
+                            int(a.cold_start),
+                            a.max_memory_mb,
+                            a.logs,
+                            a.logs_truncated,
+                        ),
+                    )
+                db.execute(
+                    "UPDATE invocations SET status = ?, not_before = ?, condition = ?, "
+                    "error = ?, result = ?, finished = ?, worker = COALESCE(?, worker) "
+                    "WHERE id = ?",
+                    (
+                        o.status,
+                        o.not_before,
+                        o.condition,
+                        json.dumps(o.error) if o.error is not None else None,
+                        o.result,
+                        now if o.status in (SUCCEEDED, FAILED) else None,
+                        a.worker if a is not None else None,
+                        o.invocation_id,
+                    ),
+                )
+
+    def recover(self) -> int:
+        """Requeue invocations left running by a dispatcher that died.
+
+        Their attempt never reported, so it is not counted against the retry budget:
+        delivery is at least once, and handlers guard effects with `reelay.idempotency`.
+        """
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE invocations SET status = ?, attempts = MAX(attempts - 1, 0) "
+                "WHERE status = ?",
+                (QUEUED, RUNNING),
+            )
+            return cur.rowcount
+
+    def next_due(self) -> float | None:
+        """When the earliest queued invocation becomes ready, if any."""
+        row = (
+            self._db()
+            .execute("SELECT MIN(not_before) FROM invocations WHERE status = ?", (QUEUED,))
+            .fetchone()
+        )
+        return float(row[0]) if row[0] is not None else None
+
+    def expired(self, now: float) -> list[tuple[Invocation, Event]]:
+        """Queued invocations whose event is older than their maximum event age."""
+        rows = (
+            self._db()
+            .execute(
+                "SELECT i.* FROM invocations i WHERE i.status = ? AND i.expires < ?", (QUEUED, now)
+            )
+            .fetchall()
+        )
+        return [(inv, self.event(inv.event_seq)) for inv in map(_invocation, rows)]
+
+    # -- reading -------------------------------------------------------------------------
+
+    def invocation(self, request_id: str) -> Invocation:
+        row = self._db().execute("SELECT * FROM invocations WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            raise LookupError(f"no invocation {request_id!r}")
+        return _invocation(row)
+
+    def invocations(
+        self,
+        *,
+        function: str | None = None,
+        status: str | None = None,
+        event_seq: int | None = None,
+        limit: int = 50,
+    ) -> list[Invocation]:
+        """The newest invocations first, optionally filtered."""
+        sql, args = "SELECT * FROM invocations WHERE 1=1", []
+        if function:
+            sql, args = sql + " AND function = ?", [*args, function]
+        if status:
+            sql, args = sql + " AND status = ?", [*args, status]
+        if event_seq is not None:
+            sql, args = sql + " AND event_seq = ?", [*args, event_seq]
+        rows = (
+            self._db()
+            .execute(sql + " ORDER BY created DESC, rowid DESC LIMIT ?", (*args, limit))
+            .fetchall()
+        )
+        return [_invocation(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        rows = (
+            self._db()
+            .execute("SELECT status, COUNT(*) FROM invocations GROUP BY status")
+            .fetchall()
+        )
+        return {status: 0 for status in STATUSES} | {r[0]: r[1] for r in rows}
+
+    def attempts(
+        self, *, function: str | None = None, invocation_id: str | None = None, limit: int = 20
+    ) -> list[Attempt]:
+        """The newest attempts first, with their logs."""
+        sql, args = "SELECT * FROM attempts WHERE 1=1", []
+        if function:
+            sql, args = sql + " AND function = ?", [*args, function]
+        if invocation_id:
+            sql, args = sql + " AND invocation_id = ?", [*args, invocation_id]
+        rows = self._db().execute(sql + " ORDER BY started DESC LIMIT ?", (*args, limit)).fetchall()
+        out = []
+        for r in rows:
+            data = dict(r)
+            data["ok"], data["cold_start"] = bool(data["ok"]), bool(data["cold_start"])
+            out.append(Attempt(**data))
+        return out
+
+    def redrive(self, *, ids: Sequence[str] = (), function: str | None = None) -> int:
+        """Send failed invocations back to the queue with a fresh retry budget and age.
+
+        With neither ``ids`` nor ``function`` every invocation in the DLQ is redriven.
+        """
+        now = time.time()
+        sql = (
+            "UPDATE invocations SET status = ?, attempts = 0, created = ?, "
+            "expires = ? + (expires - created), not_before = ?, condition = NULL, "
+            "finished = NULL, redrives = redrives + 1 WHERE status = ?"
+        )
+        args: list[Any] = [QUEUED, now, now, now, FAILED]
+        if ids:
+            sql += f" AND id IN ({','.join('?' * len(ids))})"
+            args += list(ids)
+        if function:
+            sql += " AND function = ?"
+            args.append(function)
+        with self._write() as db:
+            count = db.execute(sql, args).rowcount
+        self.doorbell.ring()
+        return count
+
+    # -- small key-value state ---------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def fire_schedule(self, key: str, fired_at: str, event: NewEvent) -> bool:
+        """Append a scheduled event once per fire time; False if it was already fired."""
+        with self._write() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            if row is not None and row[0] >= fired_at:
+                return False
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, fired_at))
+            self._insert_events(db, [event], time.time())
+        return True
+
+    # -- idempotency records -----------------------------------------------------------
+
+    def idempotency_begin(
+        self,
+        key: str,
+        owner: str,
+        expires: float,
+    ) -> tuple[str, str | None]:
+        """Try to take the key. Returns ("run", None), ("done", result) or ("busy", None)."""
+        now = time.time()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT status, owner, expires, result FROM idempotency WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None:
+                if row["status"] == "completed":
+                    return "done", row["result"]
+                if row["expires"] > now and row["owner"] != owner:
+                    return "busy", None
+            db.execute(
+                "INSERT OR REPLACE INTO idempotency (key, status, owner, expires, result) "
+                "VALUES (?, 'in_progress', ?, ?, NULL)",
+                (key, owner, expires),
+            )
+        return "run", None
+
+    def idempotency_complete(self, key: str, result: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE idempotency SET status = 'completed', result = ? WHERE key = ?",
+                (result, key),
+            )
+
+    def idempotency_release(self, key: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM idempotency WHERE key = ? AND status = 'in_progress'", (key,))

@@ -1,0 +1,55 @@
+"""Handlers for the runtime tests: each leaves evidence under $REELAY_HOME/out."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+from reelay.idempotency import once
+
+
+def _out(name):
+    path = Path(os.environ["REELAY_HOME"]) / "out" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def echo(event, context):
+    print(f"echo {context.function_name} {context.aws_request_id}")
+    with _out(f"{context.function_name}.jsonl").open("a") as f:
+        f.write(json.dumps({"event": event, "request_id": context.aws_request_id}) + "\n")
+    return {"seen": event.get("detail-type") or "records"}
+
+
+def flaky(event, context):
+    marker = _out(f"flaky-{context.aws_request_id}")
+    count = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(count))
+    if count < 3:
+        raise RuntimeError(f"flaky failure {count}")
+    return {"attempts": count}
+
+
+def broken(event, context):
+    raise ValueError("always broken")
+
+
+def slow(event, context):
+    time.sleep(30)
+
+
+def exclusive(event, context):
+    with _out("exclusive.log").open("a") as f:
+        f.write(f"start {time.time()}\n")
+    time.sleep(0.05)
+    with _out("exclusive.log").open("a") as f:
+        f.write(f"end {time.time()}\n")
+
+
+def effect(event, context):
+    def act():
+        with _out("effects.log").open("a") as f:
+            f.write(event["detail"]["key"] + "\n")
+        return event["detail"]["key"]
+
+    return once(f"effect:{event['detail']['key']}", act)

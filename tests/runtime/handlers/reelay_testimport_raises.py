@@ -1,0 +1,3 @@
+"""A handler module that fails while being imported."""
+
+raise RuntimeError("missing setting BUCKET")

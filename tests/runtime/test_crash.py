@@ -1,0 +1,93 @@
+"""kill -9 of `reelay up` while 1,000 events flow: nothing is lost, effects happen once."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from reelay.client import Client
+from reelay.config import Settings
+from reelay.runtime.state import FAILED, QUEUED, RUNNING, SUCCEEDED
+
+APP = Path(__file__).parent / "apps" / "basic" / "reelay.yaml"
+EVENTS = 1000
+
+
+def start_up(home: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = os.environ | {"REELAY_RETRY_DELAYS": "0.05,0.1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "reelay.cli", "up", "--app", str(APP), "--home", str(home)],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+
+
+def wait_until(predicate: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stream_loses_nothing_and_effects_happen_once(tmp_path: Path) -> None:
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    home = tmp_path / "home"
+    log = tmp_path / "up.log"
+    client = Client(Settings.load(home))
+    state = client.state
+    first = start_up(home, log)
+    sent = 0
+
+    def produce() -> None:
+        nonlocal sent
+        for start in range(0, EVENTS, 10):
+            client.put_events([{"Source": "test.app", "DetailType": "effect",
+                                "Detail": {"key": f"k{start + i:04d}"}} for i in range(10)])
+            sent += 10
+            time.sleep(0.02)
+
+    producer = threading.Thread(target=produce)
+    try:
+        assert wait_until(lambda: "reelay up: app" in log.read_text(), 60), log.read_text()
+        producer.start()
+        # Kill at a random moment once work is really flowing through the first process.
+        assert wait_until(lambda: state.counts()[SUCCEEDED] >= 20, 60), log.read_text()
+        time.sleep(rng.uniform(0.0, 0.8))
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        sent_before, done_before = sent, state.counts()[SUCCEEDED]
+        assert sent_before < EVENTS, "the kill came after the last event: not mid-stream"
+        second = start_up(home, log)
+        assert wait_until(lambda: log.read_text().count("reelay up: app") == 2, 60)
+        producer.join()
+        try:
+            assert wait_until(
+                lambda: (state.route_cursor() >= state.last_seq()
+                         and state.counts()[QUEUED] == 0 and state.counts()[RUNNING] == 0),
+                180), (state.counts(), log.read_text()[-3000:])
+        finally:
+            second.send_signal(signal.SIGINT)
+            assert second.wait(60) == 0, log.read_text()[-3000:]
+    finally:
+        if first.poll() is None:
+            first.kill()
+        if producer.is_alive():
+            producer.join()
+    info = f"seed {seed}: killed after {sent_before} sent, {done_before} done"
+    counts = state.counts()
+    assert counts[SUCCEEDED] == EVENTS and counts[FAILED] == 0, (counts, info)
+    invocations = state.invocations(function="effect", limit=EVENTS * 2)
+    assert len({i.event_seq for i in invocations}) == EVENTS, info  # every event routed once
+    effects = (home / "out" / "effects.log").read_text().split()
+    assert sorted(effects) == [f"k{i:04d}" for i in range(EVENTS)], info  # each exactly once
+    client.close()

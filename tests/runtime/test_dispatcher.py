@@ -1,0 +1,221 @@
+"""The runtime end to end: events in, handlers run on real worker processes, outcomes out."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reelay.config import Settings
+from reelay.errors import HomeBusyError
+from reelay.runtime import Runtime, load_app
+from reelay.runtime.state import FAILED, QUEUED, SUCCEEDED
+
+APP = Path(__file__).parent / "apps" / "basic" / "reelay.yaml"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.load(tmp_path / "home", retry_delays=(0.05, 0.1))
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    with Runtime(load_app(APP), settings, max_workers=2) as rt:
+        rt.start()
+        yield rt
+
+
+def lines(settings: Settings, name: str) -> list[dict[str, Any]]:
+    path = settings.home / "out" / name
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def ping(rt: Runtime, detail_type: str, **detail: Any) -> str:
+    (event_id,) = rt.client.put_events(
+        [{"Source": "test.app", "DetailType": detail_type, "Detail": detail}])
+    return event_id
+
+
+def test_s3_put_triggers_handler_with_exact_records(runtime: Runtime, settings: Settings) -> None:
+    info = runtime.client.put_object("uploads", "in/a photo+1.jpg", b"hello")
+    runtime.client.put_object("uploads", "elsewhere/b.jpg", b"not matched by the prefix rule")
+    assert runtime.wait_idle(30)
+    (seen,) = lines(settings, "echo.jsonl")
+    (record,) = seen["event"]["Records"]
+    assert record["eventSource"] == "aws:s3" and record["eventName"] == "ObjectCreated:Put"
+    assert record["s3"]["bucket"]["name"] == "uploads"
+    assert record["s3"]["object"]["key"] == "in/a+photo%2B1.jpg"
+    assert record["s3"]["object"]["size"] == 5 and record["s3"]["object"]["eTag"] == info.etag
+    (inv,) = runtime.client.state.invocations(function="echo")
+    assert inv.status == SUCCEEDED and inv.id == seen["request_id"]
+    assert json.loads(inv.result or "null") == {"seen": "records"}
+    (attempt,) = runtime.client.state.attempts(function="echo")
+    assert f"echo echo {inv.id}" in attempt.logs and attempt.ok
+
+
+def test_patterns_route_only_matching_events(runtime: Runtime, settings: Settings) -> None:
+    ping(runtime, "ping", n=1)
+    runtime.client.put_events([{"Source": "other.app", "DetailType": "ping", "Detail": "{}"}])
+    assert runtime.wait_idle(30)
+    (seen,) = lines(settings, "echo.jsonl")
+    assert seen["event"]["source"] == "test.app" and seen["event"]["detail"] == {"n": 1}
+    assert seen["event"]["detail-type"] == "ping" and seen["event"]["version"] == "0"
+
+
+def test_retries_until_success_with_attempts_recorded(runtime: Runtime) -> None:
+    ping(runtime, "flaky")
+    assert runtime.wait_idle(30)
+    (inv,) = runtime.client.state.invocations(function="flaky")
+    assert inv.status == SUCCEEDED and inv.attempts == 3
+    attempts = runtime.client.state.attempts(invocation_id=inv.id)
+    assert [a.ok for a in sorted(attempts, key=lambda a: a.attempt)] == [False, False, True]
+    assert attempts[-1].error_message == "flaky failure 1"
+
+
+def test_exhausted_retries_go_to_dlq_and_on_failure_destination(
+        runtime: Runtime, settings: Settings) -> None:
+    ping(runtime, "broken", item=7)
+    assert runtime.wait_idle(30)
+    (inv,) = runtime.client.state.invocations(function="broken")
+    assert inv.status == FAILED and inv.attempts == 3 and inv.condition == "RetriesExhausted"
+    assert inv.error is not None and inv.error["errorType"] == "ValueError"
+    # The destination is a function: it receives Lambda's destination record directly.
+    records = [s["event"] for s in lines(settings, "sink.jsonl")]
+    (record,) = [r for r in records if "requestContext" in r]
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"].endswith(":function:broken:$LATEST")
+    assert record["requestPayload"]["detail"] == {"item": 7}
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorMessage"] == "always broken"
+
+
+def test_zero_retries_and_event_destination(runtime: Runtime, settings: Settings) -> None:
+    ping(runtime, "once")
+    assert runtime.wait_idle(30)
+    (inv,) = runtime.client.state.invocations(function="once")
+    assert inv.status == FAILED and inv.attempts == 1
+    # The destination is the event bus: sink's pattern matches the result event.
+    (seen,) = [s["event"] for s in lines(settings, "sink.jsonl")]
+    assert seen["source"] == "lambda"
+    assert seen["detail-type"] == "Lambda Function Invocation Result - Failure"
+    assert seen["detail"]["requestContext"]["requestId"] == inv.id
+
+
+def test_redrive_runs_dlq_entries_again(runtime: Runtime) -> None:
+    ping(runtime, "once")
+    assert runtime.wait_idle(30)
+    state = runtime.client.state
+    (inv,) = state.invocations(status=FAILED, function="once")
+    assert state.redrive(ids=[inv.id]) == 1
+    assert runtime.wait_idle(30)
+    again = state.invocation(inv.id)
+    assert again.status == FAILED and again.redrives == 1 and again.attempts == 1
+    assert len(state.attempts(invocation_id=inv.id)) == 1  # attempt 1 again, replaced
+    assert state.redrive(ids=["not-an-id"]) == 0
+
+
+def test_timeout_kills_worker_and_runtime_keeps_serving(runtime: Runtime) -> None:
+    ping(runtime, "slow")
+    assert runtime.wait_idle(30)
+    (inv,) = runtime.client.state.invocations(function="slow")
+    assert inv.status == FAILED
+    assert inv.error is not None and inv.error["errorType"] == "Sandbox.Timedout"
+    ping(runtime, "ping")
+    assert runtime.wait_idle(30)
+    assert runtime.client.state.invocations(function="echo")[0].status == SUCCEEDED
+
+
+def test_reserved_concurrency_is_never_exceeded(runtime: Runtime, settings: Settings) -> None:
+    runtime.client.put_events(
+        [{"Source": "test.app", "DetailType": "exclusive", "Detail": "{}"}] * 6)
+    assert runtime.wait_idle(30)
+    log = (settings.home / "out" / "exclusive.log").read_text().split()
+    kinds = log[0::2]
+    assert kinds == ["start", "end"] * 6  # never two starts without an end between them
+
+
+def test_reserved_concurrency_zero_throttles_until_event_age_expires(
+        runtime: Runtime) -> None:
+    ping(runtime, "disabled")
+    state = runtime.client.state
+    deadline = time.monotonic() + 10
+    while not state.invocations(function="disabled") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    (inv,) = state.invocations(function="disabled")
+    assert inv.status == QUEUED and inv.attempts == 0  # throttled, not run
+    with state._write() as db:  # age the event past maximumEventAge
+        db.execute("UPDATE invocations SET created = created - 30000, "
+                   "expires = expires - 30000 WHERE id = ?", (inv.id,))
+    assert runtime.wait_idle(30)
+    inv = state.invocation(inv.id)
+    assert inv.status == FAILED and inv.condition == "EventAgeExceeded" and inv.attempts == 0
+
+
+def test_idempotent_effect_happens_once(runtime: Runtime, settings: Settings) -> None:
+    runtime.client.put_events(
+        [{"Source": "test.app", "DetailType": "effect", "Detail": {"key": "k1"}}] * 3
+        + [{"Source": "test.app", "DetailType": "effect", "Detail": {"key": "k2"}}])
+    assert runtime.wait_idle(30)
+    effects = (settings.home / "out" / "effects.log").read_text().split()
+    assert sorted(effects) == ["k1", "k2"]
+    results = {json.loads(i.result or "null") for i in
+               runtime.client.state.invocations(function="effect")}
+    assert results == {"k1", "k2"}
+
+
+def test_second_dispatcher_on_same_home_is_refused(runtime: Runtime,
+                                                   settings: Settings) -> None:
+    with pytest.raises(HomeBusyError, match="already serving"):
+        with Runtime(load_app(APP), settings):
+            pass
+
+
+def test_schedule_fires_once_per_time_even_across_restarts(settings: Settings,
+                                                            tmp_path: Path) -> None:
+    app_dir = tmp_path / "sched"
+    app_dir.mkdir()
+    (app_dir / "h.py").write_text("def tick(event, context):\n    return event['source']\n")
+    (app_dir / "reelay.yaml").write_text(
+        "functions:\n  tick:\n    handler: h.tick\n"
+        "    events: [{schedule: {rate: rate(1 minute), name: every-minute}}]\n")
+    app = load_app(app_dir / "reelay.yaml")
+    for _ in range(2):  # the second run is a restart that must not fire the same time again
+        with Runtime(app, settings, max_workers=1) as rt:
+            assert rt.dispatcher is not None
+            rt.dispatcher.step()  # computes the next fire time
+            key = "schedule:tick:every-minute"
+            rt.dispatcher._schedules[key] = 1_700_000_040.0  # pretend it was due in 2023
+            rt.dispatcher.step()
+            rt.start()
+            assert rt.wait_idle(30)
+    (inv,) = rt.client.state.invocations(function="tick")
+    assert inv.status == SUCCEEDED and json.loads(inv.result or "null") == "aws.events"
+    (event,) = rt.client.state.events(kind="schedule")
+    body = json.loads(event.body)
+    assert body["detail-type"] == "Scheduled Event" and body["resources"] == [
+        "arn:aws:events:us-east-1:000000000000:rule/every-minute"]
+    assert body["time"] == "2023-11-14T22:14:00Z"
+
+
+def test_events_from_another_thread_start_quickly(runtime: Runtime) -> None:
+    # Not a timing assertion: every event appended concurrently is handled exactly once.
+    def burst() -> None:
+        for i in range(50):
+            ping(runtime, "ping", n=i)
+
+    threads = [threading.Thread(target=burst) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert runtime.wait_idle(60)
+    counts = runtime.client.state.counts()
+    assert counts[SUCCEEDED] == 150 and counts[FAILED] == 0

@@ -3,162 +3,32 @@
 `Runtime` ties the pieces together: the home's durable `State`, an `Executor` chosen
 by URL, and the `Dispatcher` loop. ``reelay up`` is ``Runtime(...).serve(stop)``; tests,
 benchmarks and the demo run it on a background thread with `start`/`stop`.
+
+The names below load on first use: a worker process imports ``reelay.runtime._worker``
+and must not pay for the dispatcher, the state and the client at every start.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, TextIO
-
-from reelay.config import Settings
-from reelay.runtime.app import App, load_app
-from reelay.runtime.dispatcher import Dispatcher, home_lock
-from reelay.runtime.executors import Executor, open_executor
-from reelay.runtime.state import FAILED, QUEUED, RUNNING, SUCCEEDED, Invocation
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reelay.client import Client
+    from reelay.runtime._runtime import Runtime, serving, wait_for_invocation
+    from reelay.runtime.app import App, load_app
 
 __all__ = ["App", "Runtime", "load_app", "serving", "wait_for_invocation"]
 
-TERMINAL = (SUCCEEDED, FAILED)
+_HOMES = {
+    "App": "reelay.runtime.app",
+    "load_app": "reelay.runtime.app",
+    "Runtime": "reelay.runtime._runtime",
+    "serving": "reelay.runtime._runtime",
+    "wait_for_invocation": "reelay.runtime._runtime",
+}
 
 
-class Runtime:
-    """Serve ``app`` on the home in ``settings``. A context manager holding the home's lock.
-
-    Entering takes the dispatcher lock (`HomeBusyError` if another dispatcher has it),
-    requeues what a previous dispatcher left running, and starts the executor. Leaving
-    drains in-flight work and stops the executor, leaving no process behind.
-    """
-
-    def __init__(
-        self,
-        app: App,
-        settings: Settings | None = None,
-        *,
-        executor: str | None = None,
-        max_workers: int | None = None,
-        out: TextIO | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.app = app
-        self.settings = settings or Settings.load()
-        self.executor_url = executor or self.settings.executor_url
-        self.max_workers = max_workers
-        self.out = out
-        self.verbose = verbose
-        from reelay.client import Client  # the client's module imports this package's state
-
-        self.client = Client(self.settings)
-        self._stack = contextlib.ExitStack()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.dispatcher: Dispatcher | None = None
-        self.executor: Executor | None = None
-        self.recovered = 0
-
-    def __enter__(self) -> Runtime:
-        try:
-            self._stack.enter_context(home_lock(self.settings.home))
-            state = self.client.state
-            self.recovered = state.recover()
-            if self.app.path is not None:
-                state.set_meta("app_path", str(self.app.path))
-            self.executor = self._stack.enter_context(
-                open_executor(self.executor_url, max_workers=self.max_workers)
-            )
-            self.dispatcher = Dispatcher(
-                self.app, self.settings, state, self.executor, out=self.out, verbose=self.verbose
-            )
-            self._stack.callback(self.dispatcher.close)
-        except BaseException:
-            self._stack.close()
-            self.client.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self._stack.close()
-        self.client.close()
-
-    # -- serving -----------------------------------------------------------------------
-
-    def serve(
-        self,
-        stop: threading.Event | None = None,
-        *,
-        drain_s: float | None = None,
-    ) -> None:
-        """Run the dispatcher loop in this thread until ``stop`` is set, then drain."""
-        assert self.dispatcher is not None, "use Runtime as a context manager"
-        self.dispatcher.run(stop or self._stop, drain_s=drain_s)
-
-    def start(self) -> Runtime:
-        """Serve on a background thread (for tests, benchmarks and the demo)."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.serve, name="reelay-dispatcher", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and wait for the drain to finish."""
-        self._stop.set()
-        if self.dispatcher is not None:
-            self.dispatcher.wake()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    # -- waiting -------------------------------------------------------------------------
-
-    def wait_idle(self, timeout: float = 60.0) -> bool:
-        """Wait until every logged event is routed and no invocation is queued or running.
-
-        Retries that are scheduled later count as queued, so with Lambda's default
-        one-minute backoff this waits for them too.
-        """
-        state = self.client.state
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            counts = state.counts()
-            if (
-                counts[QUEUED] == 0
-                and counts[RUNNING] == 0
-                and state.route_cursor() >= state.last_seq()
-            ):
-                return True
-            time.sleep(0.02)
-        return False
-
-    def wait_for(self, request_id: str, timeout: float = 60.0) -> Invocation:
-        """Wait until one invocation succeeded or failed for good; return it."""
-        return wait_for_invocation(self.client, request_id, timeout)
-
-
-def wait_for_invocation(client: Client, request_id: str, timeout: float) -> Invocation:
-    """Poll the home until the invocation is terminal; `TimeoutError` if it is not in time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        inv = client.state.invocation(request_id)
-        if inv.status in TERMINAL:
-            return inv
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"invocation {request_id} is still {inv.status} after {timeout:g} s")
-        time.sleep(0.01)
-
-
-@contextlib.contextmanager
-def serving(
-    app: App,
-    settings: Settings | None = None,
-    **options: object,
-) -> Iterator[Runtime]:
-    """A started `Runtime`, stopped and drained on exit."""
-    with Runtime(app, settings, **options) as runtime:  # type: ignore[arg-type]
-        runtime.start()
-        yield runtime
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'reelay.runtime' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

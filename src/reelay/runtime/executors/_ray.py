@@ -107,6 +107,10 @@ class RayExecutor:
             isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
         ):
             raise ConfigError(f"max_workers must be a positive integer, got {max_workers!r}")
+        if address not in ("local", "auto") and not address.startswith("ray://"):
+            raise ConfigError(
+                f"unknown Ray address {address!r}; valid: 'local', 'auto', 'ray://host:port'"
+            )
         url = address if address.startswith("ray://") else f"ray:{address}"
         self._ray = ray = _import_ray(url)
         self._exc = ray.exceptions
@@ -171,7 +175,8 @@ class RayExecutor:
         }
         if address.startswith("ray://"):
             try:
-                ray.init(address=address, **options)
+                # Ray Client passes other ray.init options on to the server's ray.init.
+                ray.init(address=address)
             except ImportError as exc:
                 raise ConfigError(
                     f"executor URL {address!r} needs Ray Client ({exc}): pip install 'ray[client]'"

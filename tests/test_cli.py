@@ -1,0 +1,206 @@
+"""The command line: every command, its --json, and its broken inputs (no tracebacks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from reelay.cli import main
+
+APP = Path(__file__).parent / "runtime" / "apps" / "basic" / "reelay.yaml"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def cli(*args: str | Path, input: str | None = None) -> Result:
+    result = CliRunner().invoke(main, [str(a) for a in args], input=input)
+    # CliRunner catches what would be a traceback: anything but SystemExit is a CLI bug.
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def test_validate_ok_and_broken(tmp_path: Path) -> None:
+    ok = cli("validate", APP)
+    assert ok.exit_code == 0 and "ok (9 functions" in ok.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("functions:\n  f: {handler: nowhere.main, timeout: 0}\n")
+    result = cli("validate", bad)
+    assert result.exit_code == 2
+    assert f"error: {bad}: functions.f.timeout: 0 is not valid" in result.output
+    assert "functions.f.handler: 'nowhere.main': module not found" in result.output
+    assert cli("validate", tmp_path / "absent.yaml").exit_code == 2
+
+
+def test_put_lists_event_in_exact_s3_shape(tmp_path: Path, home: Path) -> None:
+    src = tmp_path / "clip.bin"
+    src.write_bytes(b"x" * 1000)
+    put = cli("put", src, "s3://uploads/in/clip one.bin", "--home", home, "--json")
+    assert put.exit_code == 0, put.output
+    assert json.loads(put.output)["size"] == 1000
+    listing = json.loads(cli("events", "--home", home, "--json").output)
+    (event,) = listing
+    (record,) = event["event"]["Records"]
+    assert record["eventName"] == "ObjectCreated:Put"
+    assert record["s3"]["object"]["key"] == "in/clip+one.bin"
+    table = cli("events", "--home", home).output
+    assert "ObjectCreated:Put" in table and "SEQ" in table
+
+
+@pytest.mark.parametrize(
+    ("destination", "message"),
+    [
+        ("uploads/key", "expected s3://BUCKET/KEY"),
+        ("s3://uploads", "expected s3://BUCKET/KEY"),
+        ("s3://uploads/", "expected s3://BUCKET/KEY"),
+        ("s3://uploads/../../etc/passwd", "error:"),
+        ("s3://uploads//abs", "error:"),
+        ("s3://UP/key", "error:"),
+        ("s3://uploads/" + "k" * 1100, "error:"),
+    ],
+)
+def test_put_refuses_bad_destinations(tmp_path: Path, home: Path, destination: str,
+                                      message: str) -> None:
+    src = tmp_path / "f"
+    src.write_bytes(b"1")
+    result = cli("put", src, destination, "--home", home)
+    assert result.exit_code != 0 and message in result.output
+    assert not (home / "objects" / "etc").exists()
+    listing = cli("events", "--home", home, "--json")
+    assert listing.exit_code == 0 and json.loads(listing.output) == []  # nothing recorded
+
+
+def test_put_missing_file(home: Path) -> None:
+    result = cli("put", "/nonexistent/file", "s3://uploads/k", "--home", home)
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_invoke_runs_here_without_a_dispatcher(tmp_path: Path, home: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"detail-type": "hello"}))
+    result = cli("invoke", "echo", "--event", event, "--app", APP, "--home", home)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"seen": "hello"}
+    rows = json.loads(cli("invocations", "--home", home, "--json").output)
+    assert [(r["function"], r["status"]) for r in rows] == [("echo", "succeeded")]
+    logs = cli("logs", "echo", "--home", home).output
+    assert "START RequestId:" in logs and "echo echo" in logs and "REPORT RequestId" in logs
+    as_json = json.loads(cli("logs", "echo", "--home", home, "--json").output)
+    assert as_json[0]["ok"] is True
+
+
+def test_invoke_failure_exits_nonzero_and_is_not_retried(tmp_path: Path, home: Path) -> None:
+    result = cli("invoke", "broken", "--app", APP, "--home", home, "--json")
+    assert result.exit_code == 1
+    out = json.loads(result.output[result.output.index("{"):])
+    assert out["status"] == "failed" and out["attempts"] == 1
+    assert out["error"]["errorMessage"] == "always broken"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "the event must be a JSON object, not list"),
+        ('"text"', "the event must be a JSON object, not str"),
+    ],
+)
+def test_invoke_rejects_bad_events(tmp_path: Path, home: Path, content: str,
+                                   message: str) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(content)
+    result = cli("invoke", "echo", "--event", event, "--app", APP, "--home", home)
+    assert result.exit_code == 1 and message in result.output
+    assert json.loads(cli("invocations", "--home", home, "--json").output) == []
+
+
+def test_invoke_unknown_function_lists_valid_ones(home: Path) -> None:
+    result = cli("invoke", "nope", "--app", APP, "--home", home)
+    assert result.exit_code == 1
+    assert "function 'nope' is not in app 'basic'; functions: broken, disabled" in result.output
+
+
+def test_emit_and_bad_detail(home: Path) -> None:
+    ok = cli("emit", "--source", "a.b", "--detail-type", "t", "--detail", '{"x": 1}',
+             "--home", home)
+    assert ok.exit_code == 0
+    bad = cli("emit", "--source", "a.b", "--detail-type", "t", "--detail", "[1]",
+              "--home", home)
+    assert bad.exit_code == 1 and "Detail must be a JSON object, not list" in bad.output
+    bad = cli("emit", "--source", "", "--detail-type", "t", "--home", home)
+    assert bad.exit_code == 1 and "Source must be a non-empty string" in bad.output
+    assert len(json.loads(cli("events", "--home", home, "--json").output)) == 1
+
+
+def test_dlq_list_and_redrive(home: Path) -> None:
+    cli("invoke", "once", "--app", APP, "--home", home, "--async")
+    assert cli("dlq", "redrive", "--home", home).exit_code == 2  # names nothing to redrive
+    # serve until the DLQ has it: `invoke` of another function drains pending work here
+    from reelay.config import Settings
+    from reelay.runtime import Runtime, load_app
+
+    with Runtime(load_app(APP), Settings.load(home), max_workers=1) as rt:
+        rt.start()
+        assert rt.wait_idle(30)
+    listed = json.loads(cli("dlq", "list", "--home", home, "--json").output)
+    assert [r["function"] for r in listed] == ["once"]
+    unknown = cli("dlq", "redrive", "no-such-id", "--home", home)
+    assert unknown.exit_code == 1 and "not in the DLQ" in unknown.output
+    ok = cli("dlq", "redrive", listed[0]["id"], "--home", home, "--json")
+    assert json.loads(ok.output) == {"redriven": 1}
+    assert json.loads(cli("dlq", "list", "--home", home, "--json").output) == []
+
+
+def test_up_with_broken_app_exits_cleanly(tmp_path: Path, home: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("functions: [oops")
+    result = cli("up", "--app", bad, "--home", home)
+    assert result.exit_code == 2 and "invalid YAML" in result.output
+
+
+def test_up_unknown_executor_and_unreachable_ray(home: Path) -> None:
+    result = cli("up", "--app", APP, "--home", home, "--executor", "k8s://x")
+    assert result.exit_code == 1 and "error:" in result.output and "local" in result.output
+
+
+def test_up_serves_put_from_another_process_and_drains_on_ctrl_c(tmp_path: Path,
+                                                                 home: Path) -> None:
+    env = os.environ | {"REELAY_HOME": str(home)}
+    up = subprocess.Popen([sys.executable, "-m", "reelay.cli", "up", "--app", str(APP)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        src = tmp_path / "f.txt"
+        src.write_text("hello")
+        put = subprocess.run([sys.executable, "-m", "reelay.cli", "put", str(src),
+                              "s3://uploads/in/f.txt"], env=env, capture_output=True,
+                             text=True, timeout=60)
+        assert put.returncode == 0, put.stderr
+        busy = subprocess.run([sys.executable, "-m", "reelay.cli", "up", "--app", str(APP)],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert busy.returncode == 1 and "already serving" in busy.stderr
+        assert "Traceback" not in busy.stderr
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = json.loads(subprocess.run(
+                [sys.executable, "-m", "reelay.cli", "invocations", "--json"], env=env,
+                capture_output=True, text=True, timeout=60).stdout)
+            if rows and rows[0]["status"] == "succeeded":
+                break
+            time.sleep(0.1)
+        assert rows and rows[0]["function"] == "echo" and rows[0]["status"] == "succeeded"
+    finally:
+        up.send_signal(signal.SIGINT)
+        out, _ = up.communicate(timeout=60)
+    assert up.returncode == 0, out
+    assert "draining" in out and "reelay up: stopped" in out and "Traceback" not in out

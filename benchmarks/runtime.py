@@ -96,9 +96,16 @@ def bench_reelay(n: int, latency_n: int, workers: int, executor: str) -> dict[st
                 client.put_events([{**entry, "DetailType": "latency"}])
                 time.sleep(0.01)
             assert rt.wait_idle(60)
-            rows = state._db().execute(
-                "SELECT a.started - e.time FROM events e JOIN invocations i ON i.event_seq = e.seq "
-                "JOIN attempts a ON a.invocation_id = i.id WHERE e.seq > ?", (first,)).fetchall()
+            rows = (
+                state._db()
+                .execute(
+                    "SELECT a.started - e.time FROM events e "
+                    "JOIN invocations i ON i.event_seq = e.seq "
+                    "JOIN attempts a ON a.invocation_id = i.id WHERE e.seq > ?",
+                    (first,),
+                )
+                .fetchall()
+            )
             latencies = [r[0] * 1000 for r in rows]
     return summary(f"reelay durable ({executor}, {workers} workers)", n, seconds, latencies)
 
@@ -147,8 +154,11 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--latency-n", type=int, default=300)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--with-ray-executor", action="store_true",
-                        help="Also run reelay's durable path on the Ray executor.")
+    parser.add_argument(
+        "--with-ray-executor",
+        action="store_true",
+        help="Also run reelay's durable path on the Ray executor.",
+    )
     args = parser.parse_args()
     rows = [bench_reelay(args.n, args.latency_n, args.workers, "local")]
     if args.with_ray_executor:
@@ -159,8 +169,10 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print(f"{'':48} {'per s':>9} {'vs Ray':>7} {'p50 ms':>8} {'p99 ms':>8}")
     for r in rows:
-        print(f"{r['name']:48} {r['per_second']:9.0f} {r['per_second'] / ray_rate:6.2f}x "
-              f"{r['latency_p50_ms']:8.2f} {r['latency_p99_ms']:8.2f}")
+        print(
+            f"{r['name']:48} {r['per_second']:9.0f} {r['per_second'] / ray_rate:6.2f}x "
+            f"{r['latency_p50_ms']:8.2f} {r['latency_p99_ms']:8.2f}"
+        )
         r["vs_ray"] = round(r["per_second"] / ray_rate, 2)
     out = HERE / "out"
     out.mkdir(exist_ok=True)

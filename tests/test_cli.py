@@ -70,8 +70,9 @@ def test_put_lists_event_in_exact_s3_shape(tmp_path: Path, home: Path) -> None:
         ("s3://uploads/" + "k" * 1100, "error:"),
     ],
 )
-def test_put_refuses_bad_destinations(tmp_path: Path, home: Path, destination: str,
-                                      message: str) -> None:
+def test_put_refuses_bad_destinations(
+    tmp_path: Path, home: Path, destination: str, message: str
+) -> None:
     src = tmp_path / "f"
     src.write_bytes(b"1")
     result = cli("put", src, destination, "--home", home)
@@ -103,7 +104,7 @@ def test_invoke_runs_here_without_a_dispatcher(tmp_path: Path, home: Path) -> No
 def test_invoke_failure_exits_nonzero_and_is_not_retried(tmp_path: Path, home: Path) -> None:
     result = cli("invoke", "broken", "--app", APP, "--home", home, "--json")
     assert result.exit_code == 1
-    out = json.loads(result.output[result.output.index("{"):])
+    out = json.loads(result.output[result.output.index("{") :])
     assert out["status"] == "failed" and out["attempts"] == 1
     assert out["error"]["errorMessage"] == "always broken"
 
@@ -116,8 +117,7 @@ def test_invoke_failure_exits_nonzero_and_is_not_retried(tmp_path: Path, home: P
         ('"text"', "the event must be a JSON object, not str"),
     ],
 )
-def test_invoke_rejects_bad_events(tmp_path: Path, home: Path, content: str,
-                                   message: str) -> None:
+def test_invoke_rejects_bad_events(tmp_path: Path, home: Path, content: str, message: str) -> None:
     event = tmp_path / "event.json"
     event.write_text(content)
     result = cli("invoke", "echo", "--event", event, "--app", APP, "--home", home)
@@ -132,11 +132,11 @@ def test_invoke_unknown_function_lists_valid_ones(home: Path) -> None:
 
 
 def test_emit_and_bad_detail(home: Path) -> None:
-    ok = cli("emit", "--source", "a.b", "--detail-type", "t", "--detail", '{"x": 1}',
-             "--home", home)
+    ok = cli(
+        "emit", "--source", "a.b", "--detail-type", "t", "--detail", '{"x": 1}', "--home", home
+    )
     assert ok.exit_code == 0
-    bad = cli("emit", "--source", "a.b", "--detail-type", "t", "--detail", "[1]",
-              "--home", home)
+    bad = cli("emit", "--source", "a.b", "--detail-type", "t", "--detail", "[1]", "--home", home)
     assert bad.exit_code == 1 and "Detail must be a JSON object, not list" in bad.output
     bad = cli("emit", "--source", "", "--detail-type", "t", "--home", home)
     assert bad.exit_code == 1 and "Source must be a non-empty string" in bad.output
@@ -174,27 +174,48 @@ def test_up_unknown_executor_and_unreachable_ray(home: Path) -> None:
     assert result.exit_code == 1 and "error:" in result.output and "local" in result.output
 
 
-def test_up_serves_put_from_another_process_and_drains_on_ctrl_c(tmp_path: Path,
-                                                                 home: Path) -> None:
+def test_up_serves_put_from_another_process_and_drains_on_ctrl_c(
+    tmp_path: Path, home: Path
+) -> None:
     env = os.environ | {"REELAY_HOME": str(home)}
-    up = subprocess.Popen([sys.executable, "-m", "reelay.cli", "up", "--app", str(APP)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "reelay.cli", "up", "--app", str(APP)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
     try:
         src = tmp_path / "f.txt"
         src.write_text("hello")
-        put = subprocess.run([sys.executable, "-m", "reelay.cli", "put", str(src),
-                              "s3://uploads/in/f.txt"], env=env, capture_output=True,
-                             text=True, timeout=60)
+        put = subprocess.run(
+            [sys.executable, "-m", "reelay.cli", "put", str(src), "s3://uploads/in/f.txt"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert put.returncode == 0, put.stderr
-        busy = subprocess.run([sys.executable, "-m", "reelay.cli", "up", "--app", str(APP)],
-                              env=env, capture_output=True, text=True, timeout=60)
+        busy = subprocess.run(
+            [sys.executable, "-m", "reelay.cli", "up", "--app", str(APP)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert busy.returncode == 1 and "already serving" in busy.stderr
         assert "Traceback" not in busy.stderr
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            rows = json.loads(subprocess.run(
-                [sys.executable, "-m", "reelay.cli", "invocations", "--json"], env=env,
-                capture_output=True, text=True, timeout=60).stdout)
+            rows = json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "reelay.cli", "invocations", "--json"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                ).stdout
+            )
             if rows and rows[0]["status"] == "succeeded":
                 break
             time.sleep(0.1)

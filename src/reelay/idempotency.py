@@ -27,7 +27,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from reelay.client import Client, default_client
 from reelay.errors import ReelayError
@@ -58,7 +58,7 @@ def once(
     state = client.state
     status, recorded = state.idempotency_begin(key, owner, time.time() + lease_s)
     if status == "done":
-        return json.loads(recorded) if recorded is not None else None  # type: ignore[no-any-return]
+        return cast(T, json.loads(recorded) if recorded is not None else None)
     if status == "busy":
         raise IdempotencyInProgressError(
             f"idempotency key {key!r} is held by an invocation still in progress; retry later"

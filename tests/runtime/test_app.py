@@ -11,8 +11,9 @@ from reelay.errors import AppError
 from reelay.runtime.app import load_app
 
 
-def write_app(tmp_path: Path, text: str, handlers: str = "def main(event, context):\n"
-              "    return event\n") -> Path:
+def write_app(
+    tmp_path: Path, text: str, handlers: str = "def main(event, context):\n    return event\n"
+) -> Path:
     (tmp_path / "handler.py").write_text(handlers)
     path = tmp_path / "reelay.yaml"
     path.write_text(textwrap.dedent(text))
@@ -28,7 +29,10 @@ def problems(tmp_path: Path, text: str, **kw: str) -> list[str]:
 def test_full_app_loads_with_every_setting(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "jobs.py").write_text("async def run(event, context):\n    pass\n")
-    app = load_app(write_app(tmp_path, """
+    app = load_app(
+        write_app(
+            tmp_path,
+            """
         service: photos
         provider: {timeout: 20, environment: {STAGE: dev, DEBUG: true}}
         functions:
@@ -50,7 +54,9 @@ def test_full_app_loads_with_every_setting(tmp_path: Path) -> None:
           jobs:
             handler: src/jobs.run
             timeout: 900
-    """))
+    """,
+        )
+    )
     assert app.name == "photos"
     assert app.root == tmp_path.resolve()
     thumb, jobs = app.functions["thumb"], app.functions["jobs"]
@@ -61,7 +67,9 @@ def test_full_app_loads_with_every_setting(tmp_path: Path) -> None:
     assert thumb.on_success is not None and thumb.on_success.function == "jobs"
     assert thumb.on_failure is not None and thumb.on_failure.function is None
     assert [(t.bucket, t.prefix, t.suffix) for t in thumb.s3] == [
-        ("uploads", "in/", ".jpg"), ("other-bucket", "", "")]
+        ("uploads", "in/", ".jpg"),
+        ("other-bucket", "", ""),
+    ]
     assert thumb.s3[1].event == "s3:ObjectCreated:*"
     assert thumb.patterns[0].compiled.matches({"source": "my.app", "detail": {"size": 3}})
     assert [s.expression for s in thumb.schedules] == ["rate(5 minutes)", "cron(0 10 * * ? *)"]
@@ -70,89 +78,138 @@ def test_full_app_loads_with_every_setting(tmp_path: Path) -> None:
 
 
 def test_handler_in_installed_package_resolves(tmp_path: Path) -> None:
-    app = load_app(write_app(tmp_path, """
+    app = load_app(
+        write_app(
+            tmp_path,
+            """
         functions:
           c: {handler: reelay.apps.demo.handlers.checksum}
-    """))
+    """,
+        )
+    )
     assert app.functions["c"].handler == "reelay.apps.demo.handlers.checksum"
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("functions: {f: {handler: handler.main, timeout: 0}}",
-         "reelay.yaml: functions.f.timeout: 0 is not valid: must be an integer from 1 to 900"),
+        (
+            "functions: {f: {handler: handler.main, timeout: 0}}",
+            "reelay.yaml: functions.f.timeout: 0 is not valid: must be an integer from 1 to 900",
+        ),
         ("functions: {f: {handler: handler.main, timeout: '5'}}", "functions.f.timeout: '5'"),
-        ("functions: {f: {handler: handler.main, memorySize: 64}}",
-         "functions.f.memorySize: 64 is not valid: must be an integer from 128 to 10240"),
-        ("functions: {f: {handler: handler.main, maximumRetryAttempts: 3}}",
-         "functions.f.maximumRetryAttempts: 3 is not valid: must be an integer from 0 to 2"),
-        ("functions: {f: {handler: handler.main, maximumEventAge: 30}}",
-         "functions.f.maximumEventAge: 30 is not valid: must be an integer from 60 to 21600"),
-        ("functions: {f: {handler: handler.main, reservedConcurrency: -1}}",
-         "functions.f.reservedConcurrency: -1"),
-        ("functions: {f: {handler: handler.main, timout: 3}}",
-         "functions.f.timout: unknown key 'timout'; valid keys: description, destinations"),
-        ("functions: {f: {handler: handler.main, events: [{sqs: q}]}}",
-         "functions.f.events[0]: unknown event kind 'sqs'; valid kinds: eventBridge, s3, "
-         "schedule"),
-        ("functions: {f: {handler: handler.main, events: {s3: b}}}",
-         "functions.f.events: must be a list of triggers"),
-        ("functions: {f: {handler: handler.main, events: [{s3: {bucket: b, event: 's3:Bogus'}}]}}",
-         "functions.f.events[0].s3.event:"),
-        ("functions: {f: {handler: handler.main, events: [{s3: {bucket: b, rules: [{infix: a}]}}]}}",
-         "functions.f.events[0].s3.rules[0]: {'infix': 'a'} is not valid"),
-        ("functions: {f: {handler: handler.main, events: [{s3: {event: 's3:ObjectCreated:*'}}]}}",
-         "functions.f.events[0].s3.bucket: None is not valid"),
-        ("functions: {f: {handler: handler.main, events: [{eventBridge: {pattern: {source: x}}}]}}",
-         "functions.f.events[0].eventBridge.pattern:"),
-        ("functions: {f: {handler: handler.main, events: [{eventBridge: {source: [x]}}]}}",
-         "functions.f.events[0].eventBridge: must be a mapping with a 'pattern'"),
-        ("functions: {f: {handler: handler.main, events: [{schedule: 'rate(0 minutes)'}]}}",
-         "functions.f.events[0].schedule.rate:"),
-        ("functions: {f: {handler: handler.main, events: [{schedule: 'every day'}]}}",
-         "functions.f.events[0].schedule.rate:"),
-        ("functions: {f: {handler: handler.main, destinations: {onSuccess: nobody}}}",
-         "functions.f.destinations.onSuccess: 'nobody' is not a function of this app nor "
-         "'event'; valid choices: event, f"),
-        ("functions: {f: {handler: handler.main, destinations: {onDone: f}}}",
-         "functions.f.destinations.onDone: unknown key 'onDone'"),
-        ("functions: {f: {handler: handler.main, environment: {A: [1]}}}",
-         "functions.f.environment.A: [1] is not valid"),
+        (
+            "functions: {f: {handler: handler.main, memorySize: 64}}",
+            "functions.f.memorySize: 64 is not valid: must be an integer from 128 to 10240",
+        ),
+        (
+            "functions: {f: {handler: handler.main, maximumRetryAttempts: 3}}",
+            "functions.f.maximumRetryAttempts: 3 is not valid: must be an integer from 0 to 2",
+        ),
+        (
+            "functions: {f: {handler: handler.main, maximumEventAge: 30}}",
+            "functions.f.maximumEventAge: 30 is not valid: must be an integer from 60 to 21600",
+        ),
+        (
+            "functions: {f: {handler: handler.main, reservedConcurrency: -1}}",
+            "functions.f.reservedConcurrency: -1",
+        ),
+        (
+            "functions: {f: {handler: handler.main, timout: 3}}",
+            "functions.f.timout: unknown key 'timout'; valid keys: description, destinations",
+        ),
+        (
+            "functions: {f: {handler: handler.main, events: [{sqs: q}]}}",
+            "functions.f.events[0]: unknown event kind 'sqs'; valid kinds: eventBridge, s3, "
+            "schedule",
+        ),
+        (
+            "functions: {f: {handler: handler.main, events: {s3: b}}}",
+            "functions.f.events: must be a list of triggers",
+        ),
+        (
+            "functions: {f: {handler: handler.main, events: [{s3: {bucket: b, event: 's3:Bogus'}}]}}",
+            "functions.f.events[0].s3.event:",
+        ),
+        (
+            "functions: {f: {handler: handler.main, events: [{s3: {bucket: b, rules: [{infix: a}]}}]}}",
+            "functions.f.events[0].s3.rules[0]: {'infix': 'a'} is not valid",
+        ),
+        (
+            "functions: {f: {handler: handler.main, events: [{s3: {event: 's3:ObjectCreated:*'}}]}}",
+            "functions.f.events[0].s3.bucket: None is not valid",
+        ),
+        (
+            "functions: {f: {handler: handler.main, events: [{eventBridge: {pattern: {source: x}}}]}}",
+            "functions.f.events[0].eventBridge.pattern:",
+        ),
+        (
+            "functions: {f: {handler: handler.main, events: [{eventBridge: {source: [x]}}]}}",
+            "functions.f.events[0].eventBridge: must be a mapping with a 'pattern'",
+        ),
+        (
+            "functions: {f: {handler: handler.main, events: [{schedule: 'rate(0 minutes)'}]}}",
+            "functions.f.events[0].schedule.rate:",
+        ),
+        (
+            "functions: {f: {handler: handler.main, events: [{schedule: 'every day'}]}}",
+            "functions.f.events[0].schedule.rate:",
+        ),
+        (
+            "functions: {f: {handler: handler.main, destinations: {onSuccess: nobody}}}",
+            "functions.f.destinations.onSuccess: 'nobody' is not a function of this app nor "
+            "'event'; valid choices: event, f",
+        ),
+        (
+            "functions: {f: {handler: handler.main, destinations: {onDone: f}}}",
+            "functions.f.destinations.onDone: unknown key 'onDone'",
+        ),
+        (
+            "functions: {f: {handler: handler.main, environment: {A: [1]}}}",
+            "functions.f.environment.A: [1] is not valid",
+        ),
         ("functions: {f: {handler: nodot}}", "functions.f.handler: 'nodot' is not valid"),
-        ("functions: {f: {handler: missing.main}}", "functions.f.handler: 'missing.main': "
-         "module not found"),
-        ("functions: {f: {handler: handler.nothere}}",
-         "functions.f.handler: 'handler.nothere':"),
+        (
+            "functions: {f: {handler: missing.main}}",
+            "functions.f.handler: 'missing.main': module not found",
+        ),
+        ("functions: {f: {handler: handler.nothere}}", "functions.f.handler: 'handler.nothere':"),
         ("functions: {f: {timeout: 3}}", "functions.f.handler: None is not valid"),
-        ("functions: {'bad name': {handler: handler.main}}",
-         "functions.bad name: function name 'bad name' is not valid"),
+        (
+            "functions: {'bad name': {handler: handler.main}}",
+            "functions.bad name: function name 'bad name' is not valid",
+        ),
         ("functions: {f: [handler.main]}", "functions.f: must be a mapping"),
         ("functions: {}", "functions: must be a mapping of function names"),
         ("- a\n- b", "the file must be a mapping with a 'functions' key, not list"),
-        ("service: x\nfunctions: {f: {handler: handler.main}}\nplugins: [a]",
-         "reelay.yaml: plugins: unknown key 'plugins'; valid keys: functions, provider, service"),
+        (
+            "service: x\nfunctions: {f: {handler: handler.main}}\nplugins: [a]",
+            "reelay.yaml: plugins: unknown key 'plugins'; valid keys: functions, provider, service",
+        ),
     ],
 )
-def test_each_problem_names_file_key_value_and_choices(tmp_path: Path, text: str,
-                                                       expected: str) -> None:
+def test_each_problem_names_file_key_value_and_choices(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     found = problems(tmp_path, text)
     assert any(expected in p for p in found), found
     assert all(p.startswith(str(tmp_path / "reelay.yaml")) for p in found)
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    found = problems(tmp_path, """
+    found = problems(
+        tmp_path,
+        """
         functions:
           a: {handler: handler.main, timeout: 0, memorySize: 1}
           b: {handler: nope.main, events: [{s3: {bucket: x, rules: [{prefix: 1}]}}]}
-    """)
+    """,
+    )
     assert len(found) == 4, found
 
 
 def test_handler_syntax_error_is_a_problem_not_a_crash(tmp_path: Path) -> None:
-    found = problems(tmp_path, "functions: {f: {handler: handler.main}}",
-                     handlers="def main(:\n")
+    found = problems(tmp_path, "functions: {f: {handler: handler.main}}", handlers="def main(:\n")
     assert "cannot parse" in found[0]
 
 
@@ -171,8 +228,13 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
 
 
 def test_disabled_schedule_is_skipped(tmp_path: Path) -> None:
-    app = load_app(write_app(tmp_path, """
+    app = load_app(
+        write_app(
+            tmp_path,
+            """
         functions:
           f: {handler: handler.main, events: [{schedule: {rate: rate(1 minute), enabled: false}}]}
-    """))
+    """,
+        )
+    )
     assert app.functions["f"].schedules == ()

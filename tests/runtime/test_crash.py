@@ -25,7 +25,10 @@ def start_up(home: Path, log: Path) -> subprocess.Popen[bytes]:
     env = os.environ | {"REELAY_RETRY_DELAYS": "0.05,0.1"}
     return subprocess.Popen(
         [sys.executable, "-m", "reelay.cli", "up", "--app", str(APP), "--home", str(home)],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
 
 
 def wait_until(predicate: object, timeout: float) -> bool:
@@ -51,8 +54,16 @@ def test_sigkill_mid_stream_loses_nothing_and_effects_happen_once(tmp_path: Path
     def produce() -> None:
         nonlocal sent
         for start in range(0, EVENTS, 10):
-            client.put_events([{"Source": "test.app", "DetailType": "effect",
-                                "Detail": {"key": f"k{start + i:04d}"}} for i in range(10)])
+            client.put_events(
+                [
+                    {
+                        "Source": "test.app",
+                        "DetailType": "effect",
+                        "Detail": {"key": f"k{start + i:04d}"},
+                    }
+                    for i in range(10)
+                ]
+            )
             sent += 10
             time.sleep(0.02)
 
@@ -72,9 +83,13 @@ def test_sigkill_mid_stream_loses_nothing_and_effects_happen_once(tmp_path: Path
         producer.join()
         try:
             assert wait_until(
-                lambda: (state.route_cursor() >= state.last_seq()
-                         and state.counts()[QUEUED] == 0 and state.counts()[RUNNING] == 0),
-                180), (state.counts(), log.read_text()[-3000:])
+                lambda: (
+                    state.route_cursor() >= state.last_seq()
+                    and state.counts()[QUEUED] == 0
+                    and state.counts()[RUNNING] == 0
+                ),
+                180,
+            ), (state.counts(), log.read_text()[-3000:])
         finally:
             second.send_signal(signal.SIGINT)
             assert second.wait(60) == 0, log.read_text()[-3000:]

@@ -38,7 +38,8 @@ def lines(settings: Settings, name: str) -> list[dict[str, Any]]:
 
 def ping(rt: Runtime, detail_type: str, **detail: Any) -> str:
     (event_id,) = rt.client.put_events(
-        [{"Source": "test.app", "DetailType": detail_type, "Detail": detail}])
+        [{"Source": "test.app", "DetailType": detail_type, "Detail": detail}]
+    )
     return event_id
 
 
@@ -79,7 +80,8 @@ def test_retries_until_success_with_attempts_recorded(runtime: Runtime) -> None:
 
 
 def test_exhausted_retries_go_to_dlq_and_on_failure_destination(
-        runtime: Runtime, settings: Settings) -> None:
+    runtime: Runtime, settings: Settings
+) -> None:
     ping(runtime, "broken", item=7)
     assert runtime.wait_idle(30)
     (inv,) = runtime.client.state.invocations(function="broken")
@@ -134,15 +136,15 @@ def test_timeout_kills_worker_and_runtime_keeps_serving(runtime: Runtime) -> Non
 
 def test_reserved_concurrency_is_never_exceeded(runtime: Runtime, settings: Settings) -> None:
     runtime.client.put_events(
-        [{"Source": "test.app", "DetailType": "exclusive", "Detail": "{}"}] * 6)
+        [{"Source": "test.app", "DetailType": "exclusive", "Detail": "{}"}] * 6
+    )
     assert runtime.wait_idle(30)
     log = (settings.home / "out" / "exclusive.log").read_text().split()
     kinds = log[0::2]
     assert kinds == ["start", "end"] * 6  # never two starts without an end between them
 
 
-def test_reserved_concurrency_zero_throttles_until_event_age_expires(
-        runtime: Runtime) -> None:
+def test_reserved_concurrency_zero_throttles_until_event_age_expires(runtime: Runtime) -> None:
     ping(runtime, "disabled")
     state = runtime.client.state
     deadline = time.monotonic() + 10
@@ -152,8 +154,11 @@ def test_reserved_concurrency_zero_throttles_until_event_age_expires(
     (inv,) = state.invocations(function="disabled")
     assert inv.status == QUEUED and inv.attempts == 0  # throttled, not run
     with state._write() as db:  # age the event past maximumEventAge
-        db.execute("UPDATE invocations SET created = created - 30000, "
-                   "expires = expires - 30000 WHERE id = ?", (inv.id,))
+        db.execute(
+            "UPDATE invocations SET created = created - 30000, "
+            "expires = expires - 30000 WHERE id = ?",
+            (inv.id,),
+        )
     assert runtime.wait_idle(30)
     inv = state.invocation(inv.id)
     assert inv.status == FAILED and inv.condition == "EventAgeExceeded" and inv.attempts == 0
@@ -162,30 +167,32 @@ def test_reserved_concurrency_zero_throttles_until_event_age_expires(
 def test_idempotent_effect_happens_once(runtime: Runtime, settings: Settings) -> None:
     runtime.client.put_events(
         [{"Source": "test.app", "DetailType": "effect", "Detail": {"key": "k1"}}] * 3
-        + [{"Source": "test.app", "DetailType": "effect", "Detail": {"key": "k2"}}])
+        + [{"Source": "test.app", "DetailType": "effect", "Detail": {"key": "k2"}}]
+    )
     assert runtime.wait_idle(30)
     effects = (settings.home / "out" / "effects.log").read_text().split()
     assert sorted(effects) == ["k1", "k2"]
-    results = {json.loads(i.result or "null") for i in
-               runtime.client.state.invocations(function="effect")}
+    results = {
+        json.loads(i.result or "null") for i in runtime.client.state.invocations(function="effect")
+    }
     assert results == {"k1", "k2"}
 
 
-def test_second_dispatcher_on_same_home_is_refused(runtime: Runtime,
-                                                   settings: Settings) -> None:
-    with pytest.raises(HomeBusyError, match="already serving"):
-        with Runtime(load_app(APP), settings):
-            pass
+def test_second_dispatcher_on_same_home_is_refused(runtime: Runtime, settings: Settings) -> None:
+    with pytest.raises(HomeBusyError, match="already serving"), Runtime(load_app(APP), settings):
+        pass
 
 
-def test_schedule_fires_once_per_time_even_across_restarts(settings: Settings,
-                                                            tmp_path: Path) -> None:
+def test_schedule_fires_once_per_time_even_across_restarts(
+    settings: Settings, tmp_path: Path
+) -> None:
     app_dir = tmp_path / "sched"
     app_dir.mkdir()
     (app_dir / "h.py").write_text("def tick(event, context):\n    return event['source']\n")
     (app_dir / "reelay.yaml").write_text(
         "functions:\n  tick:\n    handler: h.tick\n"
-        "    events: [{schedule: {rate: rate(1 minute), name: every-minute}}]\n")
+        "    events: [{schedule: {rate: rate(1 minute), name: every-minute}}]\n"
+    )
     app = load_app(app_dir / "reelay.yaml")
     for _ in range(2):  # the second run is a restart that must not fire the same time again
         with Runtime(app, settings, max_workers=1) as rt:
@@ -201,7 +208,8 @@ def test_schedule_fires_once_per_time_even_across_restarts(settings: Settings,
     (event,) = rt.client.state.events(kind="schedule")
     body = json.loads(event.body)
     assert body["detail-type"] == "Scheduled Event" and body["resources"] == [
-        "arn:aws:events:us-east-1:000000000000:rule/every-minute"]
+        "arn:aws:events:us-east-1:000000000000:rule/every-minute"
+    ]
     assert body["time"] == "2023-11-14T22:14:00Z"
 
 

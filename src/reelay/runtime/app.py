@@ -16,7 +16,7 @@
         maximumEventAge: 3600                   # seconds, 60-21600 (default 21600)
         destinations: {onSuccess: notify, onFailure: event}
         events:
-          - s3: {bucket: uploads, event: "s3:ObjectCreated:*", rules: [{prefix: in/}, {suffix: .jpg}]}
+          - s3: {bucket: uploads, event: "s3:ObjectCreated:*", rules: [{prefix: in/}]}
           - eventBridge: {pattern: {source: [my.app]}}
           - schedule: rate(5 minutes)
 

@@ -347,13 +347,17 @@ class State:
         self, *, limit: int = 50, source: str | None = None, kind: str | None = None
     ) -> list[Event]:
         """The newest events first."""
-        sql, args = "SELECT * FROM events WHERE 1=1", []
-        if source:
-            sql, args = sql + " AND source = ?", [*args, source]
-        if kind:
-            sql, args = sql + " AND kind = ?", [*args, kind]
-        rows = self._db().execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
+        rows = self._select("events", "seq DESC", limit, source=source, kind=kind)
         return [Event(**dict(r)) for r in rows]
+
+    def _select(
+        self, table: str, order: str, limit: int, **equal: str | int | None
+    ) -> list[sqlite3.Row]:
+        """Rows of ``table`` whose columns equal the given values (None: any)."""
+        given = {column: value for column, value in equal.items() if value is not None}
+        where = " AND ".join(f"{column} = ?" for column in given) or "1=1"
+        sql = f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT ?"
+        return self._db().execute(sql, (*given.values(), limit)).fetchall()
 
     def event(self, seq: int) -> Event:
         row = self._db().execute("SELECT * FROM events WHERE seq = ?", (seq,)).fetchone()
@@ -561,17 +565,13 @@ class State:
         limit: int = 50,
     ) -> list[Invocation]:
         """The newest invocations first, optionally filtered."""
-        sql, args = "SELECT * FROM invocations WHERE 1=1", []
-        if function:
-            sql, args = sql + " AND function = ?", [*args, function]
-        if status:
-            sql, args = sql + " AND status = ?", [*args, status]
-        if event_seq is not None:
-            sql, args = sql + " AND event_seq = ?", [*args, event_seq]
-        rows = (
-            self._db()
-            .execute(sql + " ORDER BY created DESC, rowid DESC LIMIT ?", (*args, limit))
-            .fetchall()
+        rows = self._select(
+            "invocations",
+            "created DESC, rowid DESC",
+            limit,
+            function=function,
+            status=status,
+            event_seq=event_seq,
         )
         return [_invocation(r) for r in rows]
 
@@ -587,12 +587,9 @@ class State:
         self, *, function: str | None = None, invocation_id: str | None = None, limit: int = 20
     ) -> list[Attempt]:
         """The newest attempts first, with their logs."""
-        sql, args = "SELECT * FROM attempts WHERE 1=1", []
-        if function:
-            sql, args = sql + " AND function = ?", [*args, function]
-        if invocation_id:
-            sql, args = sql + " AND invocation_id = ?", [*args, invocation_id]
-        rows = self._db().execute(sql + " ORDER BY started DESC LIMIT ?", (*args, limit)).fetchall()
+        rows = self._select(
+            "attempts", "started DESC", limit, function=function, invocation_id=invocation_id
+        )
         out = []
         for r in rows:
             data = dict(r)

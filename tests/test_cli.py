@@ -225,3 +225,28 @@ def test_up_serves_put_from_another_process_and_drains_on_ctrl_c(
         out, _ = up.communicate(timeout=60)
     assert up.returncode == 0, out
     assert "draining" in out and "reelay up: stopped" in out and "Traceback" not in out
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_ray_and_s3_endpoints_are_clear_errors(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = closed_port()
+    ray = cli("up", "--app", APP, "--home", home, "--executor", f"ray://127.0.0.1:{port}")
+    assert ray.exit_code == 1 and f"127.0.0.1:{port}" in ray.output
+    monkeypatch.setenv("REELAY_STORE", f"s3://x?endpoint=http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    src = tmp_path / "f"
+    src.write_bytes(b"1")
+    s3 = cli("put", src, "s3://uploads/k", "--home", home)
+    assert s3.exit_code == 1 and f"127.0.0.1:{port}" in s3.output
+    monkeypatch.delenv("REELAY_STORE")
+    assert json.loads(cli("events", "--home", home, "--json").output) == []  # nothing emitted

@@ -1,1 +1,59 @@
-"""reelay."""
+"""reelay: Lambda-style functions on durable events, on one laptop or a cluster.
+
+The public surface, loaded on first use (a worker process that only runs handlers does
+not pay for the rest)::
+
+    from reelay import Client, Runtime, Settings, load_app, once
+
+- `Client`: objects, events and invocations of a home (``Client.from_env()`` in a handler)
+- `Runtime`, `load_app`, `App`: serve an app's functions
+- `Settings`: where the home is and which backend serves each seam
+- `matches`, `compile_pattern`: EventBridge event patterns
+- `once`, `idempotent`: effects that happen once under at-least-once delivery
+- `errors`: the exception tree
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reelay.client import Client
+    from reelay.config import Settings
+    from reelay.events import compile_pattern, matches
+    from reelay.idempotency import idempotent, once
+    from reelay.runtime import App, Runtime, load_app
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "Client",
+    "Runtime",
+    "Settings",
+    "__version__",
+    "compile_pattern",
+    "idempotent",
+    "load_app",
+    "matches",
+    "once",
+]
+
+_HOMES = {
+    "App": "reelay.runtime",
+    "Client": "reelay.client",
+    "Runtime": "reelay.runtime",
+    "Settings": "reelay.config",
+    "compile_pattern": "reelay.events",
+    "idempotent": "reelay.idempotency",
+    "load_app": "reelay.runtime",
+    "matches": "reelay.events",
+    "once": "reelay.idempotency",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'reelay' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -7,7 +7,6 @@ its own bucket-name prefix, so tests never see each other's buckets.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,21 +16,6 @@ import pytest
 from reelay.storage import ObjectStore, open_store
 
 S3_CREDENTIALS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """The URL of a moto S3 server on loopback, shared by the session."""
-    server_module = pytest.importorskip("moto.server")
-    # werkzeug logs every request to stderr; the tests do not need that noise.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

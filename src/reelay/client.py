@@ -94,7 +94,7 @@ class Client:
         or a mapping), and optionally ``Resources``. The whole batch is validated first
         and appended in one transaction, so it is accepted entirely or not at all.
         """
-        if isinstance(entries, Mapping) or not isinstance(entries, Sequence):
+        if isinstance(entries, Mapping | str | bytes) or not isinstance(entries, Sequence):
             raise InvalidEventError("entries must be a list of PutEvents entries")
         events = [self._bus_event(i, entry) for i, entry in enumerate(entries)]
         appended = self.state.append(events)

@@ -1,0 +1,80 @@
+"""`Client`: writes emit events; every broken PutEvents entry is refused whole, naming it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reelay.client import Client
+from reelay.config import Settings
+from reelay.errors import InvalidEventError, InvalidKeyError
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Client:
+    return Client(Settings.load(tmp_path / "home"))
+
+
+def test_put_and_delete_emit_s3_events(client: Client) -> None:
+    client.put_object("photos", "a/b.jpg", b"123")
+    assert client.delete_object("photos", "a/b.jpg") is True
+    assert client.delete_object("photos", "a/b.jpg") is False  # nothing to delete: no event
+    created, removed = sorted(client.state.events(), key=lambda e: e.seq)
+    assert created.kind == removed.kind == "s3"
+    assert json.loads(created.body)["Records"][0]["eventName"] == "ObjectCreated:Put"
+    assert json.loads(removed.body)["Records"][0]["eventName"] == "ObjectRemoved:Delete"
+
+
+def test_refused_key_emits_nothing(client: Client) -> None:
+    with pytest.raises(InvalidKeyError):
+        client.put_object("photos", "../escape", b"1")
+    assert client.state.events() == []
+
+
+def test_put_events_builds_eventbridge_envelopes(client: Client) -> None:
+    ids = client.put_events(
+        [
+            {"Source": "a", "DetailType": "t", "Detail": '{"x": 1}', "Resources": ["r"]},
+            {"Source": "b", "DetailType": "u", "Detail": {"y": [2]}},
+        ]
+    )
+    bodies = {e.id: json.loads(e.body) for e in client.state.events()}
+    first = bodies[ids[0]]
+    assert first["source"] == "a" and first["detail-type"] == "t" and first["detail"] == {"x": 1}
+    assert first["resources"] == ["r"] and first["account"] == "000000000000"
+    assert first["id"] == ids[0] and first["time"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ({"Source": "a"}, "entries must be a list"),
+        ("text", "entries must be a list"),
+        ([1], "entry 0: must be an object"),
+        ([{"DetailType": "t"}], "entry 0: Source must be a non-empty string"),
+        ([{"Source": "a", "DetailType": ""}], "entry 0: DetailType must be a non-empty string"),
+        ([{"Source": "a", "DetailType": "t", "Detail": "{oops"}], "entry 0: Detail is not valid JSON"),
+        ([{"Source": "a", "DetailType": "t", "Detail": "[1]"}], "Detail must be a JSON object, not list"),
+        ([{"Source": "a", "DetailType": "t", "Detail": 5}], "Detail must be a JSON object, not int"),
+        ([{"Source": "a", "DetailType": "t", "Resources": "r"}], "Resources must be a list of strings"),
+        ([{"Source": "a", "DetailType": "t", "Colour": 1}], "unknown field 'Colour'; valid fields"),
+        (
+            [{"Source": "a", "DetailType": "t"}, {"Source": "a"}],
+            "entry 1: DetailType must be a non-empty string",
+        ),
+    ],
+)
+def test_put_events_refuses_broken_entries_whole(client: Client, entries: Any, message: str) -> None:
+    with pytest.raises(InvalidEventError, match=message.replace("[", r"\[")):
+        client.put_events(entries)
+    assert client.state.events() == []  # a batch is accepted entirely or not at all
+
+
+def test_invoke_payload_must_be_json(client: Client) -> None:
+    with pytest.raises(InvalidEventError, match="not JSON-serializable"):
+        client.invoke("f", {"x": object()})
+    event = client.invoke("f", {"x": 1}, sync=True)
+    assert event.kind == "invoke" and event.target == "f"

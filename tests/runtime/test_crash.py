@@ -106,3 +106,49 @@ def test_sigkill_mid_stream_loses_nothing_and_effects_happen_once(tmp_path: Path
     effects = (home / "out" / "effects.log").read_text().split()
     assert sorted(effects) == [f"k{i:04d}" for i in range(EVENTS)], info  # each exactly once
     client.close()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_do_not_outlive_a_killed_dispatcher(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    log = tmp_path / "up.log"
+    up = start_up(home, log)
+    client = Client(Settings.load(home))
+    try:
+        assert wait_until(lambda: "reelay up: app" in log.read_text(), 60), log.read_text()
+        workers = children_of(up.pid)
+        assert workers, "reelay up started no worker processes"
+        # One worker hangs in a handler (timeout 1 s, sleeps 30 s), the other is idle.
+        client.put_events([{"Source": "test.app", "DetailType": "slow", "Detail": "{}"}])
+        assert wait_until(lambda: client.state.counts()[RUNNING] == 1, 30)
+        time.sleep(0.2)
+        up.kill()
+        up.wait()
+        # The idle worker exits on the closed pipe; the hung one at its own timeout.
+        assert wait_until(lambda: not any(alive(pid) for pid in workers), 15), [
+            pid for pid in workers if alive(pid)
+        ]
+    finally:
+        if up.poll() is None:
+            up.kill()
+        client.close()

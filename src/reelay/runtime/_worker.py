@@ -30,12 +30,14 @@ import importlib
 import io
 import json
 import logging
+import math
 import os
 import resource
 import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -576,6 +578,31 @@ def run_task(task: Task) -> TaskResult:
 # --- the local worker process -----------------------------------------------------
 
 
+class _OrphanWatchdog:
+    """Enforce the running task's timeout if the parent (the executor) has died.
+
+    While the parent lives it enforces timeouts itself. When it dies (a ``kill -9`` of
+    ``reelay up``), the worker finishes its current call, so that an effect is not cut
+    in half, and then exits on the closed pipe; this thread bounds a call that would
+    otherwise hang forever with nobody left to kill it.
+    """
+
+    CHECK_S = 1.0
+
+    def __init__(self) -> None:
+        self.deadline = math.inf
+        self._parent = os.getppid()
+        threading.Thread(target=self._watch, name="reelay-orphan-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.CHECK_S)
+            if os.getppid() != self._parent and time.monotonic() > self.deadline:
+                with contextlib.suppress(OSError):
+                    os.killpg(os.getpid(), signal.SIGKILL)  # the worker leads its group
+                os._exit(137)
+
+
 def serve(task_fd: int, result_fd: int, capture_fd: int) -> None:
     """Main loop of a `LocalExecutor` worker process.
 
@@ -602,12 +629,15 @@ def serve(task_fd: int, result_fd: int, capture_fd: int) -> None:
     results = Connection(result_fd, readable=False)
     results.send(None)
     pid = os.getpid()
+    watchdog = _OrphanWatchdog()
     while True:
         try:
             task = tasks.recv()
         except (EOFError, OSError):
             return
+        watchdog.deadline = time.monotonic() + task.timeout_s
         result, exit_code = _run(task, dedicated=True)
+        watchdog.deadline = math.inf
         if os.getpid() != pid:  # a child the handler forked returned from it: not ours
             os._exit(0)
         try:

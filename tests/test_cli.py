@@ -33,7 +33,7 @@ def cli(*args: str | Path, input: str | None = None) -> Result:
 
 def test_validate_ok_and_broken(tmp_path: Path) -> None:
     ok = cli("validate", APP)
-    assert ok.exit_code == 0 and "ok (9 functions" in ok.output
+    assert ok.exit_code == 0 and "ok (10 functions" in ok.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("functions:\n  f: {handler: nowhere.main, timeout: 0}\n")
     result = cli("validate", bad)

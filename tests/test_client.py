@@ -56,10 +56,22 @@ def test_put_events_builds_eventbridge_envelopes(client: Client) -> None:
         ([1], "entry 0: must be an object"),
         ([{"DetailType": "t"}], "entry 0: Source must be a non-empty string"),
         ([{"Source": "a", "DetailType": ""}], "entry 0: DetailType must be a non-empty string"),
-        ([{"Source": "a", "DetailType": "t", "Detail": "{oops"}], "entry 0: Detail is not valid JSON"),
-        ([{"Source": "a", "DetailType": "t", "Detail": "[1]"}], "Detail must be a JSON object, not list"),
-        ([{"Source": "a", "DetailType": "t", "Detail": 5}], "Detail must be a JSON object, not int"),
-        ([{"Source": "a", "DetailType": "t", "Resources": "r"}], "Resources must be a list of strings"),
+        (
+            [{"Source": "a", "DetailType": "t", "Detail": "{oops"}],
+            "entry 0: Detail is not valid JSON",
+        ),
+        (
+            [{"Source": "a", "DetailType": "t", "Detail": "[1]"}],
+            "Detail must be a JSON object, not list",
+        ),
+        (
+            [{"Source": "a", "DetailType": "t", "Detail": 5}],
+            "Detail must be a JSON object, not int",
+        ),
+        (
+            [{"Source": "a", "DetailType": "t", "Resources": "r"}],
+            "Resources must be a list of strings",
+        ),
         ([{"Source": "a", "DetailType": "t", "Colour": 1}], "unknown field 'Colour'; valid fields"),
         (
             [{"Source": "a", "DetailType": "t"}, {"Source": "a"}],
@@ -67,7 +79,9 @@ def test_put_events_builds_eventbridge_envelopes(client: Client) -> None:
         ),
     ],
 )
-def test_put_events_refuses_broken_entries_whole(client: Client, entries: Any, message: str) -> None:
+def test_put_events_refuses_broken_entries_whole(
+    client: Client, entries: Any, message: str
+) -> None:
     with pytest.raises(InvalidEventError, match=message.replace("[", r"\[")):
         client.put_events(entries)
     assert client.state.events() == []  # a batch is accepted entirely or not at all

@@ -14,7 +14,7 @@ import pytest
 from reelay.config import Settings
 from reelay.errors import HomeBusyError
 from reelay.runtime import Runtime, load_app
-from reelay.runtime.state import FAILED, QUEUED, SUCCEEDED
+from reelay.runtime.state import FAILED, QUEUED, RUNNING, SUCCEEDED
 
 APP = Path(__file__).parent / "apps" / "basic" / "reelay.yaml"
 
@@ -227,3 +227,54 @@ def test_events_from_another_thread_start_quickly(runtime: Runtime) -> None:
     assert runtime.wait_idle(60)
     counts = runtime.client.state.counts()
     assert counts[SUCCEEDED] == 150 and counts[FAILED] == 0
+
+
+def test_stop_gives_back_unstarted_claims_and_finishes_started_ones(settings: Settings) -> None:
+    app = load_app(APP)
+    with Runtime(app, settings, max_workers=1) as rt:
+        rt.start()
+        ping(rt, "nap")  # the worker is up and idle after this one
+        assert rt.wait_idle(30)
+        rt.client.put_events([{"Source": "test.app", "DetailType": "nap", "Detail": "{}"}] * 6)
+        state = rt.client.state
+        deadline = time.monotonic() + 30
+        while state.counts()[RUNNING] < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)  # all six claimed: one running, five queued in the executor
+    counts = state.counts()
+    assert counts[RUNNING] == 0, counts  # nothing left claimed by a stopped dispatcher
+    assert 2 <= counts[SUCCEEDED] < 7 and counts[SUCCEEDED] + counts[QUEUED] == 7, counts
+    assert all(i.attempts == 0 for i in state.invocations(status=QUEUED))
+    with Runtime(app, settings, max_workers=2) as rt:
+        assert rt.recovered == 0
+        rt.start()
+        assert rt.wait_idle(30)
+        assert rt.client.state.counts()[SUCCEEDED] == 7
+
+
+def test_lost_attempt_fails_at_its_lease_and_is_retried(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import Future
+
+    from reelay.runtime import dispatcher as dispatcher_module
+
+    assert runtime.executor is not None
+    real_submit = runtime.executor.submit
+    lost: list[Future[Any]] = []
+
+    def lose_first(task: Any) -> Future[Any]:
+        if not lost:  # the first attempt vanishes, as on a lost cluster node
+            lost.append(Future())
+            return lost[0]
+        return real_submit(task)
+
+    monkeypatch.setattr(runtime.executor, "submit", lose_first)
+    monkeypatch.setattr(dispatcher_module, "LEASE_GRACE_S", -53.0)  # lease = 9 x 6 s - 53 s
+    ping(runtime, "ping")
+    assert runtime.wait_idle(30)
+    (inv,) = runtime.client.state.invocations(function="echo")
+    assert inv.status == SUCCEEDED and inv.attempts == 2
+    first = [a for a in runtime.client.state.attempts(invocation_id=inv.id) if a.attempt == 1]
+    assert first[0].error_type == "Sandbox.Timedout" and "lease expired" in (
+        first[0].error_message or ""
+    )

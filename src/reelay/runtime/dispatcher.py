@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -63,6 +64,18 @@ ROUTE_BATCH = 2000
 # worker gives ~2,500 no-ops/s on 2 cores, 8 gives ~3,300). Their timeouts start when
 # they start; reserved concurrency counts them from the claim.
 PREFETCH = 8
+# A claim is a lease: an attempt whose result has not come back by then (a lost Ray
+# node, say) is failed as timed out and retried, and a late result is ignored.
+LEASE_GRACE_S = 60.0
+
+
+@dataclass
+class Claim:
+    """An attempt handed to the executor and not yet recorded."""
+
+    attempt: int
+    future: Future[TaskResult]
+    lease_until: float
 
 
 @contextlib.contextmanager
@@ -169,7 +182,7 @@ class Dispatcher:
         self.out = out
         self.verbose = verbose
         self.stats: Counter[str] = Counter()
-        self.inflight: dict[str, Future[TaskResult]] = {}
+        self.inflight: dict[str, Claim] = {}
         self.running: Counter[str] = Counter()
         self.only: set[str] | None = None
         self._done: queue.SimpleQueue[tuple[Invocation, Event, TaskResult]] = queue.SimpleQueue()
@@ -226,17 +239,24 @@ class Dispatcher:
         self._fire_schedules(now)
         if now >= self._next_expiry:
             self._expire(now)
+            self._expire_leases(now)
             self._next_expiry = now + EXPIRY_CHECK_S
         return self._claim(now) or busy
 
     def drain(self, timeout_s: float | None = None) -> None:
+        """Give back claims that have not started; wait for and record those that have."""
         if timeout_s is None:
             timeout_s = max((f.timeout_s for f in self.app.functions.values()), default=6.0)
+        unstarted = [id_ for id_, claim in self.inflight.items() if claim.future.cancel()]
+        self.state.release(unstarted)
         deadline = time.time() + timeout_s
         while self.inflight and time.time() < deadline:
-            with contextlib.suppress(TimeoutError):
-                next(iter(self.inflight.values())).result(timeout=max(deadline - time.time(), 0))
             self._finish_done()
+            pending = [c.future for c in self.inflight.values() if not c.future.cancelled()]
+            if not pending:
+                break
+            with contextlib.suppress(TimeoutError):
+                pending[0].result(timeout=max(deadline - time.time(), 0))
         self._finish_done()
 
     def _idle_timeout(self) -> float:
@@ -369,11 +389,14 @@ class Dispatcher:
         self.running[spec.name] += 1
         self.stats["started"] += 1
         future = self.executor.submit(task)
-        self.inflight[inv.id] = future
+        lease = time.time() + spec.timeout_s * (PREFETCH + 1) + LEASE_GRACE_S
+        self.inflight[inv.id] = Claim(inv.attempts, future, lease)
         future.add_done_callback(lambda f: self._completed(inv, event, f))
 
     def _completed(self, inv: Invocation, event: Event, future: Future[TaskResult]) -> None:
         # Runs on an executor thread: hand over to the loop and wake it.
+        if future.cancelled():  # given back by `drain`; the state has it queued again
+            return
         try:
             result = future.result()
         except BaseException as exc:  # the executor itself broke; the attempt failed
@@ -400,7 +423,10 @@ class Dispatcher:
                 inv, event, result = self._done.get_nowait()
             except queue.Empty:
                 break
-            self.inflight.pop(inv.id, None)
+            claim = self.inflight.get(inv.id)
+            if claim is None or claim.attempt != inv.attempts:
+                continue  # a late result of an attempt whose lease already expired
+            del self.inflight[inv.id]
             self.running[inv.function] -= 1
             outcome, caused = self._decide(inv, event, result, now)
             outcomes.append(outcome)
@@ -519,6 +545,24 @@ class Dispatcher:
                 id=envelope["id"],
             )
         ]
+
+    def _expire_leases(self, now: float) -> None:
+        for request_id, claim in list(self.inflight.items()):
+            if now > claim.lease_until and not claim.future.done():
+                claim.future.cancel()
+                inv = self.state.invocation(request_id)
+                error = {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": "the attempt's lease expired before its result came back",
+                    "stackTrace": [],
+                }
+                self._done.put(
+                    (
+                        replace(inv, attempts=claim.attempt),
+                        self.state.event(inv.event_seq),
+                        TaskResult(request_id, ok=False, error=error),
+                    )
+                )
 
     def _expire(self, now: float) -> None:
         outcomes, events = [], []

@@ -528,6 +528,17 @@ class State:
             )
             return cur.rowcount
 
+    def release(self, ids: Sequence[str]) -> None:
+        """Give claimed invocations that never started back to the queue, uncounted."""
+        if not ids:
+            return
+        with self._write() as db:
+            db.executemany(
+                "UPDATE invocations SET status = ?, attempts = MAX(attempts - 1, 0) "
+                "WHERE id = ? AND status = ?",
+                [(QUEUED, id_, RUNNING) for id_ in ids],
+            )
+
     def next_due(self) -> float | None:
         """When the earliest queued invocation becomes ready, if any."""
         row = (

@@ -53,3 +53,8 @@ def effect(event, context):
         return event["detail"]["key"]
 
     return once(f"effect:{event['detail']['key']}", act)
+
+
+def nap(event, context):
+    time.sleep(0.3)
+    return context.aws_request_id

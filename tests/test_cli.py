@@ -186,6 +186,9 @@ def test_up_serves_put_from_another_process_and_drains_on_ctrl_c(
         text=True,
     )
     try:
+        assert up.stdout is not None
+        banner = up.stdout.readline()  # printed once the home is locked and workers run
+        assert banner.startswith("reelay up: app 'basic'"), banner
         src = tmp_path / "f.txt"
         src.write_text("hello")
         put = subprocess.run(
@@ -223,7 +226,7 @@ def test_up_serves_put_from_another_process_and_drains_on_ctrl_c(
     finally:
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=60)
-    assert up.returncode == 0, out
+    assert up.returncode == 0, banner + out
     assert "draining" in out and "reelay up: stopped" in out and "Traceback" not in out
 
 
@@ -250,3 +253,56 @@ def test_unreachable_ray_and_s3_endpoints_are_clear_errors(
     assert s3.exit_code == 1 and f"127.0.0.1:{port}" in s3.output
     monkeypatch.delenv("REELAY_STORE")
     assert json.loads(cli("events", "--home", home, "--json").output) == []  # nothing emitted
+
+
+def test_invoke_runs_only_its_own_invocation(tmp_path: Path, home: Path) -> None:
+    from reelay.client import Client
+    from reelay.config import Settings
+
+    with Client(Settings.load(home)) as client:
+        client.put_events([{"Source": "test.app", "DetailType": "ping", "Detail": "{}"}] * 2010)
+        result = cli("invoke", "echo", "--app", APP, "--home", home)
+        assert result.exit_code == 0, result.output
+        # The pending events were neither routed nor run by the one-shot invoke: they
+        # wait for `reelay up` and the app it serves.
+        assert client.state.route_cursor() == 0
+        assert len(client.state.invocations(limit=10)) == 1
+        assert client.state.get_meta("app_path") is None
+
+
+def test_concurrent_invokes_on_one_home_both_finish(home: Path) -> None:
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reelay.cli",
+                "invoke",
+                "nap",
+                "--app",
+                str(APP),
+                "--home",
+                str(home),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    first, second = start(), start()
+    outputs = [p.communicate(timeout=120)[0] for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    assert all("Traceback" not in out for out in outputs)
+
+
+def test_throttled_function_is_refused_at_once(home: Path) -> None:
+    result = cli("invoke", "disabled", "--app", APP, "--home", home)
+    assert result.exit_code == 1 and "throttled: its reservedConcurrency is 0" in result.output
+
+
+def test_corrupt_state_database_is_a_clear_error(home: Path) -> None:
+    home.mkdir(parents=True)
+    (home / "state.db").write_bytes(b"this is not a database" * 100)
+    result = cli("events", "--home", home)
+    assert result.exit_code == 1
+    assert "error: the home's state database failed: file is not a database" in result.output

@@ -90,5 +90,10 @@ def test_put_events_refuses_broken_entries_whole(
 def test_invoke_payload_must_be_json(client: Client) -> None:
     with pytest.raises(InvalidEventError, match="not JSON-serializable"):
         client.invoke("f", {"x": object()})
-    event = client.invoke("f", {"x": 1}, sync=True)
-    assert event.kind == "invoke" and event.target == "f"
+    event = client.invoke("f", {"x": 1})
+    assert event.kind == "invoke-async" and event.target == "f"
+    assert client.state.invocations() == []  # a dispatcher routes it with f's policy
+    event, request_id = client.invoke_sync("f", {"x": 2})
+    assert event.kind == "invoke" and json.loads(event.body) == {"x": 2}
+    inv = client.state.invocation(request_id)  # created with its event: no routing
+    assert (inv.function, inv.status, inv.max_attempts) == ("f", "queued", 1)

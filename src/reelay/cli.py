@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import wraps
@@ -24,7 +26,7 @@ from reelay.errors import AppError, HomeBusyError, InvalidEventError, ReelayErro
 from reelay.runtime import Runtime, wait_for_invocation
 from reelay.runtime.app import App, load_app
 from reelay.runtime.dispatcher import function_spec
-from reelay.runtime.state import FAILED, STATUSES
+from reelay.runtime.state import FAILED, STATUSES, Invocation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,6 +59,9 @@ def friendly(command: F) -> F:
             sys.exit(2)
         except (ReelayError, OSError) as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except sqlite3.Error as exc:
+            click.echo(f"error: the home's state database failed: {exc}", err=True)
             sys.exit(1)
 
     return run  # type: ignore[return-value]
@@ -214,23 +219,14 @@ def invoke(
         app = _app(app_path, client)
         spec = function_spec(app, function)
         payload = _read_event(event_file) if event_file else {}
-        event = client.invoke(function, payload, sync=not is_async)
         if is_async:
+            event = client.invoke(function, payload)
             click.echo(f"queued event {event.id} for {function}")
             return
-        wait = timeout or spec.timeout_s + 30
-        try:
-            with Runtime(app, settings, max_workers=1) as runtime:
-                assert runtime.dispatcher is not None
-                runtime.dispatcher.only = set()
-                runtime.dispatcher.step()  # routes the event (and anything else pending)
-                ids = [i.id for i in client.state.invocations(event_seq=event.seq)]
-                runtime.dispatcher.only = set(ids)
-                runtime.start()
-                inv = wait_for_invocation(client, ids[0], wait)
-        except HomeBusyError:
-            # A `reelay up` serves this home: it runs the invocation; we wait for it.
-            inv = _await_routed(client, event.seq, wait)
+        if spec.reserved_concurrency == 0:
+            raise ReelayError(f"function {function!r} is throttled: its reservedConcurrency is 0")
+        _, request_id = client.invoke_sync(function, payload)
+        inv = _run_or_await(app, settings, client, request_id, timeout or spec.timeout_s + 30)
         attempt = client.state.attempts(invocation_id=inv.id, limit=1)
         if as_json:
             _dump(inv.as_dict() | {"logs": attempt[0].logs if attempt else ""})
@@ -242,15 +238,31 @@ def invoke(
             sys.exit(1)
 
 
-def _await_routed(client: Client, seq: int, timeout: float) -> Any:
-    import time
+def _run_or_await(
+    app: App, settings: Settings, client: Client, request_id: str, timeout: float
+) -> Invocation:
+    """Run one invocation here, or wait while another dispatcher serves the home.
 
+    The other dispatcher may be a `reelay up` (which runs it) or another `reelay invoke`
+    (which runs only its own): so keep trying to take the home until one of the two
+    happens.
+    """
     deadline = time.monotonic() + timeout
-    while not (found := client.state.invocations(event_seq=seq)):
-        if time.monotonic() > deadline:
-            raise ReelayError("the running dispatcher did not route the event in time")
-        time.sleep(0.01)
-    return wait_for_invocation(client, found[0].id, max(deadline - time.monotonic(), 0.1))
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            with Runtime(app, settings, max_workers=1, only={request_id}) as runtime:
+                runtime.start()
+                return runtime.wait_for(request_id, max(left, 0.1))
+        except HomeBusyError:
+            try:
+                return wait_for_invocation(client, request_id, min(0.5, max(left, 0.1)))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise ReelayError(
+                        f"invocation {request_id} did not finish within {timeout:g} s; it stays "
+                        "queued and runs when a dispatcher serves this home"
+                    ) from None
 
 
 def _read_event(path: Path) -> dict[str, Any]:

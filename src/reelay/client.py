@@ -23,6 +23,7 @@ from reelay.runtime.state import Event, NewEvent, State
 from reelay.storage import ObjectInfo, ObjectStore, open_store
 
 _PUT_EVENT_KEYS = ("Detail", "DetailType", "EventBusName", "Resources", "Source", "Time")
+SYNC_MAX_AGE_S = 21600.0  # how long a synchronous invoke may wait for a dispatcher
 
 
 class Client:
@@ -142,20 +143,27 @@ class Client:
             id=event_id,
         )
 
-    def invoke(self, function: str, payload: Any, *, sync: bool = False) -> Event:
-        """Queue a direct invocation of ``function`` with ``payload``.
+    def invoke(self, function: str, payload: Any) -> Event:
+        """Queue an asynchronous invocation (Lambda's Event type): the function's retries,
+        destinations and maximum event age apply once a dispatcher routes it."""
+        return self.state.append([self._invoke_event("invoke-async", function, payload)])[0]
 
-        ``sync`` invocations run once (Lambda's RequestResponse: no retries); the others
-        follow the function's retry policy (Lambda's Event invocation type).
-        """
+    def invoke_sync(self, function: str, payload: Any) -> tuple[Event, str]:
+        """Queue a synchronous invocation (Lambda's RequestResponse): one attempt, no
+        destinations. Returns the event and the request id to wait for; the invocation
+        is created with the event, so it needs no routing."""
+        event = self._invoke_event("invoke", function, payload)
+        return self.state.append_invocation(
+            event, function, max_attempts=1, max_event_age_s=SYNC_MAX_AGE_S
+        )
+
+    @staticmethod
+    def _invoke_event(kind: str, function: str, payload: Any) -> NewEvent:
         try:
             body = json.dumps(payload)
         except (TypeError, ValueError) as exc:
             raise InvalidEventError(f"the payload is not JSON-serializable: {exc}") from None
-        kind = "invoke" if sync else "invoke-async"
-        return self.state.append(
-            [NewEvent(kind, body, source="reelay.invoke", detail_type=function, target=function)]
-        )[0]
+        return NewEvent(kind, body, source="reelay.invoke", detail_type=function, target=function)
 
     def close(self) -> None:
         if self._state is not None:

@@ -17,6 +17,7 @@ durability          ``REELAY_DURABILITY``     ``process`` (survives kill -9) or 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,8 +41,10 @@ def _parse_delays(text: str) -> tuple[float, ...]:
         raise ConfigError(
             f"REELAY_RETRY_DELAYS={text!r}: expected comma-separated seconds such as '60,120'"
         ) from None
-    if any(d < 0 for d in delays):
-        raise ConfigError(f"REELAY_RETRY_DELAYS={text!r}: delays must not be negative")
+    if not all(math.isfinite(d) and d >= 0 for d in delays):
+        raise ConfigError(
+            f"REELAY_RETRY_DELAYS={text!r}: delays must be finite, non-negative seconds"
+        )
     return delays
 
 
@@ -88,4 +91,5 @@ class Settings:
             "REELAY_HOME": str(self.home),
             "REELAY_STORE": self.store_url,
             "REELAY_DURABILITY": self.durability,
+            "AWS_REGION": self.region,
         }

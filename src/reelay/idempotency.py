@@ -15,10 +15,14 @@ The first call runs the effect and records its JSON result under the key; later 
 with the same key return the recorded result without running it. A call that finds
 the key held by another invocation still in progress raises
 `IdempotencyInProgressError`, so that invocation fails and is retried later; a holder
-that died (its lease expired) is taken over. As with any idempotency record kept
-apart from the effect, a process killed between the effect and the record repeats the
-effect on takeover: the runtime itself never kills a handler mid-call when *it* dies
-(workers finish their current call first), but a handler's own timeout does.
+that died (its lease, the function's timeout, expired) is taken over. Each attempt is
+its own holder, so the redelivery of an invocation whose first run is still going
+after a crash waits for it too. A result that is not JSON is recorded as its ``str``.
+
+As with any idempotency record kept apart from the effect, a process killed between
+the effect and the record repeats the effect on takeover: the runtime itself never
+kills a handler mid-call when *it* dies (workers finish their current call first), but
+a handler's own timeout does.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -52,7 +57,7 @@ def once(
     if not isinstance(key, str) or not key:
         raise ValueError("an idempotency key must be a non-empty string")
     client = client or default_client()
-    owner = os.environ.get("REELAY_REQUEST_ID") or f"pid-{os.getpid()}"
+    owner = os.environ.get("REELAY_ATTEMPT_ID") or f"pid-{os.getpid()}-{uuid.uuid4().hex}"
     if lease_s is None:  # the invocation's own time limit bounds how long it can hold the key
         lease_s = float(os.environ.get("REELAY_TIMEOUT") or DEFAULT_LEASE_S)
     state = client.state
@@ -65,11 +70,11 @@ def once(
         )
     try:
         result = effect()
-        encoded = json.dumps(result)
     except BaseException:
-        state.idempotency_release(key)
+        state.idempotency_release(key, owner)
         raise
-    state.idempotency_complete(key, encoded)
+    # The effect happened: record it whatever its result, so it is never repeated.
+    state.idempotency_complete(key, owner, json.dumps(result, default=str))
     return result
 
 

@@ -263,13 +263,14 @@ def test_lost_attempt_fails_at_its_lease_and_is_retried(
     lost: list[Future[Any]] = []
 
     def lose_first(task: Any) -> Future[Any]:
-        if not lost:  # the first attempt vanishes, as on a lost cluster node
+        if not lost:  # the first attempt starts and vanishes, as on a lost cluster node
             lost.append(Future())
+            lost[0].set_running_or_notify_cancel()
             return lost[0]
         return real_submit(task)
 
     monkeypatch.setattr(runtime.executor, "submit", lose_first)
-    monkeypatch.setattr(dispatcher_module, "LEASE_GRACE_S", -53.0)  # lease = 9 x 6 s - 53 s
+    monkeypatch.setattr(dispatcher_module, "LEASE_GRACE_S", -5.0)  # lease: 6 s timeout - 5 s
     ping(runtime, "ping")
     assert runtime.wait_idle(30)
     (inv,) = runtime.client.state.invocations(function="echo")
@@ -278,3 +279,17 @@ def test_lost_attempt_fails_at_its_lease_and_is_retried(
     assert first[0].error_type == "Sandbox.Timedout" and "lease expired" in (
         first[0].error_message or ""
     )
+
+
+def test_throttled_work_does_not_spin_the_loop(runtime: Runtime) -> None:
+    from reelay.runtime import dispatcher as dispatcher_module
+
+    ping(runtime, "disabled")  # due at once, but never claimable
+    state = runtime.client.state
+    deadline = time.monotonic() + 10
+    while not state.invocations(function="disabled") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert runtime.dispatcher is not None
+    assert state.next_due() is not None and state.next_due() <= time.time()  # type: ignore[operator]
+    # The loop sleeps until a completion, an event or the periodic recheck wakes it.
+    assert runtime.dispatcher._idle_timeout() > dispatcher_module.IDLE_RECHECK_S / 2

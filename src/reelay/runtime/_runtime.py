@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TextIO
 
 from reelay.client import Client
@@ -42,8 +42,10 @@ class Runtime:
         max_workers: int | None = None,
         out: TextIO | None = None,
         verbose: bool = False,
+        only: Collection[str] | None = None,
     ) -> None:
         self.app = app
+        self.only = only  # serve only these invocations (see `Dispatcher`)
         self.settings = settings or Settings.load()
         self.executor_url = executor or self.settings.executor_url
         self.max_workers = max_workers
@@ -62,13 +64,19 @@ class Runtime:
             self._stack.enter_context(home_lock(self.settings.home))
             state = self.client.state
             self.recovered = state.recover()
-            if self.app.path is not None:
+            if self.app.path is not None and self.only is None:
                 state.set_meta("app_path", str(self.app.path))
             self.executor = self._stack.enter_context(
                 open_executor(self.executor_url, max_workers=self.max_workers)
             )
             self.dispatcher = Dispatcher(
-                self.app, self.settings, state, self.executor, out=self.out, verbose=self.verbose
+                self.app,
+                self.settings,
+                state,
+                self.executor,
+                out=self.out,
+                verbose=self.verbose,
+                only=self.only,
             )
             self._stack.callback(self.dispatcher.close)
         except BaseException:

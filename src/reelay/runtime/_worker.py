@@ -364,8 +364,9 @@ def _set_environment(task: Task) -> None:
     env["AWS_LAMBDA_FUNCTION_VERSION"] = FUNCTION_VERSION
     env["AWS_LAMBDA_LOG_GROUP_NAME"] = task.log_group_name
     env["AWS_LAMBDA_LOG_STREAM_NAME"] = log_stream_name()
-    env["AWS_REGION"] = REGION
-    env["AWS_DEFAULT_REGION"] = REGION
+    region = task.environment.get("AWS_REGION") or REGION  # the home's region, if given
+    env["AWS_REGION"] = region
+    env["AWS_DEFAULT_REGION"] = region
     env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}"
     env["_HANDLER"] = task.handler
     env["LAMBDA_TASK_ROOT"] = task.app_root

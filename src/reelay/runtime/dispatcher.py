@@ -28,9 +28,10 @@ import select
 import socket
 import threading
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,8 +65,10 @@ ROUTE_BATCH = 2000
 # worker gives ~2,500 no-ops/s on 2 cores, 8 gives ~3,300). Their timeouts start when
 # they start; reserved concurrency counts them from the claim.
 PREFETCH = 8
-# A claim is a lease: an attempt whose result has not come back by then (a lost Ray
-# node, say) is failed as timed out and retried, and a late result is ignored.
+# A claim is a lease: an attempt that started and whose result has not come back by
+# its timeout plus this grace (a lost Ray node, say) is failed as timed out and
+# retried, and its late result is ignored. The lease runs from the attempt's start,
+# not from the claim, so waiting in the executor's queue never expires it.
 LEASE_GRACE_S = 60.0
 
 
@@ -75,7 +78,8 @@ class Claim:
 
     attempt: int
     future: Future[TaskResult]
-    lease_until: float
+    timeout_s: float
+    lease_until: float = float("inf")
 
 
 @contextlib.contextmanager
@@ -117,6 +121,8 @@ class Router:
                 self.s3.setdefault(trigger.bucket, []).append((spec.name, trigger))
 
     def targets(self, event: Event) -> list[str]:
+        if event.kind == "invoke":  # synchronous invokes are created with their invocation
+            return []
         if event.target is not None:
             return [event.target] if event.target in self.app.functions else []
         body = json.loads(event.body)
@@ -173,6 +179,7 @@ class Dispatcher:
         *,
         out: TextIO | None = None,
         verbose: bool = False,
+        only: Collection[str] | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -184,13 +191,16 @@ class Dispatcher:
         self.stats: Counter[str] = Counter()
         self.inflight: dict[str, Claim] = {}
         self.running: Counter[str] = Counter()
-        self.only: set[str] | None = None
+        # Serve only these invocations (a synchronous `reelay invoke`): no routing, no
+        # schedules, nothing else claimed.
+        self.only = set(only) if only is not None else None
         self._done: queue.SimpleQueue[tuple[Invocation, Event, TaskResult]] = queue.SimpleQueue()
         self._bell_r, self._bell_w = socket.socketpair()
         self._bell_r.setblocking(False)
         self._bell_w.setblocking(False)
         self._cursor = state.route_cursor()
         self._next_expiry = 0.0
+        self._run_id = uuid.uuid4().hex[:12]
         self._schedules: dict[str, float] = {}
         self._environments = {
             spec.name: spec.environment | settings.environment() for spec in app.functions.values()
@@ -235,10 +245,12 @@ class Dispatcher:
         """One turn of the loop; True if anything happened."""
         now = time.time()
         busy = self._finish_done()
-        busy = self._route() or busy
-        self._fire_schedules(now)
+        if self.only is None:
+            busy = self._route() or busy
+            self._fire_schedules(now)
         if now >= self._next_expiry:
-            self._expire(now)
+            if self.only is None:
+                self._expire(now)
             self._expire_leases(now)
             self._next_expiry = now + EXPIRY_CHECK_S
         return self._claim(now) or busy
@@ -249,20 +261,26 @@ class Dispatcher:
             timeout_s = max((f.timeout_s for f in self.app.functions.values()), default=6.0)
         unstarted = [id_ for id_, claim in self.inflight.items() if claim.future.cancel()]
         self.state.release(unstarted)
+        for request_id in unstarted:
+            self.running[self.state.invocation(request_id).function] -= 1
+            del self.inflight[request_id]
         deadline = time.time() + timeout_s
         while self.inflight and time.time() < deadline:
+            wait(
+                [c.future for c in self.inflight.values()],
+                deadline - time.time(),
+                return_when=FIRST_COMPLETED,
+            )
             self._finish_done()
-            pending = [c.future for c in self.inflight.values() if not c.future.cancelled()]
-            if not pending:
-                break
-            with contextlib.suppress(TimeoutError):
-                pending[0].result(timeout=max(deadline - time.time(), 0))
         self._finish_done()
 
     def _idle_timeout(self) -> float:
-        wake = time.time() + IDLE_RECHECK_S
+        now = time.time()
+        wake = now + IDLE_RECHECK_S
         due = self.state.next_due()
-        if due is not None:
+        # A due time already past belongs to work that could not be claimed (throttled,
+        # or the executor is full): a completion or a new event wakes the loop for it.
+        if due is not None and due > now:
             wake = min(wake, due)
         if self._schedules:
             wake = min(wake, min(self._schedules.values()))
@@ -282,13 +300,14 @@ class Dispatcher:
         new = []
         for event in events:
             targets = self.router.targets(event)
-            if event.target is not None and not targets:
+            if event.target is not None and event.kind != "invoke" and not targets:
                 self._log(f"event {event.seq} targets unknown function {event.target!r}: dropped")
             for name in targets:
                 spec = self.app.functions[name]
-                attempts = 1 if event.kind == "invoke" else spec.max_attempts
                 new.append(
-                    NewInvocation(event.seq, event.time, name, attempts, spec.max_event_age_s)
+                    NewInvocation(
+                        event.seq, event.time, name, spec.max_attempts, spec.max_event_age_s
+                    )
                 )
         self.state.route(new, events[-1].seq)
         self._cursor = events[-1].seq
@@ -384,13 +403,18 @@ class Dispatcher:
             memory_mb=spec.memory_mb,
             attempt=inv.attempts,
             environment=self._environments[spec.name]
-            | {"REELAY_REQUEST_ID": inv.id, "REELAY_TIMEOUT": str(spec.timeout_s)},
+            | {
+                "REELAY_REQUEST_ID": inv.id,
+                # Unique per attempt and per dispatcher run: a redelivery after a crash
+                # must not pass for the attempt it replaces (see reelay.idempotency).
+                "REELAY_ATTEMPT_ID": f"{inv.id}:{inv.attempts}:{self._run_id}",
+                "REELAY_TIMEOUT": str(spec.timeout_s),
+            },
         )
         self.running[spec.name] += 1
         self.stats["started"] += 1
         future = self.executor.submit(task)
-        lease = time.time() + spec.timeout_s * (PREFETCH + 1) + LEASE_GRACE_S
-        self.inflight[inv.id] = Claim(inv.attempts, future, lease)
+        self.inflight[inv.id] = Claim(inv.attempts, future, spec.timeout_s)
         future.add_done_callback(lambda f: self._completed(inv, event, f))
 
     def _completed(self, inv: Invocation, event: Event, future: Future[TaskResult]) -> None:
@@ -548,8 +572,11 @@ class Dispatcher:
 
     def _expire_leases(self, now: float) -> None:
         for request_id, claim in list(self.inflight.items()):
-            if now > claim.lease_until and not claim.future.done():
-                claim.future.cancel()
+            if not claim.future.running():
+                continue  # queued in the executor (the lease has not begun) or finished
+            if claim.lease_until == float("inf"):
+                claim.lease_until = now + claim.timeout_s + LEASE_GRACE_S
+            elif now > claim.lease_until:
                 inv = self.state.invocation(request_id)
                 error = {
                     "errorType": "Sandbox.Timedout",

@@ -51,7 +51,6 @@ CREATE TABLE IF NOT EXISTS invocations (
     id TEXT PRIMARY KEY,             -- the aws_request_id, stable across retries
     event_seq INTEGER NOT NULL REFERENCES events(seq),
     function TEXT NOT NULL,
-    shape TEXT NOT NULL DEFAULT 'raw',
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     max_attempts INTEGER NOT NULL,
@@ -139,7 +138,6 @@ class NewInvocation:
     function: str
     max_attempts: int
     max_event_age_s: float
-    shape: str = "raw"
 
 
 @dataclass(frozen=True)
@@ -147,7 +145,6 @@ class Invocation:
     id: str
     event_seq: int
     function: str
-    shape: str
     status: str
     attempts: int
     max_attempts: int
@@ -365,6 +362,25 @@ class State:
             raise LookupError(f"no event with seq {seq}")
         return Event(**dict(row))
 
+    def append_invocation(
+        self, event: NewEvent, function: str, *, max_attempts: int, max_event_age_s: float
+    ) -> tuple[Event, str]:
+        """Append a targeted event together with its invocation (it needs no routing)."""
+        with self._write() as db:
+            (appended,) = self._insert_events(db, [event], time.time())
+            request_id = str(uuid.uuid4())
+            self._insert_invocations(
+                db,
+                [
+                    NewInvocation(
+                        appended.seq, appended.time, function, max_attempts, max_event_age_s
+                    )
+                ],
+                [request_id],
+            )
+        self.doorbell.ring()
+        return appended, request_id
+
     # -- routing -----------------------------------------------------------------------
 
     def route(self, invocations: Sequence[NewInvocation], cursor: int) -> list[str]:
@@ -373,31 +389,36 @@ class State:
         Because both happen together, a crash between reading events and routing them
         neither loses an event nor routes it twice.
         """
-        ids = []
+        ids = [str(uuid.uuid4()) for _ in invocations]
         with self._write() as db:
-            for inv in invocations:
-                request_id = str(uuid.uuid4())
-                ids.append(request_id)
-                db.execute(
-                    "INSERT INTO invocations (id, event_seq, function, shape, status, "
-                    "max_attempts, created, expires, not_before) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        request_id,
-                        inv.event_seq,
-                        inv.function,
-                        inv.shape,
-                        QUEUED,
-                        inv.max_attempts,
-                        inv.event_time,
-                        inv.event_time + inv.max_event_age_s,
-                        inv.event_time,
-                    ),
-                )
+            self._insert_invocations(db, invocations, ids)
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('route_cursor', ?)",
                 (str(cursor),),
             )
         return ids
+
+    @staticmethod
+    def _insert_invocations(
+        db: sqlite3.Connection, invocations: Sequence[NewInvocation], ids: Sequence[str]
+    ) -> None:
+        db.executemany(
+            "INSERT INTO invocations (id, event_seq, function, status, max_attempts, created, "
+            "expires, not_before) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (
+                    request_id,
+                    inv.event_seq,
+                    inv.function,
+                    QUEUED,
+                    inv.max_attempts,
+                    inv.event_time,
+                    inv.event_time + inv.max_event_age_s,
+                    inv.event_time,
+                )
+                for request_id, inv in zip(ids, invocations, strict=True)
+            ],
+        )
 
     def last_seq(self) -> int:
         row = self._db().execute("SELECT MAX(seq) FROM events").fetchone()
@@ -677,13 +698,19 @@ class State:
             )
         return "run", None
 
-    def idempotency_complete(self, key: str, result: str) -> None:
+    def idempotency_complete(self, key: str, owner: str, result: str) -> None:
+        """Record the key's result; only its holder can (a taken-over holder cannot)."""
         with self._write() as db:
             db.execute(
-                "UPDATE idempotency SET status = 'completed', result = ? WHERE key = ?",
-                (result, key),
+                "UPDATE idempotency SET status = 'completed', result = ? "
+                "WHERE key = ? AND owner = ?",
+                (result, key, owner),
             )
 
-    def idempotency_release(self, key: str) -> None:
+    def idempotency_release(self, key: str, owner: str) -> None:
+        """Give the key up after a failed effect; only its holder can."""
         with self._write() as db:
-            db.execute("DELETE FROM idempotency WHERE key = ? AND status = 'in_progress'", (key,))
+            db.execute(
+                "DELETE FROM idempotency WHERE key = ? AND owner = ? AND status = 'in_progress'",
+                (key, owner),
+            )

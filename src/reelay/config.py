@@ -91,5 +91,4 @@ class Settings:
             "REELAY_HOME": str(self.home),
             "REELAY_STORE": self.store_url,
             "REELAY_DURABILITY": self.durability,
-            "AWS_REGION": self.region,
         }

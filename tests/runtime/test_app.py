@@ -168,6 +168,10 @@ def test_handler_in_installed_package_resolves(tmp_path: Path) -> None:
             "functions: {f: {handler: handler.main, environment: {A: [1]}}}",
             "functions.f.environment.A: [1] is not valid",
         ),
+        (
+            "functions: {f: {handler: handler.main, environment: {AWS_REGION: eu-west-1}}}",
+            "functions.f.environment.AWS_REGION: is reserved: the Lambda runtime sets it",
+        ),
         ("functions: {f: {handler: nodot}}", "functions.f.handler: 'nodot' is not valid"),
         (
             "functions: {f: {handler: missing.main}}",

@@ -310,7 +310,8 @@ def test_environment_is_set_for_the_call_and_restored(make_task: TaskFactory) ->
         {"keys": keys},
         function_name="resize",
         memory_mb=1024,
-        environment={"BUCKET": "media", "AWS_REGION": "eu-west-1"},
+        environment={"BUCKET": "media"},
+        region="eu-west-1",
     )
     environ_before = dict(os.environ)
 
@@ -324,7 +325,7 @@ def test_environment_is_set_for_the_call_and_restored(make_task: TaskFactory) ->
         r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", env["AWS_LAMBDA_LOG_STREAM_NAME"]
     )
     # Lambda's reserved variables win over the function's own.
-    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
     assert env["_HANDLER"] == f"{FNS}.env"
     assert env["LAMBDA_TASK_ROOT"] == str(HANDLERS_DIR)
     assert env["BUCKET"] == "media"

@@ -27,10 +27,11 @@ class Task:
     memory_mb: int = 128
     attempt: int = 1
     environment: dict[str, str] = field(default_factory=dict)
+    region: str = REGION
 
     @property
     def function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
 
     @property
     def log_group_name(self) -> str:

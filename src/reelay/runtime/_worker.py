@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, TextIO
 
-from reelay.runtime._task import REGION, Task, TaskResult
+from reelay.runtime._task import Task, TaskResult
 from reelay.runtime.context import FUNCTION_VERSION, LambdaContext, log_stream_name
 
 __all__ = [
@@ -364,9 +364,8 @@ def _set_environment(task: Task) -> None:
     env["AWS_LAMBDA_FUNCTION_VERSION"] = FUNCTION_VERSION
     env["AWS_LAMBDA_LOG_GROUP_NAME"] = task.log_group_name
     env["AWS_LAMBDA_LOG_STREAM_NAME"] = log_stream_name()
-    region = task.environment.get("AWS_REGION") or REGION  # the home's region, if given
-    env["AWS_REGION"] = region
-    env["AWS_DEFAULT_REGION"] = region
+    env["AWS_REGION"] = task.region
+    env["AWS_DEFAULT_REGION"] = task.region
     env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}"
     env["_HANDLER"] = task.handler
     env["LAMBDA_TASK_ROOT"] = task.app_root

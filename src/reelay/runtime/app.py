@@ -65,6 +65,29 @@ EVENTBRIDGE_KEYS = ("eventBus", "pattern")
 DESTINATION_KEYS = ("onFailure", "onSuccess")
 EVENT_DESTINATIONS = ("event", "eventBus")  # a destination value that means "emit an event"
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Variables the Lambda runtime sets itself; Lambda refuses them in a function's environment.
+RESERVED_ENVIRONMENT = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_REGION",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -294,7 +317,12 @@ def _environment(problems: _Problems, where: str, *layers: Any) -> dict[str, str
             problems.add(f"{where}.environment", "must be a mapping of variable names to values")
             continue
         for key, value in layer.items():
-            if isinstance(value, dict | list) or value is None:
+            if str(key) in RESERVED_ENVIRONMENT:
+                problems.add(
+                    f"{where}.environment.{key}",
+                    "is reserved: the Lambda runtime sets it for every function",
+                )
+            elif isinstance(value, dict | list) or value is None:
                 problems.add(
                     f"{where}.environment.{key}",
                     f"{value!r} is not valid: values must be strings or numbers",

@@ -402,6 +402,7 @@ class Dispatcher:
             timeout_s=spec.timeout_s,
             memory_mb=spec.memory_mb,
             attempt=inv.attempts,
+            region=self.settings.region,
             environment=self._environments[spec.name]
             | {
                 "REELAY_REQUEST_ID": inv.id,

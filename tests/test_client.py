@@ -38,7 +38,12 @@ def test_put_events_builds_eventbridge_envelopes(client: Client) -> None:
     ids = client.put_events(
         [
             {"Source": "a", "DetailType": "t", "Detail": '{"x": 1}', "Resources": ["r"]},
-            {"Source": "b", "DetailType": "u", "Detail": {"y": [2]}},
+            {
+                "Source": "b",
+                "DetailType": "u",
+                "Detail": {"y": [2]},
+                "Time": "2026-01-31T12:00:00Z",
+            },
         ]
     )
     bodies = {e.id: json.loads(e.body) for e in client.state.events()}
@@ -46,6 +51,7 @@ def test_put_events_builds_eventbridge_envelopes(client: Client) -> None:
     assert first["source"] == "a" and first["detail-type"] == "t" and first["detail"] == {"x": 1}
     assert first["resources"] == ["r"] and first["account"] == "000000000000"
     assert first["id"] == ids[0] and first["time"].endswith("Z")
+    assert bodies[ids[1]]["time"] == "2026-01-31T12:00:00Z"
 
 
 @pytest.mark.parametrize(
@@ -73,6 +79,8 @@ def test_put_events_builds_eventbridge_envelopes(client: Client) -> None:
             "Resources must be a list of strings",
         ),
         ([{"Source": "a", "DetailType": "t", "Colour": 1}], "unknown field 'Colour'; valid fields"),
+        ([{"Source": "a", "DetailType": "t", "Time": "yesterday"}], "Time must be an ISO 8601"),
+        ([{"Source": "a", "DetailType": "t", "Time": 12}], "Time must be an ISO 8601"),
         (
             [{"Source": "a", "DetailType": "t"}, {"Source": "a"}],
             "entry 1: DetailType must be a non-empty string",

@@ -13,6 +13,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -126,6 +127,18 @@ class Client:
         resources = entry.get("Resources", [])
         if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
             raise InvalidEventError(f"{where}: Resources must be a list of strings")
+        when = entry.get("Time")
+        if when is not None:
+            try:
+                when = datetime.fromisoformat(when) if isinstance(when, str) else when
+            except ValueError:
+                when = None
+            if not isinstance(when, datetime):
+                raise InvalidEventError(
+                    f"{where}: Time must be an ISO 8601 timestamp such as 2026-01-31T12:00:00Z"
+                )
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
         event_id = str(uuid.uuid4())
         body = bus_event(
             entry["Source"],
@@ -133,6 +146,7 @@ class Client:
             detail,
             resources=resources,
             region=self.settings.region,
+            time=when,
             event_id=event_id,
         )
         return NewEvent(

@@ -21,6 +21,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
     assert reelay.__all__ == [
         "App",
         "Client",
+        "Functions",
         "Runtime",
         "Settings",
         "__version__",

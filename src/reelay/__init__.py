@@ -7,6 +7,7 @@ not pay for the rest)::
 
 - `Client`: objects, events and invocations of a home (``Client.from_env()`` in a handler)
 - `Runtime`, `load_app`, `App`: serve an app's functions
+- `Functions`: declare an app in Python with decorators instead of YAML
 - `Settings`: where the home is and which backend serves each seam
 - `matches`, `compile_pattern`: EventBridge event patterns
 - `once`, `idempotent`: effects that happen once under at-least-once delivery
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from reelay.client import Client
     from reelay.config import Settings
     from reelay.events import compile_pattern, matches
+    from reelay.functions import Functions
     from reelay.idempotency import idempotent, once
     from reelay.runtime import App, Runtime, load_app
 
@@ -30,6 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "Client",
+    "Functions",
     "Runtime",
     "Settings",
     "__version__",
@@ -43,6 +46,7 @@ __all__ = [
 _HOMES = {
     "App": "reelay.runtime",
     "Client": "reelay.client",
+    "Functions": "reelay.functions",
     "Runtime": "reelay.runtime",
     "Settings": "reelay.config",
     "compile_pattern": "reelay.events",

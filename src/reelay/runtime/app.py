@@ -190,8 +190,15 @@ def _int_in(problems: _Problems, where: str, value: Any, low: int, high: int) ->
 
 
 def load_app(path: str | Path) -> App:
-    """Load and fully validate an app file; raise `AppError` listing every problem."""
+    """Load and fully validate an app file; raise `AppError` listing every problem.
+
+    A ``.py`` file is an app declared with `reelay.Functions` (imported to read it).
+    """
     path = Path(path)
+    if path.suffix == ".py" and path.is_file():
+        from reelay.functions import load_python_app
+
+        return load_python_app(path)
     problems = _Problems(str(path))
     try:
         text = path.read_text(encoding="utf-8")

@@ -16,8 +16,9 @@ not pay for the rest)::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from reelay._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from reelay.client import Client
@@ -43,21 +44,19 @@ __all__ = [
     "once",
 ]
 
-_HOMES = {
-    "App": "reelay.runtime",
-    "Client": "reelay.client",
-    "Functions": "reelay.functions",
-    "Runtime": "reelay.runtime",
-    "Settings": "reelay.config",
-    "compile_pattern": "reelay.events",
-    "idempotent": "reelay.idempotency",
-    "load_app": "reelay.runtime",
-    "matches": "reelay.events",
-    "once": "reelay.idempotency",
-}
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'reelay' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "App": "reelay.runtime",
+        "Client": "reelay.client",
+        "Functions": "reelay.functions",
+        "Runtime": "reelay.runtime",
+        "Settings": "reelay.config",
+        "compile_pattern": "reelay.events",
+        "idempotent": "reelay.idempotency",
+        "load_app": "reelay.runtime",
+        "matches": "reelay.events",
+        "once": "reelay.idempotency",
+    },
+)

@@ -10,25 +10,23 @@ and must not pay for the dispatcher, the state and the client at every start.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from reelay._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from reelay.runtime._runtime import Runtime, serving, wait_for_invocation
+    from reelay.runtime._runtime import Runtime, wait_for_invocation
     from reelay.runtime.app import App, load_app
 
-__all__ = ["App", "Runtime", "load_app", "serving", "wait_for_invocation"]
-
-_HOMES = {
-    "App": "reelay.runtime.app",
-    "load_app": "reelay.runtime.app",
-    "Runtime": "reelay.runtime._runtime",
-    "serving": "reelay.runtime._runtime",
-    "wait_for_invocation": "reelay.runtime._runtime",
-}
+__all__ = ["App", "Runtime", "load_app", "wait_for_invocation"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'reelay.runtime' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "App": "reelay.runtime.app",
+        "load_app": "reelay.runtime.app",
+        "Runtime": "reelay.runtime._runtime",
+        "wait_for_invocation": "reelay.runtime._runtime",
+    },
+)

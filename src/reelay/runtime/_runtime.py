@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from typing import TextIO
 
 from reelay.client import Client
@@ -20,7 +20,7 @@ from reelay.runtime.dispatcher import Dispatcher, home_lock
 from reelay.runtime.executors import Executor, open_executor
 from reelay.runtime.state import FAILED, QUEUED, RUNNING, SUCCEEDED, Invocation
 
-__all__ = ["App", "Runtime", "load_app", "serving", "wait_for_invocation"]
+__all__ = ["App", "Runtime", "load_app", "wait_for_invocation"]
 
 TERMINAL = (SUCCEEDED, FAILED)
 
@@ -154,15 +154,3 @@ def wait_for_invocation(client: Client, request_id: str, timeout: float) -> Invo
         if time.monotonic() >= deadline:
             raise TimeoutError(f"invocation {request_id} is still {inv.status} after {timeout:g} s")
         time.sleep(0.01)
-
-
-@contextlib.contextmanager
-def serving(
-    app: App,
-    settings: Settings | None = None,
-    **options: object,
-) -> Iterator[Runtime]:
-    """A started `Runtime`, stopped and drained on exit."""
-    with Runtime(app, settings, **options) as runtime:  # type: ignore[arg-type]
-        runtime.start()
-        yield runtime

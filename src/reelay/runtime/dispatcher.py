@@ -188,7 +188,6 @@ class Dispatcher:
         self.router = Router(app)
         self.out = out
         self.verbose = verbose
-        self.stats: Counter[str] = Counter()
         self.inflight: dict[str, Claim] = {}
         self.running: Counter[str] = Counter()
         # Serve only these invocations (a synchronous `reelay invoke`): no routing, no
@@ -311,7 +310,6 @@ class Dispatcher:
                 )
         self.state.route(new, events[-1].seq)
         self._cursor = events[-1].seq
-        self.stats["events"] += len(events)
         return True
 
     # -- schedules -----------------------------------------------------------------------
@@ -413,7 +411,6 @@ class Dispatcher:
             },
         )
         self.running[spec.name] += 1
-        self.stats["started"] += 1
         future = self.executor.submit(task)
         self.inflight[inv.id] = Claim(inv.attempts, future, spec.timeout_s)
         future.add_done_callback(lambda f: self._completed(inv, event, f))
@@ -481,7 +478,6 @@ class Dispatcher:
         )
         spec = self.app.functions.get(inv.function)
         if result.ok:
-            self.stats["succeeded"] += 1
             if self.verbose:
                 self._log(f"{inv.function} {inv.id} ok {result.duration_ms:.1f} ms")
             caused = self._destination(
@@ -494,7 +490,6 @@ class Dispatcher:
         delays = self.settings.retry_delays or (0.0,)
         delay = delays[min(inv.attempts - 1, len(delays) - 1)]
         if inv.attempts < inv.max_attempts and now + delay <= inv.expires:
-            self.stats["retried"] += 1
             self._log(
                 f"{inv.function} {inv.id} attempt {inv.attempts} failed ({message}); "
                 f"retry in {delay:g} s"
@@ -513,7 +508,6 @@ class Dispatcher:
         result: TaskResult | None,
         attempt: Attempt | None,
     ) -> tuple[Outcome, list[NewEvent]]:
-        self.stats["failed"] += 1
         error = (
             result.error
             if result is not None

@@ -293,3 +293,16 @@ def test_throttled_work_does_not_spin_the_loop(runtime: Runtime) -> None:
     assert state.next_due() is not None and state.next_due() <= time.time()  # type: ignore[operator]
     # The loop sleeps until a completion, an event or the periodic recheck wakes it.
     assert runtime.dispatcher._idle_timeout() > dispatcher_module.IDLE_RECHECK_S / 2
+
+
+def test_invocation_of_a_function_the_app_no_longer_has_fails_cleanly(runtime: Runtime) -> None:
+    from reelay.runtime.state import NewEvent
+
+    _, request_id = runtime.client.state.append_invocation(
+        NewEvent("invoke", "{}", target="gone"), "gone", max_attempts=1, max_event_age_s=60
+    )
+    runtime.dispatcher.wake()  # type: ignore[union-attr]
+    assert runtime.wait_idle(30)
+    inv = runtime.client.state.invocation(request_id)
+    assert inv.status == FAILED and inv.error is not None
+    assert inv.error["errorMessage"] == "Function not found: gone"

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -211,10 +211,9 @@ class Dispatcher:
         self,
         stop: threading.Event,
         *,
-        until: Callable[[], bool] | None = None,
         drain_s: float | None = None,
     ) -> None:
-        """Serve until ``stop`` is set (or ``until()`` is true), then drain in-flight work.
+        """Serve until ``stop`` is set, then drain in-flight work.
 
         Draining waits up to ``drain_s`` seconds (default: the longest function timeout)
         for running attempts to finish and records them; what is still running after
@@ -224,10 +223,7 @@ class Dispatcher:
         waitables: list[Any] = [self._bell_r] + ([doorbell] if doorbell else [])
         try:
             while not stop.is_set():
-                busy = self.step()
-                if until is not None and until():
-                    break
-                if not busy:
+                if not self.step():
                     ready, _, _ = select.select(waitables, [], [], self._idle_timeout())
                     for sock in ready:
                         with contextlib.suppress(OSError):
@@ -378,20 +374,29 @@ class Dispatcher:
 
     def _submit(self, inv: Invocation, event: Event) -> None:
         spec = self.app.functions.get(inv.function)
-        if spec is None:  # the app changed since the event was routed
-            result = TaskResult(
-                inv.id,
-                ok=False,
-                error={
-                    "errorType": "ResourceNotFoundException",
-                    "errorMessage": f"Function not found: {inv.function}",
-                    "stackTrace": [],
-                },
+        future: Future[TaskResult]
+        if spec is None:  # the app served now lacks the function the event was routed to
+            future = Future()
+            future.set_running_or_notify_cancel()
+            future.set_result(
+                TaskResult(
+                    inv.id,
+                    ok=False,
+                    error={
+                        "errorType": "ResourceNotFoundException",
+                        "errorMessage": f"Function not found: {inv.function}",
+                        "stackTrace": [],
+                    },
+                )
             )
-            self.running[inv.function] += 1
-            self._done.put((inv, event, result))
-            return
-        task = Task(
+        else:
+            future = self.executor.submit(self._task(spec, inv, event))
+        self.running[inv.function] += 1
+        self.inflight[inv.id] = Claim(inv.attempts, future, spec.timeout_s if spec else 0.0)
+        future.add_done_callback(lambda f: self._completed(inv, event, f))
+
+    def _task(self, spec: FunctionSpec, inv: Invocation, event: Event) -> Task:
+        return Task(
             request_id=inv.id,
             function_name=spec.name,
             handler=spec.handler,
@@ -410,10 +415,6 @@ class Dispatcher:
                 "REELAY_TIMEOUT": str(spec.timeout_s),
             },
         )
-        self.running[spec.name] += 1
-        future = self.executor.submit(task)
-        self.inflight[inv.id] = Claim(inv.attempts, future, spec.timeout_s)
-        future.add_done_callback(lambda f: self._completed(inv, event, f))
 
     def _completed(self, inv: Invocation, event: Event, future: Future[TaskResult]) -> None:
         # Runs on an executor thread: hand over to the loop and wake it.

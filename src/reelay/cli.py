@@ -67,10 +67,6 @@ def friendly(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
-def _settings(home: Path | None, **overrides: Any) -> Settings:
-    return Settings.load(home, **overrides)
-
-
 def _app(path: Path | None, client: Client) -> App:
     """The app named by --app, else ./reelay.yaml, else the one ``reelay up`` last served."""
     if path is None:
@@ -124,7 +120,7 @@ def up(
     app_path: Path, executor: str | None, workers: int | None, verbose: bool, home: Path | None
 ) -> None:
     """Serve an app: route events, run functions, retry, until Ctrl-C (which drains)."""
-    settings = _settings(home)
+    settings = Settings.load(home)
     app = load_app(app_path)
     stop = threading.Event()
     with Runtime(
@@ -170,7 +166,7 @@ def up(
 def put(file: Path, destination: str, as_json: bool, home: Path | None) -> None:
     """Store FILE at s3://BUCKET/KEY in the home's object store (emits ObjectCreated:Put)."""
     bucket, key = _parse_s3_url(destination)
-    with Client(_settings(home)) as client:
+    with Client(Settings.load(home)) as client:
         info = client.put_object(bucket, key, file)
     if as_json:
         _dump({"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag})
@@ -214,7 +210,7 @@ def invoke(
     home: Path | None,
 ) -> None:
     """Invoke FUNCTION with an event and print its result (runs it here if no `reelay up`)."""
-    settings = _settings(home)
+    settings = Settings.load(home)
     with Client(settings) as client:
         app = _app(app_path, client)
         spec = function_spec(app, function)
@@ -287,7 +283,7 @@ def _read_event(path: Path) -> dict[str, Any]:
 @friendly
 def emit(source: str, detail_type: str, detail: str, home: Path | None) -> None:
     """Put one custom event on the event bus (as EventBridge PutEvents)."""
-    with Client(_settings(home)) as client:
+    with Client(Settings.load(home)) as client:
         (event_id,) = client.put_events(
             [{"Source": source, "DetailType": detail_type, "Detail": detail}]
         )
@@ -316,7 +312,7 @@ def validate(app_file: Path) -> None:
 @friendly
 def events(limit: int, source: str | None, as_json: bool, home: Path | None) -> None:
     """List the newest events in the durable log."""
-    with Client(_settings(home)) as client:
+    with Client(Settings.load(home)) as client:
         rows = client.state.events(limit=limit, source=source)
     if as_json:
         _dump([e.as_dict() for e in rows])
@@ -338,7 +334,7 @@ def invocations(
     function: str | None, status: str | None, limit: int, as_json: bool, home: Path | None
 ) -> None:
     """List the newest invocations."""
-    with Client(_settings(home)) as client:
+    with Client(Settings.load(home)) as client:
         rows = client.state.invocations(function=function, status=status, limit=limit)
     _invocation_rows(rows, as_json)
 
@@ -371,7 +367,7 @@ def _invocation_rows(rows: Sequence[Any], as_json: bool) -> None:
 @friendly
 def logs(function: str, limit: int, as_json: bool, home: Path | None) -> None:
     """Show what FUNCTION printed or logged, per invocation attempt (as CloudWatch does)."""
-    with Client(_settings(home)) as client:
+    with Client(Settings.load(home)) as client:
         rows = client.state.attempts(function=function, limit=limit)
     if as_json:
         _dump([a.__dict__ for a in rows])
@@ -403,7 +399,7 @@ def dlq() -> None:
 @friendly
 def dlq_list(function: str | None, limit: int, as_json: bool, home: Path | None) -> None:
     """List failed invocations."""
-    with Client(_settings(home)) as client:
+    with Client(Settings.load(home)) as client:
         rows = client.state.invocations(function=function, status=FAILED, limit=limit)
     _invocation_rows(rows, as_json)
 
@@ -425,7 +421,7 @@ def dlq_redrive(
     """Queue failed invocations again, with a fresh retry budget."""
     if not (request_ids or function or everything):
         raise click.UsageError("name REQUEST_IDS, --function NAME or --all")
-    with Client(_settings(home)) as client:
+    with Client(Settings.load(home)) as client:
         count = client.state.redrive(ids=request_ids, function=function)
     if as_json:
         _dump({"redriven": count})

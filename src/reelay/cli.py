@@ -25,7 +25,6 @@ from reelay.config import Settings
 from reelay.errors import AppError, HomeBusyError, InvalidEventError, ReelayError
 from reelay.runtime import Runtime, wait_for_invocation
 from reelay.runtime.app import App, load_app
-from reelay.runtime.dispatcher import function_spec
 from reelay.runtime.state import FAILED, STATUSES, Invocation
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -213,7 +212,7 @@ def invoke(
     settings = Settings.load(home)
     with Client(settings) as client:
         app = _app(app_path, client)
-        spec = function_spec(app, function)
+        spec = app.function(function)
         payload = _read_event(event_file) if event_file else {}
         if is_async:
             event = client.invoke(function, payload)

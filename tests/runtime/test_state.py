@@ -62,7 +62,7 @@ def test_route_claim_finish_and_recover(tmp_path: Path) -> None:
         assert all(inv.attempts == 1 and inv.status == RUNNING for inv, _ in claimed)
         assert state.claim(now + 1, 10, room={"f": 0}) == []
         # A dispatcher that dies leaves claims running; recovery requeues them uncounted.
-        assert state.recover() == 4
+        assert state.release() == 4
         assert state.counts()[QUEUED] == 6 and state.counts()[RUNNING] == 0
         (only,) = state.claim(now + 1, 10, only=[claimed[0][0].id])
         assert only[0].attempts == 1  # the lost attempt was not counted

@@ -63,7 +63,7 @@ class Runtime:
         try:
             self._stack.enter_context(home_lock(self.settings.home))
             state = self.client.state
-            self.recovered = state.recover()
+            self.recovered = state.release()
             if self.app.path is not None and self.only is None:
                 state.set_meta("app_path", str(self.app.path))
             self.executor = self._stack.enter_context(

@@ -38,6 +38,7 @@ import yaml
 
 from reelay.errors import (
     AppError,
+    FunctionNotFoundError,
     InvalidEventError,
     InvalidPatternError,
     InvalidScheduleError,
@@ -126,9 +127,6 @@ class Destination:
 
     function: str | None = None  # None means "emit an event"
 
-    def describe(self) -> str:
-        return self.function if self.function else "event"
-
 
 @dataclass(frozen=True)
 class FunctionSpec:
@@ -159,6 +157,15 @@ class App:
     root: Path
     functions: dict[str, FunctionSpec]
     path: Path | None = None
+
+    def function(self, name: str) -> FunctionSpec:
+        """The named function; `FunctionNotFoundError` listing the valid names."""
+        if name not in self.functions:
+            raise FunctionNotFoundError(
+                f"function {name!r} is not in app {self.name!r}; "
+                f"functions: {', '.join(sorted(self.functions))}"
+            )
+        return self.functions[name]
 
 
 class _Problems:

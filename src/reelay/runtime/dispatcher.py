@@ -604,15 +604,3 @@ class Dispatcher:
     def close(self) -> None:
         self._bell_r.close()
         self._bell_w.close()
-
-
-def function_spec(app: App, name: str) -> FunctionSpec:
-    """The named function of ``app``; `FunctionNotFoundError` listing the valid names."""
-    from reelay.errors import FunctionNotFoundError
-
-    if name not in app.functions:
-        raise FunctionNotFoundError(
-            f"function {name!r} is not in app {app.name!r}; "
-            f"functions: {', '.join(sorted(app.functions))}"
-        )
-    return app.functions[name]

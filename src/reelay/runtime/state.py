@@ -535,30 +535,20 @@ class State:
                     ),
                 )
 
-    def recover(self) -> int:
-        """Requeue invocations left running by a dispatcher that died.
+    def release(self, ids: Sequence[str] | None = None) -> int:
+        """Give claimed invocations back to the queue; return how many.
 
-        Their attempt never reported, so it is not counted against the retry budget:
-        delivery is at least once, and handlers guard effects with `reelay.idempotency`.
+        ``ids`` are claims that never started (a dispatcher stopping); None means every
+        running invocation, left by a dispatcher that died. Their attempt never
+        reported, so it is not counted against the retry budget: delivery is at least
+        once, and handlers guard effects with `reelay.idempotency`.
         """
+        sql = "UPDATE invocations SET status = ?, attempts = MAX(attempts - 1, 0) WHERE status = ?"
         with self._write() as db:
-            cur = db.execute(
-                "UPDATE invocations SET status = ?, attempts = MAX(attempts - 1, 0) "
-                "WHERE status = ?",
-                (QUEUED, RUNNING),
-            )
-            return cur.rowcount
-
-    def release(self, ids: Sequence[str]) -> None:
-        """Give claimed invocations that never started back to the queue, uncounted."""
-        if not ids:
-            return
-        with self._write() as db:
-            db.executemany(
-                "UPDATE invocations SET status = ?, attempts = MAX(attempts - 1, 0) "
-                "WHERE id = ? AND status = ?",
-                [(QUEUED, id_, RUNNING) for id_ in ids],
-            )
+            if ids is None:
+                return db.execute(sql, (QUEUED, RUNNING)).rowcount
+            db.executemany(sql + " AND id = ?", [(QUEUED, RUNNING, id_) for id_ in ids])
+            return len(ids)
 
     def next_due(self) -> float | None:
         """When the earliest queued invocation becomes ready, if any."""

@@ -432,18 +432,116 @@ def dlq_redrive(
 
 
 @main.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--ladder", help="A built-in ladder (demo, default, full) or a ladder file.")
+@click.option("--rules", help="A publish-rule file (default: the built-in rules).")
+@click.option("--chunk-seconds", type=click.FloatRange(1, 86400), help="Chunk length (300).")
+@click.option(
+    "--group",
+    type=click.IntRange(0, 1000),
+    help="Renditions per encode task; 0 (default): all share one decode.",
+)
+@click.option("--qc-frames", type=click.IntRange(0, 10**7), help="Frames scored for VMAF (300).")
+@click.option("--scenes", is_flag=True, help="Put chunk boundaries on shot changes.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes.")
+@json_option
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The reelay home (default: a fresh temporary directory).",
+)
+@friendly
+def transcode(
+    source: Path,
+    ladder: str | None,
+    rules: str | None,
+    chunk_seconds: float | None,
+    group: int | None,
+    qc_frames: int | None,
+    scenes: bool,
+    workers: int | None,
+    as_json: bool,
+    home: Path | None,
+) -> None:
+    """Put SOURCE through the media pipeline and wait: exit 0 published, 3 rejected, 1 else."""
+    from reelay.media.transcode import EXIT_CODES, progress_bar, transcode
+
+    draw = progress_bar() if sys.stderr.isatty() and not as_json else None
+    report = transcode(
+        source,
+        home=home,
+        ladder=ladder,
+        rules=rules,
+        chunk_seconds=chunk_seconds,
+        group_size=group,
+        qc_frames=qc_frames,
+        scenes=scenes,
+        workers=workers,
+        on_progress=draw,
+    )
+    if draw is not None:
+        click.echo("", err=True)
+    if as_json:
+        _dump(report)
+    else:
+        _print_report(report)
+    sys.exit(EXIT_CODES.get(report["status"], 1))
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    click.echo(f"title {report['title_id']}: {report['status']}")
+    if report.get("error"):
+        click.echo(f"  {report['error']['code']}: {report['error']['message']}")
+    src = report.get("source")
+    if src:
+        click.echo(
+            f"  source: {src['duration_s']:.2f} s, {src['width']}x{src['height']} "
+            f"@ {src['fps']} fps, {src['frames']} frames, {src['streams']} streams"
+        )
+    rows = [
+        (
+            r["name"],
+            r["codec"],
+            f"{r['width']}x{r['height']}" if r.get("width") else "-",
+            r.get("bitrate_kbps") or "-",
+            r.get("frames") or "-",
+            r.get("vmaf") if r.get("vmaf") is not None else "-",
+            r.get("psnr") if r.get("psnr") is not None else "-",
+        )
+        for r in report.get("renditions", [])
+    ]
+    if rows:
+        _table(rows, ("RENDITION", "CODEC", "SIZE", "KBIT/S", "FRAMES", "VMAF", "PSNR"))
+    for kind, where in report.get("outputs", {}).items():
+        click.echo(f"  {kind}: {where}")
+    timings = report.get("timings", {})
+    if timings:
+        click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+    click.echo(f"  home: {report.get('home')}")
+
+
+@main.command()
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to keep the demo's state (default: a fresh temporary directory).",
 )
+@click.option(
+    "--checksums",
+    is_flag=True,
+    help="Run the small runtime demo instead (uploads checksummed and catalogued).",
+)
 @click.option("--files", type=click.IntRange(1, 1000), default=12, show_default=True)
 @friendly
-def demo(home: Path | None, files: int) -> None:
-    """Run the built-in demo app end to end on embedded defaults."""
-    from reelay.apps.demo import run_demo
+def demo(home: Path | None, checksums: bool, files: int) -> None:
+    """Run the media pipeline on a generated clip (or --checksums: the runtime demo)."""
+    if checksums:
+        from reelay.apps.demo import run_demo
 
-    sys.exit(run_demo(home, files=files))
+        sys.exit(run_demo(home, files=files))
+    from reelay.media.demo import run_media_demo
+
+    sys.exit(run_media_demo(home))
 
 
 if __name__ == "__main__":  # pragma: no cover

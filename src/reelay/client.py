@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 from reelay.config import Settings
 from reelay.errors import InvalidEventError
 from reelay.events import bus_event, s3_event, s3_record
-from reelay.runtime.state import Event, NewEvent, State
+from reelay.runtime.state import Arrival, Event, NewEvent, State
 from reelay.storage import ObjectInfo, ObjectStore, open_store
 
 _PUT_EVENT_KEYS = ("Detail", "DetailType", "EventBusName", "Resources", "Source", "Time")
@@ -156,6 +156,18 @@ class Client:
             detail_type=entry["DetailType"],
             id=event_id,
         )
+
+    def arrive(self, barrier: str, part: str, parts: int, then: Mapping[str, Any]) -> Arrival:
+        """Mark ``part`` of ``barrier`` done; when all ``parts`` distinct parts are, put
+        the event ``then`` (a PutEvents entry) exactly once, however often parts arrive.
+
+        This is how fan-out joins: each of N parallel invocations arrives with its own
+        part, and the one that completes the barrier emits the event that starts the
+        next stage, in the same transaction as its arrival.
+        """
+        if not isinstance(barrier, str) or not barrier or not isinstance(part, str) or not part:
+            raise InvalidEventError("a barrier and its part must be non-empty strings")
+        return self.state.arrive(barrier, part, parts, self._bus_event(0, then))
 
     def invoke(self, function: str, payload: Any) -> Event:
         """Queue an asynchronous invocation (Lambda's Event type): the function's retries,

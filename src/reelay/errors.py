@@ -5,6 +5,7 @@
     ReelayError
     ├── ConfigError (ValueError)             bad settings, unknown backend URL scheme
     ├── AppError (ValueError)                an invalid app file: every problem, each named
+    │   └── LadderError                      an invalid ladder or publish-rule file
     ├── InvalidPatternError (ValueError)     an EventBridge event pattern that cannot match
     ├── InvalidScheduleError (ValueError)    a rate(...) or cron(...) expression
     ├── InvalidEventError (ValueError)       an event that is not a JSON object, or malformed
@@ -14,8 +15,13 @@
     │   ├── InvalidKeyError (ValueError)     empty, too long, or escaping the root
     │   ├── NoSuchKeyError (LookupError)
     │   └── StorageUnavailableError (ConnectionError)
-    └── ExecutorError                        executor failures (foreign errors translated)
-        └── ExecutorUnavailableError (ConnectionError)
+    ├── ExecutorError                        executor failures (foreign errors translated)
+    │   └── ExecutorUnavailableError (ConnectionError)
+    └── MediaError                           the media pipeline
+        ├── SourceRejectedError (ValueError) a source that is not a usable media file (``code``)
+        ├── FfmpegError                      ffmpeg failed: exit code, input, tail of stderr
+        ├── FfmpegNotFoundError              no usable ffmpeg (the message says how to get one)
+        └── ChunkCheckError                  an encoded part has the wrong frame count or duration
 
 Errors caused by user input subclass the matching built-in (``ValueError``,
 ``LookupError``) so callers can catch them without importing reelay. The CLI prints
@@ -41,6 +47,10 @@ class AppError(ReelayError, ValueError):
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class LadderError(AppError):
+    """A media ladder or publish-rule file is invalid; ``problems`` as for `AppError`."""
 
 
 class InvalidPatternError(ReelayError, ValueError):
@@ -85,3 +95,33 @@ class ExecutorError(ReelayError):
 
 class ExecutorUnavailableError(ExecutorError, ConnectionError):
     """The executor (a Ray cluster, say) cannot be reached."""
+
+
+class MediaError(ReelayError):
+    """Base class of the media pipeline's errors."""
+
+
+class SourceRejectedError(MediaError, ValueError):
+    """A source the pipeline refuses. ``code`` is a stable word (``EMPTY``, ``NOT_MEDIA``...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class FfmpegError(MediaError):
+    """ffmpeg exited non-zero. Carries the exit code, the input and the tail of stderr."""
+
+    def __init__(self, returncode: int, input: str, stderr_tail: str) -> None:
+        self.returncode = returncode
+        self.input = input
+        self.stderr_tail = stderr_tail
+        super().__init__(f"ffmpeg exited with {returncode} on {input}: {stderr_tail}")
+
+
+class FfmpegNotFoundError(MediaError):
+    """No usable ffmpeg binary."""
+
+
+class ChunkCheckError(MediaError):
+    """An encoded chunk or rendition does not have the frames or duration it must have."""

@@ -30,12 +30,11 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from reelay._yamlfile import Problems, int_in, read_yaml
 from reelay.errors import (
     AppError,
     FunctionNotFoundError,
@@ -58,7 +57,9 @@ FUNCTION_KEYS = (
     "timeout",
 )
 PROVIDER_KEYS = ("environment", "memorySize", "name", "region", "runtime", "stage", "timeout")
-TOP_KEYS = ("functions", "provider", "service")
+TOP_KEYS = ("functions", "include", "provider", "service")
+#: Apps that ship inside the package, for ``include:`` (name -> package with a reelay.yaml).
+BUILTIN_APPS = {"demo": "reelay.apps.demo", "media": "reelay.media"}
 EVENT_KINDS = ("eventBridge", "s3", "schedule")
 S3_KEYS = ("bucket", "event", "existing", "rules")
 SCHEDULE_KEYS = ("description", "enabled", "input", "name", "rate")
@@ -168,34 +169,6 @@ class App:
         return self.functions[name]
 
 
-class _Problems:
-    """Collects every problem in one file, each prefixed with the file and key path."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[str] = []
-
-    def add(self, where: str, message: str) -> None:
-        self.items.append(
-            f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}"
-        )
-
-    def unknown_keys(self, where: str, mapping: dict[str, Any], valid: tuple[str, ...]) -> None:
-        for key in mapping:
-            if key not in valid:
-                self.add(
-                    f"{where}.{key}" if where else str(key),
-                    f"unknown key {key!r}; valid keys: {', '.join(valid)}",
-                )
-
-
-def _int_in(problems: _Problems, where: str, value: Any, low: int, high: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        problems.add(where, f"{value!r} is not valid: must be an integer from {low} to {high}")
-        return None
-    return value
-
-
 def load_app(path: str | Path) -> App:
     """Load and fully validate an app file; raise `AppError` listing every problem.
 
@@ -206,29 +179,16 @@ def load_app(path: str | Path) -> App:
         from reelay.functions import load_python_app
 
         return load_python_app(path)
-    problems = _Problems(str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AppError([f"{path}: no such file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AppError([f"{path}: cannot read: {exc}"]) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise AppError([f"{path}: invalid YAML: {where}{reason}"]) from None
-    app = parse_app(doc, root=path.parent.resolve(), source=str(path), problems=problems)
+    doc = read_yaml(path)
+    app = parse_app(doc, root=path.parent.resolve(), source=str(path))
     return App(app.name, app.root, app.functions, path.resolve())
 
 
 def parse_app(
-    doc: Any, *, root: Path, source: str = "<app>", problems: _Problems | None = None
+    doc: Any, *, root: Path, source: str = "<app>", problems: Problems | None = None
 ) -> App:
     """Validate an app already parsed from YAML (or built in Python) and build it."""
-    problems = problems or _Problems(source)
+    problems = problems or Problems(source)
     if not isinstance(doc, dict):
         problems.add(
             "", f"the file must be a mapping with a 'functions' key, not {type(doc).__name__}"
@@ -240,25 +200,33 @@ def parse_app(
         problems.add("provider", "must be a mapping")
         provider = {}
     problems.unknown_keys("provider", provider, PROVIDER_KEYS)
-    functions = doc.get("functions")
-    if not isinstance(functions, dict) or not functions:
+    included = _included(problems, doc.get("include"), provider)
+    functions = doc.get("functions") or {}
+    if not isinstance(functions, dict) or not (functions or included):
         problems.add(
             "functions",
-            "must be a mapping of function names to definitions, with at least one function",
+            "must be a mapping of function names to definitions, with at least one function "
+            "(or an 'include' of a built-in app)",
         )
         raise AppError(problems.items)
-    specs: dict[str, FunctionSpec] = {}
+    specs: dict[str, FunctionSpec] = dict(included)
     for name, body in functions.items():
+        if str(name) in included:
+            problems.add(
+                f"functions.{name}", "is already a function of an included app; choose another name"
+            )
+            continue
         spec = _function(problems, str(name), body, provider, root)
         if spec is not None:
             specs[spec.name] = spec
+    valid = sorted({*map(str, functions), *included})
     for spec in specs.values():
         for key, dest in (("onSuccess", spec.on_success), ("onFailure", spec.on_failure)):
-            if dest and dest.function and dest.function not in functions:
+            if dest and dest.function and dest.function not in valid:
                 problems.add(
                     f"functions.{spec.name}.destinations.{key}",
                     f"{dest.function!r} is not a function of this app nor 'event'; "
-                    f"valid choices: event, {', '.join(sorted(map(str, functions)))}",
+                    f"valid choices: event, {', '.join(valid)}",
                 )
     if problems.items:
         raise AppError(problems.items)
@@ -266,8 +234,33 @@ def parse_app(
     return App(str(service), root, specs)
 
 
+def _included(problems: Problems, value: Any, provider: dict[str, Any]) -> dict[str, FunctionSpec]:
+    """The functions of the built-in apps named by ``include``, with this file's
+    ``provider.environment`` laid over theirs (so a user configures them here)."""
+    if value is None:
+        return {}
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.add("include", f"must be a list of built-in app names: {', '.join(BUILTIN_APPS)}")
+        return {}
+    out: dict[str, FunctionSpec] = {}
+    for i, name in enumerate(value):
+        if name not in BUILTIN_APPS:
+            problems.add(
+                f"include[{i}]",
+                f"unknown built-in app {name!r}; valid names: {', '.join(BUILTIN_APPS)}",
+            )
+            continue
+        spec = importlib.util.find_spec(BUILTIN_APPS[name])
+        assert spec is not None and spec.origin is not None
+        app = load_app(Path(spec.origin).with_name("reelay.yaml"))
+        env = _environment(problems, "provider", provider.get("environment"))
+        for fname, fspec in app.functions.items():
+            out[fname] = replace(fspec, environment=fspec.environment | env)
+    return out
+
+
 def _function(
-    problems: _Problems, name: str, body: Any, provider: dict[str, Any], root: Path
+    problems: Problems, name: str, body: Any, provider: dict[str, Any], root: Path
 ) -> FunctionSpec | None:
     where = f"functions.{name}"
     if not FUNCTION_NAME.match(name):
@@ -289,15 +282,15 @@ def _function(
     else:
         _check_handler(problems, f"{where}.handler", handler, root)
     merged = {k: provider[k] for k in ("timeout", "memorySize") if k in provider} | body
-    timeout = _int_in(problems, f"{where}.timeout", merged.get("timeout", 6), 1, 900)
-    memory = _int_in(problems, f"{where}.memorySize", merged.get("memorySize", 1024), 128, 10240)
+    timeout = int_in(problems, f"{where}.timeout", merged.get("timeout", 6), 1, 900)
+    memory = int_in(problems, f"{where}.memorySize", merged.get("memorySize", 1024), 128, 10240)
     reserved = body.get("reservedConcurrency")
     if reserved is not None:
-        reserved = _int_in(problems, f"{where}.reservedConcurrency", reserved, 0, 1000)
-    retries = _int_in(
+        reserved = int_in(problems, f"{where}.reservedConcurrency", reserved, 0, 1000)
+    retries = int_in(
         problems, f"{where}.maximumRetryAttempts", body.get("maximumRetryAttempts", 2), 0, 2
     )
-    age = _int_in(
+    age = int_in(
         problems, f"{where}.maximumEventAge", body.get("maximumEventAge", 21600), 60, 21600
     )
     environment = _environment(
@@ -322,7 +315,7 @@ def _function(
     )
 
 
-def _environment(problems: _Problems, where: str, *layers: Any) -> dict[str, str]:
+def _environment(problems: Problems, where: str, *layers: Any) -> dict[str, str]:
     env: dict[str, str] = {}
     for layer in layers:
         if layer is None:
@@ -347,7 +340,7 @@ def _environment(problems: _Problems, where: str, *layers: Any) -> dict[str, str
 
 
 def _destinations(
-    problems: _Problems,
+    problems: Problems,
     where: str,
     value: Any,
 ) -> tuple[Destination | None, Destination | None]:
@@ -378,7 +371,7 @@ def _destinations(
 
 
 def _triggers(
-    problems: _Problems,
+    problems: Problems,
     where: str,
     events: Any,
 ) -> tuple[list[S3Trigger], list[PatternTrigger], list[ScheduleTrigger]]:
@@ -415,7 +408,7 @@ def _triggers(
     return s3, patterns, schedules
 
 
-def _s3_trigger(problems: _Problems, at: str, spec: Any) -> S3Trigger | None:
+def _s3_trigger(problems: Problems, at: str, spec: Any) -> S3Trigger | None:
     if isinstance(spec, str):
         spec = {"bucket": spec}
     if not isinstance(spec, dict):
@@ -455,7 +448,7 @@ def _s3_trigger(problems: _Problems, at: str, spec: Any) -> S3Trigger | None:
     return S3Trigger(bucket, str(event), prefix, suffix)
 
 
-def _pattern_trigger(problems: _Problems, at: str, spec: Any) -> PatternTrigger | None:
+def _pattern_trigger(problems: Problems, at: str, spec: Any) -> PatternTrigger | None:
     if not isinstance(spec, dict) or "pattern" not in spec:
         problems.add(at, "must be a mapping with a 'pattern' (an EventBridge event pattern)")
         return None
@@ -468,7 +461,7 @@ def _pattern_trigger(problems: _Problems, at: str, spec: Any) -> PatternTrigger 
 
 
 def _schedule_trigger(
-    problems: _Problems, at: str, spec: Any, default_name: str
+    problems: Problems, at: str, spec: Any, default_name: str
 ) -> ScheduleTrigger | None:
     if isinstance(spec, str):
         spec = {"rate": spec}
@@ -494,7 +487,7 @@ def _schedule_trigger(
     return out
 
 
-def _check_handler(problems: _Problems, at: str, handler: str, root: Path) -> None:
+def _check_handler(problems: Problems, at: str, handler: str, root: Path) -> None:
     """Check, without running any user code, that the handler's module and function exist."""
     module, _, function = handler.rpartition(".")
     if not module or not function.isidentifier():

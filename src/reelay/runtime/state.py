@@ -85,6 +85,17 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_function ON attempts(function, started);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS barriers (
+    name TEXT PRIMARY KEY,
+    parts INTEGER NOT NULL,          -- how many distinct parts complete it
+    fired REAL                       -- when its completion event was appended
+);
+CREATE TABLE IF NOT EXISTS barrier_parts (
+    name TEXT NOT NULL,
+    part TEXT NOT NULL,
+    time REAL NOT NULL,
+    PRIMARY KEY (name, part)
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     status TEXT NOT NULL,            -- in_progress | completed
@@ -105,6 +116,17 @@ class NewEvent:
     detail_type: str = ""
     target: str | None = None
     id: str = ""
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Where a barrier stands after an arrival. ``fired``: this arrival completed it
+    (from `State.arrive`), or it is complete (from `State.barrier`)."""
+
+    name: str
+    arrived: int
+    parts: int
+    fired: bool
 
 
 @dataclass(frozen=True)
@@ -661,6 +683,55 @@ class State:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, fired_at))
             self._insert_events(db, [event], time.time())
         return True
+
+    # -- barriers ----------------------------------------------------------------------
+
+    def arrive(self, name: str, part: str, parts: int, event: NewEvent) -> Arrival:
+        """Record that ``part`` of barrier ``name`` is done; the arrival that completes
+        it appends ``event``, in the same transaction, exactly once.
+
+        Arriving twice with the same part counts once, so a retried or redelivered
+        invocation cannot complete a barrier early nor fire it twice.
+        """
+        if not isinstance(parts, int) or isinstance(parts, bool) or parts < 1:
+            raise ValueError(f"barrier {name!r}: parts must be a positive integer, got {parts!r}")
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO barriers (name, parts, fired) VALUES (?, ?, NULL)",
+                (name, parts),
+            )
+            row = db.execute("SELECT parts, fired FROM barriers WHERE name = ?", (name,)).fetchone()
+            if row["parts"] != parts:
+                raise ValueError(
+                    f"barrier {name!r} has {row['parts']} parts; an arrival said {parts}"
+                )
+            db.execute(
+                "INSERT OR IGNORE INTO barrier_parts (name, part, time) VALUES (?, ?, ?)",
+                (name, part, now),
+            )
+            arrived = db.execute(
+                "SELECT COUNT(*) FROM barrier_parts WHERE name = ?", (name,)
+            ).fetchone()[0]
+            fired = False
+            if arrived >= parts and row["fired"] is None:
+                db.execute("UPDATE barriers SET fired = ? WHERE name = ?", (now, name))
+                self._insert_events(db, [event], now)
+                fired = True
+        if fired:
+            self.doorbell.ring()
+        return Arrival(name, arrived, parts, fired)
+
+    def barrier(self, name: str) -> Arrival | None:
+        """How far barrier ``name`` is (``fired`` tells whether it completed), or None."""
+        db = self._db()
+        row = db.execute("SELECT parts, fired FROM barriers WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        arrived = db.execute(
+            "SELECT COUNT(*) FROM barrier_parts WHERE name = ?", (name,)
+        ).fetchone()[0]
+        return Arrival(name, arrived, row["parts"], row["fired"] is not None)
 
     # -- idempotency records -----------------------------------------------------------
 

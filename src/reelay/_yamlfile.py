@@ -1,0 +1,66 @@
+"""Reading the YAML files users write (apps, ladders, rules) and naming every problem.
+
+Each loader collects every problem it finds in a `Problems` (the file and key path
+first, then what is wrong and what would be valid) and raises them all at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reelay.errors import AppError
+
+
+class Problems:
+    """Collects every problem in one file, each prefixed with the file and key path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(
+            f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}"
+        )
+
+    def unknown_keys(self, where: str, mapping: dict[str, Any], valid: tuple[str, ...]) -> None:
+        for key in mapping:
+            if key not in valid:
+                self.add(
+                    f"{where}.{key}" if where else str(key),
+                    f"unknown key {key!r}; valid keys: {', '.join(valid)}",
+                )
+
+
+def int_in(problems: Problems, where: str, value: Any, low: int, high: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.add(where, f"{value!r} is not valid: must be an integer from {low} to {high}")
+        return None
+    return value
+
+
+def number_in(problems: Problems, where: str, value: Any, low: float, high: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        problems.add(where, f"{value!r} is not valid: must be a number from {low:g} to {high:g}")
+        return None
+    return float(value)
+
+
+def read_yaml(path: Path, error: type[AppError] = AppError) -> Any:
+    """Parse a YAML file; a missing, unreadable or malformed file raises ``error``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error([f"{path}: no such file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error([f"{path}: cannot read: {exc}"]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise error([f"{path}: invalid YAML: {where}{reason}"]) from None

@@ -1,0 +1,130 @@
+"""What a title is, and how the pipeline is configured for it.
+
+The pipeline's functions read their configuration from their environment (set under
+``provider.environment`` in the app file, or by ``reelay transcode``), once, when a
+title is inspected; the resolved configuration then travels with the title's events,
+so every stage of one title works to the same ladder and rules.
+
+=================================  =========================================  =========
+variable                           meaning                                    default
+=================================  =========================================  =========
+``REELAY_MEDIA_LADDER``            a built-in ladder name or a ladder file    default
+``REELAY_MEDIA_RULES``             ``default`` or a publish-rule file         default
+``REELAY_MEDIA_CHUNK_SECONDS``     chunk length (rounded to whole segments)   300
+``REELAY_MEDIA_GROUP``             renditions per encode task (0: all share   0
+                                   one decode)
+``REELAY_MEDIA_SCENES``            1: chunk boundaries on shot changes        0
+``REELAY_MEDIA_QC_FRAMES``         frames scored per rendition (0: no QC)     300
+``REELAY_MEDIA_MAX_WIDTH`` ...     source limits (see `reelay.media.probe`)
+=================================  =========================================  =========
+
+Objects of a title ``T`` in the media bucket: ``ingest/...`` (uploads start the
+pipeline), ``work/T/...`` (intermediate), ``published/T/...`` (the published title),
+``quarantine/T/...`` (refused sources) and ``reports/T.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reelay.errors import ConfigError
+from reelay.media.ladder import Ladder, load_ladder
+from reelay.media.probe import Limits
+from reelay.media.rules import Rules, load_rules
+
+SOURCE = "reelay.media"  # the source of every event the pipeline emits
+BUCKET = "media"
+INGEST_PREFIX = "ingest/"
+
+
+@dataclass(frozen=True)
+class Title:
+    """A source being turned into a title; its id comes from its name and content."""
+
+    id: str
+    bucket: str
+    key: str
+    etag: str
+
+    def work(self, name: str) -> str:
+        return f"work/{self.id}/{name}"
+
+    @property
+    def published_prefix(self) -> str:
+        return f"published/{self.id}/"
+
+    @property
+    def quarantine_prefix(self) -> str:
+        return f"quarantine/{self.id}/"
+
+    @property
+    def report_key(self) -> str:
+        return f"reports/{self.id}.json"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Title:
+        return cls(d["id"], d["bucket"], d["key"], d["etag"])
+
+
+def _env_number(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} is not valid: must be a number from {low:g} to {high:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    ladder: Ladder
+    rules: Rules = field(default_factory=Rules)
+    chunk_seconds: float = 300.0
+    group_size: int = 0
+    scenes: bool = False
+    qc_frames: int = 300
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls) -> MediaConfig:
+        return cls(
+            ladder=load_ladder(os.environ.get("REELAY_MEDIA_LADDER") or "default"),
+            rules=load_rules(os.environ.get("REELAY_MEDIA_RULES") or "default"),
+            chunk_seconds=_env_number("REELAY_MEDIA_CHUNK_SECONDS", 300, 1, 86400),
+            group_size=int(_env_number("REELAY_MEDIA_GROUP", 0, 0, 1000)),
+            scenes=bool(_env_number("REELAY_MEDIA_SCENES", 0, 0, 1)),
+            qc_frames=int(_env_number("REELAY_MEDIA_QC_FRAMES", 300, 0, 10**7)),
+            limits=Limits.from_env(),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ladder": self.ladder.as_dict(),
+            "rules": self.rules.as_dict(),
+            "chunk_seconds": self.chunk_seconds,
+            "group_size": self.group_size,
+            "scenes": self.scenes,
+            "qc_frames": self.qc_frames,
+            "limits": asdict(self.limits),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MediaConfig:
+        return cls(
+            ladder=Ladder.from_dict(d["ladder"]),
+            rules=Rules(**d["rules"]),
+            chunk_seconds=d["chunk_seconds"],
+            group_size=d["group_size"],
+            scenes=d["scenes"],
+            qc_frames=d["qc_frames"],
+            limits=Limits(**d["limits"]),
+        )

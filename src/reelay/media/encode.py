@@ -1,0 +1,330 @@
+"""The ffmpeg work of the pipeline: encode a chunk, an audio track, subtitles, thumbnails;
+concatenate chunks; measure quality. Each function takes local paths and a small spec,
+runs ffmpeg once, and checks what it made.
+
+Video preparation is the same wherever the source is decoded (encode and QC alike):
+deinterlace if interlaced, constant frame rate at the plan's rate, rotation applied
+(ffmpeg's autorotate), square pixels, then scale.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reelay.errors import ChunkCheckError
+from reelay.media._ffmpeg import run_ffmpeg, source_input
+from reelay.media.plan import AudioOutput, Chunk, Plan, Rendition
+from reelay.media.probe import SourceInfo
+
+
+def prepare_filter(plan: Plan, source: SourceInfo) -> str:
+    """The filters every decode of the source's video goes through."""
+    v = source.video
+    assert v is not None
+    steps = ["bwdif=mode=send_frame"] if v.interlaced else []
+    steps.append(f"fps={plan.fps_num}/{plan.fps_den}")
+    return ",".join(steps)
+
+
+def video_codec_args(rendition: Rendition, keyint: int) -> list[str]:
+    """Encoder options for a rung: capped CRF, closed GOPs, a keyframe every ``keyint``."""
+    r = rendition.rung
+    rate, buf = r.maxrate_kbps, 2 * r.maxrate_kbps
+    pix = "yuv420p10le" if r.bit_depth == 10 else "yuv420p"
+    if r.codec == "h264":
+        return [
+            "-c:v", "libx264", "-preset", r.preset, "-crf", str(r.crf), "-profile:v", "high",
+            "-maxrate", f"{rate}k", "-bufsize", f"{buf}k", "-g", str(keyint),
+            "-keyint_min", str(keyint), "-sc_threshold", "0", "-pix_fmt", pix,
+        ]  # fmt: skip
+    if r.codec == "hevc":
+        params = (
+            f"keyint={keyint}:min-keyint={keyint}:scenecut=0:open-gop=0:"
+            f"vbv-maxrate={rate}:vbv-bufsize={buf}:log-level=error"
+        )
+        return [
+            "-c:v", "libx265", "-preset", r.preset, "-crf", str(r.crf), "-x265-params", params,
+            "-tag:v", "hvc1", "-pix_fmt", pix,
+        ]  # fmt: skip
+    if r.codec == "av1":
+        return [
+            "-c:v", "libsvtav1", "-preset", r.preset, "-crf", str(r.crf), "-g", str(keyint),
+            "-svtav1-params", f"scd=0:mbr={rate}", "-pix_fmt", pix,
+        ]  # fmt: skip
+    if r.codec == "vp9":
+        return [
+            "-c:v", "libvpx-vp9", "-crf", str(r.crf), "-b:v", f"{rate}k", "-g", str(keyint),
+            "-keyint_min", str(keyint), "-row-mt", "1", "-deadline", "good",
+            "-cpu-used", r.preset, "-pix_fmt", pix,
+        ]  # fmt: skip
+    raise ValueError(f"unknown video codec {r.codec!r}")
+
+
+def encode_chunk(
+    src: Path,
+    source: SourceInfo,
+    plan: Plan,
+    chunk: Chunk,
+    renditions: list[Rendition],
+    out_dir: Path,
+) -> dict[str, Path]:
+    """Encode one chunk into several renditions from one decode; check each; return paths."""
+    v = source.video
+    assert v is not None
+    seek = v.start_s + (
+        plan.seconds(chunk.start_frame) - 0.5 / plan.fps if chunk.start_frame else 0
+    )
+    branches = "".join(f"[s{i}]" for i in range(len(renditions)))
+    graph = [f"[0:v:0]{prepare_filter(plan, source)},split={len(renditions)}{branches}"]
+    outputs: list[str] = []
+    paths: dict[str, Path] = {}
+    for i, r in enumerate(renditions):
+        graph.append(f"[s{i}]scale={r.width}:{r.height}:flags=bicubic,setsar=1[v{i}]")
+        path = out_dir / f"{r.name}.mp4"
+        paths[r.name] = path
+        outputs += [
+            "-map", f"[v{i}]", "-an", "-sn", "-dn", "-frames:v", str(chunk.frames),
+            *video_codec_args(r, plan.segment_frames), str(path),
+        ]  # fmt: skip
+    run_ffmpeg(
+        [*source_input(src, seek_s=max(seek, 0.0)), "-filter_complex", ";".join(graph), *outputs],
+        input=f"{src.name} chunk {chunk.index}",
+    )
+    for r in renditions:
+        check_video(paths[r.name], chunk.frames, plan, what=f"chunk {chunk.index} of {r.name}")
+    return paths
+
+
+def encode_audio(src: Path, source: SourceInfo, output: AudioOutput, path: Path) -> Path:
+    """Encode one audio track whole (never chunked), aligned to the video's first frame."""
+    rung = output.rung
+    start = source.video.start_s if source.video else 0.0
+    codec = ["-c:a", "aac"] if rung.codec == "aac" else ["-c:a", "libopus"]
+    length = ["-t", f"{source.video.duration_s:.6f}"] if source.video else []
+    run_ffmpeg(
+        [
+            *source_input(src, seek_s=start),
+            "-map",
+            f"0:a:{output.track}",
+            "-vn",
+            "-sn",
+            "-dn",
+            "-af",
+            "aresample=async=1:first_pts=0",
+            *codec,
+            "-b:a",
+            f"{rung.bitrate_kbps}k",
+            "-ac",
+            str(rung.channels),
+            "-ar",
+            "48000",
+            *length,
+            "-metadata:s:a:0",
+            f"language={output.language}",
+            str(path),
+        ],
+        input=f"{src.name} audio track {output.track}",
+    )
+    return path
+
+
+def extract_subtitles(src: Path, track: int, path: Path) -> Path:
+    """Convert a text subtitle track to WebVTT."""
+    run_ffmpeg(
+        [*source_input(src), "-map", f"0:s:{track}", "-c:s", "webvtt", str(path)],
+        input=f"{src.name} subtitle track {track}",
+    )
+    return path
+
+
+def thumbnails(src: Path, source: SourceInfo, out_dir: Path, *, width: int = 160) -> list[Path]:
+    """A trick-play sprite sheet (one tile every few seconds) and its WebVTT index."""
+    v = source.video
+    assert v is not None
+    interval = max(2, math.ceil(v.duration_s / 100))
+    count = max(1, math.ceil(v.duration_s / interval))
+    height = max(2, round(width * v.height / v.width / 2) * 2)
+    cols = min(10, count)
+    rows = math.ceil(count / cols)
+    sprite = out_dir / "thumbnails.jpg"
+    run_ffmpeg(
+        [
+            *source_input(src, seek_s=v.start_s),
+            "-vf",
+            f"fps=1/{interval},scale={width}:{height},setsar=1,tile={cols}x{rows}",
+            "-frames:v",
+            "1",
+            "-q:v",
+            "5",
+            str(sprite),
+        ],
+        input=f"{src.name} thumbnails",
+    )
+    lines = ["WEBVTT", ""]
+    for i in range(count):
+        start, end = i * interval, min((i + 1) * interval, v.duration_s)
+        x, y = (i % cols) * width, (i // cols) * height
+        lines += [
+            f"{_vtt_time(start)} --> {_vtt_time(end)}",
+            f"{sprite.name}#xywh={x},{y},{width},{height}",
+            "",
+        ]
+    index = out_dir / "thumbnails.vtt"
+    index.write_text("\n".join(lines), encoding="utf-8")
+    return [sprite, index]
+
+
+def scene_cuts(
+    src: Path, source: SourceInfo, plan_fps: float, work: Path, *, threshold: float = 0.35
+) -> list[int]:
+    """Frame numbers (at the plan's rate) where a shot changes, from a small decode."""
+    v = source.video
+    assert v is not None
+    log = work / "scenes.txt"
+    run_ffmpeg(
+        [
+            *source_input(src, seek_s=v.start_s),
+            "-an",
+            "-sn",
+            "-dn",
+            "-vf",
+            f"scale=160:-2,select='gt(scene\\,{threshold})',metadata=print:file={log.as_posix()}",
+            "-f",
+            "null",
+            "-",
+        ],
+        input=f"{src.name} scene detection",
+    )
+    times = re.findall(r"pts_time:([0-9.]+)", log.read_text()) if log.exists() else []
+    return sorted({round(float(t) * plan_fps) for t in times})
+
+
+def _vtt_time(seconds: float) -> str:
+    ms = round(seconds * 1000)
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def concatenate(parts: list[Path], path: Path) -> Path:
+    """Join encoded chunks without re-encoding (ffmpeg's concat demuxer, stream copy)."""
+    listing = path.with_suffix(".txt")
+    listing.write_text("".join(f"file '{p.as_posix()}'\n" for p in parts), encoding="utf-8")
+    run_ffmpeg(
+        [
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(listing),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(path),
+        ],
+        input=f"{len(parts)} chunks of {path.name}",
+    )
+    listing.unlink()
+    return path
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    frames: int
+    duration_s: float
+    start_s: float
+    bytes: int
+
+    @property
+    def bitrate_kbps(self) -> float:
+        return self.bytes * 8 / 1000 / self.duration_s if self.duration_s > 0 else 0.0
+
+
+def stream_stats(path: Path, kind: str = "video") -> StreamStats:
+    """Frames (packets), duration and start of the first stream of ``kind`` in a file."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = (c.streams.video if kind == "video" else c.streams.audio)[0]
+        n = size = 0
+        first = math.inf
+        end = 0.0
+        for p in c.demux(s):
+            if p.size == 0 or p.pts is None:
+                continue
+            n += 1
+            size += p.size
+            t = float(p.pts * p.time_base)
+            first = min(first, t)
+            end = max(end, float((p.pts + (p.duration or 0)) * p.time_base))
+    first = 0.0 if first == math.inf else first
+    return StreamStats(n, end - first, first, size)
+
+
+def check_video(path: Path, frames: int, plan: Plan, *, what: str) -> StreamStats:
+    """Raise `ChunkCheckError` unless ``path`` has ``frames`` frames lasting as long."""
+    stats = stream_stats(path)
+    want = plan.seconds(frames)
+    if stats.frames != frames or abs(stats.duration_s - want) > 1.0 / plan.fps + 1e-6:
+        raise ChunkCheckError(
+            f"{what}: {stats.frames} frames over {stats.duration_s:.3f} s; "
+            f"expected {frames} frames over {want:.3f} s"
+        )
+    return stats
+
+
+def measure_quality(
+    rendition_path: Path,
+    src: Path,
+    source: SourceInfo,
+    plan: Plan,
+    *,
+    max_frames: int = 300,
+    work: Path,
+) -> dict[str, Any]:
+    """VMAF (libvmaf, model vmaf_v0.6.1) and PSNR-Y of a rendition against the source.
+
+    Both are brought to the source's display size (at most 1920x1080) with the encode's
+    own preparation; at most ``max_frames`` frames are scored, evenly sampled.
+    """
+    v = source.video
+    assert v is not None
+    scale = min(1.0, 1920 / max(v.width, v.height), 1080 / min(v.width, v.height))
+    w, h = max(2, round(v.width * scale / 2) * 2), max(2, round(v.height * scale / 2) * 2)
+    subsample = max(1, math.ceil(plan.frames / max_frames))
+    log = work / f"{rendition_path.stem}.vmaf.json"
+    threads = os.cpu_count() or 1
+    graph = (
+        f"[0:v]scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p,setpts=PTS-STARTPTS[d];"
+        f"[1:v]{prepare_filter(plan, source)},scale={w}:{h}:flags=bicubic,setsar=1,"
+        f"format=yuv420p,setpts=PTS-STARTPTS[r];"
+        f"[d][r]libvmaf=n_subsample={subsample}:n_threads={threads}:feature=name=psnr:"
+        f"log_fmt=json:log_path={log.as_posix()}:shortest=1"
+    )
+    run_ffmpeg(
+        [
+            "-i",
+            str(rendition_path),
+            *source_input(src, seek_s=v.start_s),
+            "-lavfi",
+            graph,
+            "-f",
+            "null",
+            "-",
+        ],
+        input=f"quality of {rendition_path.name}",
+    )
+    pooled = json.loads(log.read_text())["pooled_metrics"]
+    log.unlink()
+    return {
+        "vmaf": round(pooled["vmaf"]["mean"], 2),
+        "vmaf_min": round(pooled["vmaf"]["min"], 2),
+        "psnr": round(pooled["psnr_y"]["mean"], 2),
+        "frames_scored": math.ceil(plan.frames / subsample),
+    }

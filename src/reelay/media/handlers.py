@@ -1,0 +1,713 @@
+"""The media pipeline's functions: plain Lambda handlers that talk only through events.
+
+::
+
+  s3 ObjectCreated ingest/*  -> inspect --Media Title Inspected--> plan
+  plan --Media Chunk Encode Requested (chunk x group)--> encode --+ barrier assemble:T:R
+       --Media Audio Encode Requested (per output)----> encode_audio --+
+       --Media Extras Requested-----------------------> extras --------+ barrier package:T
+  barrier assemble:T:R --Media Rendition Encoded--> assemble --------------+
+  barrier package:T --Media Title Assembled--> package --Media QC Requested--> qc
+  barrier publish:T --Media Title Checked--> publish --> Media Title Published | Held
+  inspect refuses --> Media Title Rejected;  any stage out of retries --> fail --> Failed
+
+Every stage is idempotent: it writes objects whose content depends only on its input,
+and guards the events it emits with `reelay.once`. The joins are barriers
+(`Client.arrive`): the arrival that completes one emits the next stage's event in the
+same transaction, so each assemble and the package run exactly once per title however
+often an encode is retried or redelivered. Progress follows MediaConvert's job states
+(``Media Title State Change``: PROGRESSING, STATUS_UPDATE with a percent, COMPLETE,
+ERROR).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+from reelay.client import Client, default_client
+from reelay.errors import NoSuchKeyError, SourceRejectedError
+from reelay.idempotency import once
+from reelay.media import encode as enc
+from reelay.media.config import SOURCE, MediaConfig, Title
+from reelay.media.package import Track
+from reelay.media.package import package as write_package
+from reelay.media.plan import Plan, make_plan, title_id_for
+from reelay.media.probe import SourceInfo, probe
+from reelay.media.rules import Rules, evaluate
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _emit(client: Client, detail_type: str, detail: dict[str, Any]) -> None:
+    client.put_events([{"Source": SOURCE, "DetailType": detail_type, "Detail": detail}])
+
+
+def _state(
+    client: Client, title: Title, status: str, stage: str, percent: int | None = None, **extra: Any
+) -> None:
+    detail = {"title_id": title.id, "status": status, "stage": stage, **extra}
+    if percent is not None:
+        detail["percent"] = percent
+    _emit(client, "Media Title State Change", detail)
+
+
+@contextlib.contextmanager
+def _workdir(client: Client) -> Iterator[Path]:
+    root = client.settings.home / "cache" / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        yield Path(tmp)
+
+
+def _source_file(client: Client, title: Title) -> Path:
+    """The source as a local file, fetched once per machine (keyed by its content)."""
+    cache = client.settings.home / "cache" / "sources" / title.etag
+    path = cache / f"source{Path(title.key).suffix.lower()[:8]}"
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        client.download(title.bucket, title.key, path)  # atomic: a temp file, then a rename
+    return path
+
+
+def _load(client: Client, title: Title, name: str) -> Any:
+    return json.loads(client.get_object(title.bucket, title.work(name)))
+
+
+def _save(client: Client, title: Title, name: str, value: Any) -> None:
+    client.put_object(title.bucket, title.work(name), json.dumps(value, indent=1).encode())
+
+
+def _job(client: Client, title: Title) -> tuple[MediaConfig, SourceInfo, Plan]:
+    job = _load(client, title, "job.json")
+    return (
+        MediaConfig.from_dict(job["config"]),
+        SourceInfo.from_dict(job["source"]),
+        Plan.from_dict(job["plan"]),
+    )
+
+
+def _title(event: dict[str, Any]) -> Title:
+    return Title.from_dict(event["detail"]["title"])
+
+
+# -- stages ----------------------------------------------------------------------------
+
+
+def inspect(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An upload under the ingest prefix: probe it, then accept or quarantine it."""
+    client = default_client()
+    config = MediaConfig.from_env()
+    out: dict[str, Any] = {}
+    for record in event["Records"]:
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+        etag = record["s3"]["object"]["eTag"]
+        title = Title(title_id_for(key, etag), bucket, key, etag)
+        started = time.time()
+        try:
+            src = _source_file(client, title)
+        except NoSuchKeyError:  # moved to quarantine by an earlier delivery of this event
+            out[title.id] = "gone"
+            continue
+        try:
+            source = probe(src, config.limits)
+        except SourceRejectedError as exc:
+            _reject(client, title, exc, started)
+            out[title.id] = "rejected"
+            continue
+        _save(
+            client,
+            title,
+            "inspect.json",
+            {
+                "stage": "inspect",
+                "source": source.as_dict(),
+                "started": started,
+                "finished": time.time(),
+            },
+        )
+        once(f"media:inspected:{title.id}", _announcer(client, title, config, source))
+        out[title.id] = "accepted"
+    return out
+
+
+def _announcer(client: Client, title: Title, config: MediaConfig, source: SourceInfo) -> Any:
+    def announce() -> bool:
+        _emit(
+            client, "Media Title Inspected", {"title": title.as_dict(), "config": config.as_dict()}
+        )
+        _state(client, title, "PROGRESSING", "inspect", 0, source=source.summary())
+        return True
+
+    return announce
+
+
+def _reject(client: Client, title: Title, exc: SourceRejectedError, started: float) -> None:
+    def effect() -> bool:
+        target = f"{title.quarantine_prefix}{Path(title.key).name}"
+        with _workdir(client) as tmp:
+            client.download(title.bucket, title.key, tmp / "source")
+            client.put_object(title.bucket, target, tmp / "source")
+        client.delete_object(title.bucket, title.key)
+        error = {"code": exc.code, "message": str(exc)}
+        report = _base_report(title, "rejected") | {
+            "error": error,
+            "quarantine": target,
+            "timings": {"inspect": round(time.time() - started, 3)},
+        }
+        client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
+        _emit(
+            client,
+            "Media Title Rejected",
+            {"title": title.as_dict(), "error": error, "quarantine": target},
+        )
+        _state(client, title, "ERROR", "inspect", error=error)
+        return True
+
+    once(f"media:rejected:{title.id}", effect)
+    shutil.rmtree(client.settings.home / "cache" / "sources" / title.etag, ignore_errors=True)
+
+
+def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Plan chunks and renditions; fan out one encode per chunk and rendition group."""
+    client = default_client()
+    title = _title(event)
+    config = MediaConfig.from_dict(event["detail"]["config"])
+    started = time.time()
+    source = SourceInfo.from_dict(_load(client, title, "inspect.json")["source"])
+    cuts = None
+    if config.scenes and source.video:
+        with _workdir(client) as tmp:
+            cuts = enc.scene_cuts(_source_file(client, title), source, float(source.video.fps), tmp)
+    the_plan = make_plan(
+        title.id,
+        source,
+        config.ladder,
+        chunk_seconds=config.chunk_seconds,
+        group_size=config.group_size,
+        scene_cuts=cuts,
+    )
+    if not the_plan.renditions and not the_plan.audio:
+        _reject(
+            client,
+            title,
+            SourceRejectedError(
+                "NO_RENDITIONS",
+                f"{Path(title.key).name}: the ladder {config.ladder.name!r} has no "
+                "rendition for its streams",
+            ),
+            started,
+        )
+        return {"rejected": True}
+    _save(
+        client,
+        title,
+        "job.json",
+        {
+            "stage": "plan",
+            "config": config.as_dict(),
+            "source": source.as_dict(),
+            "plan": the_plan.as_dict(),
+            "started": started,
+            "finished": time.time(),
+        },
+    )
+    base = {"title": title.as_dict()}
+    entries = (
+        [
+            {
+                "Source": SOURCE,
+                "DetailType": "Media Chunk Encode Requested",
+                "Detail": base | {"chunk": c.index, "renditions": list(g)},
+            }
+            for c in the_plan.chunks
+            for g in the_plan.groups
+        ]
+        + [
+            {
+                "Source": SOURCE,
+                "DetailType": "Media Audio Encode Requested",
+                "Detail": base | {"output": a.name},
+            }
+            for a in the_plan.audio
+        ]
+        + [{"Source": SOURCE, "DetailType": "Media Extras Requested", "Detail": base}]
+    )
+    once(f"media:planned:{title.id}", lambda: len(client.put_events(entries)))
+    return {
+        "chunks": len(the_plan.chunks),
+        "renditions": len(the_plan.renditions),
+        "audio": len(the_plan.audio),
+        "tasks": len(entries),
+    }
+
+
+def _package_parts(p: Plan) -> int:
+    return len(p.renditions) + len(p.audio) + 1
+
+
+def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Encode one chunk into a group of renditions (one decode), check, store, arrive."""
+    client = default_client()
+    title = _title(event)
+    _, source, the_plan = _job(client, title)
+    chunk = the_plan.chunks[event["detail"]["chunk"]]
+    renditions = [the_plan.rendition(n) for n in event["detail"]["renditions"]]
+    started = time.time()
+    src = _source_file(client, title)
+    with _workdir(client) as tmp:
+        paths = enc.encode_chunk(src, source, the_plan, chunk, renditions, tmp)
+        for name, path in paths.items():
+            client.put_object(
+                title.bucket, title.work(f"chunks/{name}/{chunk.index:05d}.mp4"), path
+            )
+    _save(
+        client,
+        title,
+        f"times/encode-{chunk.index:05d}-{renditions[0].name}.json",
+        {"stage": "encode", "started": started, "finished": time.time()},
+    )
+    for r in renditions:
+        client.arrive(
+            f"media:assemble:{title.id}:{r.name}",
+            str(chunk.index),
+            len(the_plan.chunks),
+            {
+                "Source": SOURCE,
+                "DetailType": "Media Rendition Encoded",
+                "Detail": {"title": title.as_dict(), "rendition": r.name},
+            },
+        )
+    done = sum(_arrived(client, f"media:assemble:{title.id}:{r.name}") for r in the_plan.renditions)
+    total = len(the_plan.chunks) * len(the_plan.renditions)
+    _state(
+        client,
+        title,
+        "STATUS_UPDATE",
+        "encode",
+        5 + int(75 * done / max(total, 1)),
+        chunks_done=done,
+        chunks_total=total,
+    )
+    return {"chunk": chunk.index, "renditions": [r.name for r in renditions]}
+
+
+def _arrived(client: Client, barrier: str) -> int:
+    arrival = client.state.barrier(barrier)
+    return arrival.arrived if arrival else 0
+
+
+def encode_audio(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Encode one audio output over the whole track; then arrive at the package barrier."""
+    client = default_client()
+    title = _title(event)
+    _, source, the_plan = _job(client, title)
+    output = next(a for a in the_plan.audio if a.name == event["detail"]["output"])
+    started = time.time()
+    with _workdir(client) as tmp:
+        path = enc.encode_audio(
+            _source_file(client, title), source, output, tmp / f"{output.name}.mp4"
+        )
+        stats = enc.stream_stats(path, "audio")
+        client.put_object(title.bucket, title.work(f"audio/{output.name}.mp4"), path)
+    _save(
+        client,
+        title,
+        f"audio/{output.name}.json",
+        {
+            "stage": "encode",
+            "started": started,
+            "finished": time.time(),
+            "duration_s": stats.duration_s,
+            "start_s": stats.start_s,
+            "bitrate_kbps": stats.bitrate_kbps,
+        },
+    )
+    _arrive_package(client, title, the_plan, f"audio:{output.name}")
+    return {"output": output.name, "duration_s": stats.duration_s}
+
+
+def extras(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Subtitles (to WebVTT) and trick-play thumbnails, beside the encodes."""
+    client = default_client()
+    title = _title(event)
+    _, source, the_plan = _job(client, title)
+    started = time.time()
+    made = []
+    with _workdir(client) as tmp:
+        src = _source_file(client, title)
+        files = [enc.extract_subtitles(src, t, tmp / f"subs_{t}.vtt") for t in the_plan.subtitles]
+        if source.video is not None:
+            files += enc.thumbnails(src, source, tmp)
+        for f in files:
+            client.put_object(title.bucket, title.work(f"extras/{f.name}"), f)
+            made.append(f.name)
+    _save(
+        client,
+        title,
+        "times/extras.json",
+        {"stage": "extras", "started": started, "finished": time.time(), "files": made},
+    )
+    _arrive_package(client, title, the_plan, "extras")
+    return {"files": made}
+
+
+def _arrive_package(client: Client, title: Title, the_plan: Plan, part: str) -> None:
+    client.arrive(
+        f"media:package:{title.id}",
+        part,
+        _package_parts(the_plan),
+        {
+            "Source": SOURCE,
+            "DetailType": "Media Title Assembled",
+            "Detail": {"title": title.as_dict()},
+        },
+    )
+
+
+def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Join a rendition's chunks without re-encoding and verify it against the source."""
+    client = default_client()
+    title = _title(event)
+    _, _source, the_plan = _job(client, title)
+    r = the_plan.rendition(event["detail"]["rendition"])
+    started = time.time()
+    with _workdir(client) as tmp:
+        parts = []
+        for c in the_plan.chunks:
+            part = tmp / f"{c.index:05d}.mp4"
+            client.download(title.bucket, title.work(f"chunks/{r.name}/{c.index:05d}.mp4"), part)
+            parts.append(part)
+        path = enc.concatenate(parts, tmp / f"{r.name}.mp4")
+        stats = enc.check_video(path, the_plan.frames, the_plan, what=f"rendition {r.name}")
+        client.put_object(title.bucket, title.work(f"renditions/{r.name}.mp4"), path)
+    _save(
+        client,
+        title,
+        f"renditions/{r.name}.json",
+        {
+            "stage": "assemble",
+            "started": started,
+            "finished": time.time(),
+            "frames": stats.frames,
+            "duration_s": stats.duration_s,
+            "start_s": stats.start_s,
+            "bitrate_kbps": stats.bitrate_kbps,
+        },
+    )
+    _arrive_package(client, title, the_plan, f"video:{r.name}")
+    return {"rendition": r.name, "frames": stats.frames, "duration_s": stats.duration_s}
+
+
+def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """HLS (fMP4) and DASH over the same segments; then quality control per rendition."""
+    client = default_client()
+    title = _title(event)
+    config, source, the_plan = _job(client, title)
+    started = time.time()
+    _state(client, title, "STATUS_UPDATE", "package", 82)
+    tracks: list[Track] = []
+    with _workdir(client) as tmp:
+        for r in the_plan.renditions:
+            path = tmp / f"{r.name}.mp4"
+            client.download(title.bucket, title.work(f"renditions/{r.name}.mp4"), path)
+            tracks.append(
+                Track(
+                    r.name,
+                    "video",
+                    path,
+                    r.rung.codec,
+                    width=r.width,
+                    height=r.height,
+                    fps=the_plan.fps,
+                )
+            )
+        for a in the_plan.audio:
+            path = tmp / f"{a.name}.mp4"
+            client.download(title.bucket, title.work(f"audio/{a.name}.mp4"), path)
+            tracks.append(
+                Track(
+                    a.name,
+                    "audio",
+                    path,
+                    a.rung.codec,
+                    language=a.language,
+                    channels=a.rung.channels,
+                    group=a.rung.name,
+                )
+            )
+        for t in the_plan.subtitles:
+            path = tmp / f"subs_{t}.vtt"
+            client.download(title.bucket, title.work(f"extras/subs_{t}.vtt"), path)
+            lang = next(s.language for s in source.subtitles if s.track == t)
+            tracks.append(Track(f"subs_{t}", "subtitles", path, language=lang))
+        out = tmp / "package"
+        out.mkdir()
+        outputs = write_package(
+            tracks, out, segment_seconds=config.ladder.segment_seconds, duration_s=source.duration_s
+        )
+        for name in ("thumbnails.jpg", "thumbnails.vtt"):
+            with contextlib.suppress(NoSuchKeyError):
+                client.download(title.bucket, title.work(f"extras/{name}"), out / name)
+        # Manifests last: a reader that sees a manifest finds every file it names.
+        files = sorted(out.iterdir(), key=lambda f: (f.suffix in (".m3u8", ".mpd"), f.name))
+        for f in files:
+            client.put_object(title.bucket, title.work(f"package/{f.name}"), f)
+    _save(
+        client,
+        title,
+        "package.json",
+        {
+            "stage": "package",
+            "started": started,
+            "finished": time.time(),
+            "outputs": outputs,
+            "files": [f.name for f in files],
+        },
+    )
+    entries = [
+        {
+            "Source": SOURCE,
+            "DetailType": "Media QC Requested",
+            "Detail": {"title": title.as_dict(), "rendition": r.name},
+        }
+        for r in the_plan.renditions
+    ]
+    if entries:
+        once(f"media:qc-requested:{title.id}", lambda: len(client.put_events(entries)))
+    _arrive_publish(client, title, the_plan, "package")
+    return {"files": len(files)}
+
+
+def _arrive_publish(client: Client, title: Title, the_plan: Plan, part: str) -> None:
+    client.arrive(
+        f"media:publish:{title.id}",
+        part,
+        len(the_plan.renditions) + 1,
+        {
+            "Source": SOURCE,
+            "DetailType": "Media Title Checked",
+            "Detail": {"title": title.as_dict()},
+        },
+    )
+
+
+def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """VMAF and PSNR of one rendition against the source (sampled on long titles)."""
+    client = default_client()
+    title = _title(event)
+    config, source, the_plan = _job(client, title)
+    name = event["detail"]["rendition"]
+    started = time.time()
+    scores: dict[str, Any] = {}
+    if config.qc_frames > 0:
+        with _workdir(client) as tmp:
+            path = tmp / f"{name}.mp4"
+            client.download(title.bucket, title.work(f"renditions/{name}.mp4"), path)
+            scores = enc.measure_quality(
+                path,
+                _source_file(client, title),
+                source,
+                the_plan,
+                max_frames=config.qc_frames,
+                work=tmp,
+            )
+    _save(
+        client,
+        title,
+        f"qc/{name}.json",
+        scores | {"stage": "qc", "started": started, "finished": time.time()},
+    )
+    _arrive_publish(client, title, the_plan, f"qc:{name}")
+    return {"rendition": name, **scores}
+
+
+def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Judge the title by the publish rules; publish it atomically, or hold it."""
+    client = default_client()
+    title = _title(event)
+    config, source, the_plan = _job(client, title)
+    started = time.time()
+    report = _report(client, title, config, source, the_plan)
+    reasons = evaluate(config.rules, report)
+    if not reasons:
+        listing = _load(client, title, "package.json")
+        for name in listing["files"]:  # manifests are last in the listing
+            with _workdir(client) as tmp:
+                client.download(title.bucket, title.work(f"package/{name}"), tmp / name)
+                client.put_object(title.bucket, f"{title.published_prefix}{name}", tmp / name)
+    status = "held" if reasons else "published"
+    report["status"] = status
+    report["timings"]["publish"] = round(time.time() - started, 3)
+    report["timings"]["total"] = round(time.time() - report.pop("_first_start"), 3)
+    if reasons:
+        report["error"] = {"code": "HELD", "message": "; ".join(reasons)}
+        report["reasons"] = reasons
+    client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
+
+    def announce() -> bool:
+        detail = {"title": title.as_dict(), "report": title.report_key}
+        if reasons:
+            _emit(client, "Media Title Held", detail | {"reasons": reasons})
+            _state(client, title, "ERROR", "publish", error=report["error"])
+        else:
+            _emit(client, "Media Title Published", detail | {"outputs": report["outputs"]})
+            _state(client, title, "COMPLETE", "publish", 100, outputs=report["outputs"])
+        return True
+
+    once(f"media:announced:{title.id}", announce)
+    shutil.rmtree(client.settings.home / "cache" / "sources" / title.etag, ignore_errors=True)
+    return {"status": status, "reasons": reasons}
+
+
+def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A stage ran out of retries (its onFailure destination): the title failed."""
+    client = default_client()
+    payload = event.get("requestPayload") or {}
+    if "Records" in payload:
+        rec = payload["Records"][0]["s3"]
+        key = unquote_plus(rec["object"]["key"])
+        title = Title(
+            title_id_for(key, rec["object"]["eTag"]),
+            rec["bucket"]["name"],
+            key,
+            rec["object"]["eTag"],
+        )
+    else:
+        title = _title(payload)
+    response = event.get("responsePayload") or {}
+    stage = event.get("requestContext", {}).get("functionArn", "").split(":")[-2:-1]
+    error = {
+        "code": response.get("errorType", "Failed"),
+        "message": f"{stage[0] if stage else 'a stage'} failed: {response.get('errorMessage', '')}",
+    }
+    report = _base_report(title, "failed") | {"error": error}
+    client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
+
+    def announce() -> bool:
+        _emit(client, "Media Title Failed", {"title": title.as_dict(), "error": error})
+        _state(client, title, "ERROR", stage[0] if stage else "", error=error)
+        return True
+
+    once(f"media:failed:{title.id}", announce)
+    return {"title_id": title.id, "error": error}
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+def _base_report(title: Title, status: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "title_id": title.id,
+        "source_key": f"s3://{title.bucket}/{title.key}",
+        "source": None,
+        "renditions": [],
+        "outputs": {},
+        "timings": {},
+    }
+
+
+def _report(
+    client: Client, title: Title, config: MediaConfig, source: SourceInfo, the_plan: Plan
+) -> dict[str, Any]:
+    def maybe(name: str) -> dict[str, Any]:
+        try:
+            value = _load(client, title, name)
+        except NoSuchKeyError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    renditions = []
+    for r in the_plan.renditions:
+        stats, scores = maybe(f"renditions/{r.name}.json"), maybe(f"qc/{r.name}.json")
+        audio_durations = [maybe(f"audio/{a.name}.json").get("duration_s") for a in the_plan.audio]
+        drifts = [
+            abs(d - stats["duration_s"]) * 1000 for d in audio_durations if d is not None and stats
+        ]
+        renditions.append(
+            {
+                "name": r.name,
+                "kind": "video",
+                "codec": r.rung.codec,
+                "width": r.width,
+                "height": r.height,
+                "bitrate_kbps": round(stats.get("bitrate_kbps", 0), 1) or None,
+                "frames": stats.get("frames"),
+                "duration_s": stats.get("duration_s"),
+                "vmaf": scores.get("vmaf"),
+                "psnr": scores.get("psnr"),
+                "present": bool(stats),
+                "av_drift_ms": round(max(drifts), 1) if drifts else None,
+            }
+        )
+    for a in the_plan.audio:
+        stats = maybe(f"audio/{a.name}.json")
+        renditions.append(
+            {
+                "name": a.name,
+                "kind": "audio",
+                "codec": a.rung.codec,
+                "language": a.language,
+                "channels": a.rung.channels,
+                "bitrate_kbps": round(stats.get("bitrate_kbps", 0), 1) or None,
+                "duration_s": stats.get("duration_s"),
+                "present": bool(stats),
+                "frames": None,
+                "width": None,
+                "height": None,
+                "vmaf": None,
+                "psnr": None,
+            }
+        )
+    stages: dict[str, list[float]] = {}
+    for info in client.list_objects(title.bucket, title.work("")):
+        if info.key.endswith(".json") and "/chunks/" not in info.key:
+            record = json.loads(client.get_object(title.bucket, info.key))
+            if isinstance(record, dict) and "started" in record:
+                span = stages.setdefault(record["stage"], [])
+                span += [record["started"], record["finished"]]
+    timings = {stage: round(max(s) - min(s), 3) for stage, s in stages.items()}
+    first = min((min(s) for s in stages.values()), default=time.time())
+    listing = maybe("package.json")
+    outputs = {
+        kind: f"s3://{title.bucket}/{title.published_prefix}{rel}"
+        for kind, rel in listing.get("outputs", {}).items()
+    }
+    if "thumbnails.vtt" in listing.get("files", []):
+        outputs["thumbnails"] = f"s3://{title.bucket}/{title.published_prefix}thumbnails.vtt"
+    return _base_report(title, "checking") | {
+        "source": source.summary(),
+        "vfr": bool(source.video and source.video.vfr),
+        "notes": list(source.notes),
+        "ladder": config.ladder.name,
+        "rules": config.rules.name,
+        "chunks": len(the_plan.chunks),
+        "renditions": renditions,
+        "outputs": outputs,
+        "timings": timings,
+        "_first_start": first,
+    }
+
+
+__all__ = [
+    "Rules",
+    "assemble",
+    "encode",
+    "encode_audio",
+    "extras",
+    "fail",
+    "inspect",
+    "package",
+    "plan",
+    "publish",
+    "qc",
+]

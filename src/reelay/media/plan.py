@@ -1,0 +1,191 @@
+"""Plan a title: chunks on segment boundaries, and the renditions it gets from a ladder.
+
+Everything is counted in frames of the output frame rate, so that boundaries are exact:
+a segment is ``round(segment_seconds * fps)`` frames, a chunk a whole number of
+segments (the last chunk takes the rest). Every rendition puts a keyframe at every
+segment boundary, so chunks concatenate without re-encoding and segments align across
+renditions. In scene-aligned mode a chunk boundary moves to the nearest shot change
+within half a chunk, and its segments count from there (so the last segment before a
+cut may be short); renditions still align, since they share the boundaries.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from reelay.media.ladder import AudioRung, Ladder, VideoRung
+from reelay.media.probe import SourceInfo
+
+DEFAULT_CHUNK_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """A video rung resolved against a source: its actual size."""
+
+    rung: VideoRung
+    width: int
+    height: int
+
+    @property
+    def name(self) -> str:
+        return self.rung.name
+
+
+@dataclass(frozen=True)
+class AudioOutput:
+    """One audio rung applied to one audio track of the source."""
+
+    rung: AudioRung
+    track: int
+    language: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.rung.name}-{self.track}"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    start_frame: int
+    frames: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    title_id: str
+    fps_num: int
+    fps_den: int
+    frames: int
+    segment_frames: int
+    chunks: tuple[Chunk, ...]
+    renditions: tuple[Rendition, ...]
+    audio: tuple[AudioOutput, ...]
+    groups: tuple[tuple[str, ...], ...]  # renditions encoded together from one decode
+    subtitles: tuple[int, ...]  # text subtitle tracks to convert
+
+    @property
+    def fps(self) -> float:
+        return self.fps_num / self.fps_den
+
+    def seconds(self, frame: int) -> float:
+        return frame * self.fps_den / self.fps_num
+
+    def rendition(self, name: str) -> Rendition:
+        return next(r for r in self.renditions if r.name == name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Plan:
+        return cls(
+            title_id=d["title_id"],
+            fps_num=d["fps_num"],
+            fps_den=d["fps_den"],
+            frames=d["frames"],
+            segment_frames=d["segment_frames"],
+            chunks=tuple(Chunk(**c) for c in d["chunks"]),
+            renditions=tuple(
+                Rendition(VideoRung(**r["rung"]), r["width"], r["height"]) for r in d["renditions"]
+            ),
+            audio=tuple(
+                AudioOutput(AudioRung(**a["rung"]), a["track"], a["language"]) for a in d["audio"]
+            ),
+            groups=tuple(tuple(g) for g in d["groups"]),
+            subtitles=tuple(d["subtitles"]),
+        )
+
+
+def resolve_renditions(ladder: Ladder, source: SourceInfo) -> tuple[Rendition, ...]:
+    """The ladder's video rungs that fit the source (never upscaled), sized to it."""
+    v = source.video
+    if v is None:
+        return ()
+    short, long_ = min(v.width, v.height), max(v.width, v.height)
+    rungs = [r for r in ladder.video if r.height <= short]
+    if not rungs and ladder.video:  # a source smaller than every rung: the lowest, at its size
+        lowest = min(ladder.video, key=lambda r: r.height)
+        rungs = [VideoRung(**{**asdict(lowest), "height": short - short % 2})]
+    out = []
+    for rung in rungs:
+        other = max(2, round(long_ * rung.height / short / 2) * 2)
+        width, height = (other, rung.height) if v.width >= v.height else (rung.height, other)
+        out.append(Rendition(rung, width, height))
+    return tuple(out)
+
+
+def make_plan(
+    title_id: str,
+    source: SourceInfo,
+    ladder: Ladder,
+    *,
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    group_size: int = 0,
+    scene_cuts: list[int] | None = None,
+) -> Plan:
+    """Chunks and renditions for a probed source.
+
+    ``group_size`` renditions share one decode in an encode task (0: all of them);
+    ``scene_cuts`` are frame numbers of shot changes (scene-aligned mode).
+    """
+    renditions = resolve_renditions(ladder, source)
+    audio = tuple(
+        AudioOutput(rung, a.track, a.language)
+        for a in source.audio
+        for rung in ladder.audio
+        if rung.channels <= max(2, a.channels)  # never upmix to surround
+    )
+    v = source.video
+    if v is None or not renditions:
+        fps_num, fps_den, frames, seg = 1, 1, 0, 1
+        chunks: tuple[Chunk, ...] = ()
+    else:
+        fps_num, fps_den, frames = v.fps_num, v.fps_den, v.frames
+        seg = max(1, round(ladder.segment_seconds * fps_num / fps_den))
+        per_chunk = max(1, round(chunk_seconds * fps_num / fps_den / seg)) * seg
+        starts = _chunk_starts(frames, per_chunk, scene_cuts or [])
+        ends = [*starts[1:], frames]
+        chunks = tuple(
+            Chunk(i, s, e - s) for i, (s, e) in enumerate(zip(starts, ends, strict=True))
+        )
+    names = [r.name for r in renditions]
+    size = group_size if group_size > 0 else max(1, len(names))
+    groups = tuple(tuple(names[i : i + size]) for i in range(0, len(names), size))
+    return Plan(
+        title_id=title_id,
+        fps_num=fps_num,
+        fps_den=fps_den,
+        frames=frames,
+        segment_frames=seg,
+        chunks=chunks,
+        renditions=renditions,
+        audio=audio,
+        groups=groups,
+        subtitles=tuple(s.track for s in source.subtitles if s.text),
+    )
+
+
+def _chunk_starts(frames: int, per_chunk: int, cuts: list[int]) -> list[int]:
+    """Chunk start frames: every ``per_chunk`` frames, or the nearest cut within half."""
+    starts = [0]
+    nominal = per_chunk
+    while nominal < frames:
+        near = [c for c in cuts if abs(c - nominal) <= per_chunk // 2 and c > starts[-1]]
+        start = min(near, key=lambda c: abs(c - nominal)) if near else nominal
+        if frames - start >= 1:
+            starts.append(start)
+        nominal = start + per_chunk
+    return starts
+
+
+def title_id_for(key: str, etag: str) -> str:
+    """A title's id: the source's name and content, so a re-upload of the same bytes
+    under the same name is the same title and a changed file is a new one."""
+    stem = os.path.splitext(key.rsplit("/", 1)[-1])[0]
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-").lower()[:48] or "title"
+    return f"{slug}-{etag[:10]}"

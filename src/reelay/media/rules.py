@@ -1,0 +1,136 @@
+"""Publish rules: whether a packaged, checked title may be published.
+
+::
+
+    name: default
+    require:
+      renditions_complete: true       # every planned rendition and audio output is there
+      frames_match: true              # each rendition has the source's frame count
+      duration_tolerance_frames: 1    # each rendition lasts as long as the source, +- N frames
+      av_sync_ms: 100                 # audio and video start together and end within N ms
+      min_vmaf_top: 80                # the top rendition's VMAF
+      min_vmaf: 0                     # every rendition's VMAF
+      min_psnr: 0                     # every rendition's PSNR-Y, dB
+
+Every key is optional; an absent key is not checked. `evaluate` returns the reasons a
+title is held (empty: publish). ``frames_match`` applies to constant-frame-rate sources;
+a variable-frame-rate source is judged by duration. `load_rules` takes ``default`` or a
+path and raises `LadderError` naming every problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from reelay._yamlfile import Problems, number_in, read_yaml
+from reelay.errors import LadderError
+
+RULE_KEYS = ("name", "require")
+REQUIRE_KEYS = (
+    "av_sync_ms",
+    "duration_tolerance_frames",
+    "frames_match",
+    "min_psnr",
+    "min_vmaf",
+    "min_vmaf_top",
+    "renditions_complete",
+)
+BOOLEAN_KEYS = ("frames_match", "renditions_complete")
+RANGES = {
+    "av_sync_ms": (0, 10000),
+    "duration_tolerance_frames": (0, 1000),
+    "min_psnr": (0, 100),
+    "min_vmaf": (0, 100),
+    "min_vmaf_top": (0, 100),
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    name: str = "default"
+    renditions_complete: bool = True
+    frames_match: bool = True
+    duration_tolerance_frames: float | None = 1
+    av_sync_ms: float | None = 100
+    min_vmaf_top: float | None = 80
+    min_vmaf: float | None = None
+    min_psnr: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_rules(name_or_path: str | Path | None = None) -> Rules:
+    """``default`` (or None) for the defaults above, else a rule file."""
+    if name_or_path in (None, "", "default"):
+        return Rules()
+    path = Path(name_or_path)
+    return parse_rules(read_yaml(path, LadderError), source=str(path))
+
+
+def parse_rules(doc: Any, *, source: str = "<rules>") -> Rules:
+    problems = Problems(source)
+    if not isinstance(doc, dict) or not isinstance(doc.get("require", {}), dict):
+        problems.add("", "a rule file must be a mapping with a 'require' mapping")
+        raise LadderError(problems.items)
+    problems.unknown_keys("", doc, RULE_KEYS)
+    require = doc.get("require") or {}
+    problems.unknown_keys("require", require, REQUIRE_KEYS)
+    values: dict[str, Any] = {k: None for k in RANGES} | {k: False for k in BOOLEAN_KEYS}
+    for key, value in require.items():
+        if key in BOOLEAN_KEYS:
+            if not isinstance(value, bool):
+                problems.add(f"require.{key}", f"{value!r} is not valid: must be true or false")
+            values[key] = value
+        elif key in RANGES:
+            values[key] = number_in(problems, f"require.{key}", value, *RANGES[key])
+    if problems.items:
+        raise LadderError(problems.items)
+    return Rules(name=str(doc.get("name") or Path(source).stem), **values)
+
+
+def evaluate(rules: Rules, report: dict[str, Any]) -> list[str]:
+    """The reasons ``report`` (a title's report) may not be published; empty if it may."""
+    reasons: list[str] = []
+    source = report["source"]
+    fps = source.get("fps") or 0
+    cfr = not report.get("vfr", False)
+    renditions = report["renditions"]
+    video = [r for r in renditions if r.get("kind") == "video"]
+    if rules.renditions_complete:
+        missing = [r["name"] for r in renditions if not r.get("present")]
+        if missing:
+            reasons.append(f"renditions missing: {', '.join(missing)}")
+    for r in video:
+        if rules.frames_match and cfr and r.get("frames") != source["frames"]:
+            reasons.append(f"{r['name']}: {r.get('frames')} frames, source has {source['frames']}")
+        if rules.duration_tolerance_frames is not None and fps and r.get("duration_s") is not None:
+            off = abs(r["duration_s"] - source["duration_s"]) * fps
+            if off > rules.duration_tolerance_frames + 1e-6:
+                reasons.append(
+                    f"{r['name']}: lasts {r['duration_s']:.3f} s, the source "
+                    f"{source['duration_s']:.3f} s ({off:.1f} frames apart)"
+                )
+        vmaf, psnr = r.get("vmaf"), r.get("psnr")
+        if rules.min_vmaf is not None and (vmaf is None or vmaf < rules.min_vmaf):
+            reasons.append(f"{r['name']}: VMAF {vmaf} is below {rules.min_vmaf:g}")
+        if rules.min_psnr is not None and (psnr is None or psnr < rules.min_psnr):
+            reasons.append(f"{r['name']}: PSNR {psnr} dB is below {rules.min_psnr:g}")
+    if rules.min_vmaf_top is not None and video:
+        top = max(video, key=lambda r: (r.get("height") or 0, r.get("bitrate_kbps") or 0))
+        if top.get("vmaf") is None or top["vmaf"] < rules.min_vmaf_top:
+            reasons.append(
+                f"top rendition {top['name']}: VMAF {top.get('vmaf')} "
+                f"is below {rules.min_vmaf_top:g}"
+            )
+    if rules.av_sync_ms is not None:
+        for r in renditions:
+            drift = r.get("av_drift_ms")
+            if drift is not None and drift > rules.av_sync_ms:
+                reasons.append(
+                    f"{r['name']}: audio and video are {drift:.0f} ms apart "
+                    f"(limit {rules.av_sync_ms:g})"
+                )
+    return reasons

@@ -1,0 +1,197 @@
+"""``reelay transcode SRC``: put one file through the media pipeline and wait for it.
+
+It serves the media app on a home (a fresh temporary one unless given), uploads the
+source under ``ingest/`` (the upload event starts the pipeline, as any upload would),
+follows the title's events to draw progress, and returns the title's report once the
+title is published, held, rejected or failed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from reelay.config import Settings
+from reelay.errors import NoSuchKeyError
+from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE
+from reelay.media.ladder import load_ladder
+from reelay.media.plan import title_id_for
+from reelay.media.rules import load_rules
+from reelay.runtime import Runtime, load_app
+from reelay.runtime.app import App
+
+APP_FILE = Path(__file__).with_name("reelay.yaml")
+TERMINAL = {
+    "Media Title Published": "published",
+    "Media Title Held": "held",
+    "Media Title Rejected": "rejected",
+    "Media Title Failed": "failed",
+}
+EXIT_CODES = {"published": 0, "rejected": 3}
+
+
+def media_app(environment: dict[str, str] | None = None) -> App:
+    """The built-in media app, with ``environment`` laid over every function's."""
+    app = load_app(APP_FILE)
+    env = environment or {}
+    return replace(
+        app,
+        functions={
+            n: replace(f, environment=f.environment | env) for n, f in app.functions.items()
+        },
+    )
+
+
+def transcode(
+    source: str | os.PathLike[str],
+    *,
+    home: str | os.PathLike[str] | None = None,
+    ladder: str | None = None,
+    rules: str | None = None,
+    chunk_seconds: float | None = None,
+    group_size: int | None = None,
+    qc_frames: int | None = None,
+    scenes: bool = False,
+    workers: int | None = None,
+    timeout: float = 6 * 3600,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> dict[str, Any]:
+    """Run the pipeline on one file; return its report (``status``, ``title_id``...)."""
+    src = Path(source)
+    if not src.is_file():
+        raise FileNotFoundError(f"{src}: no such file")
+    # Check the ladder and rules here, so that a bad file is an error before any work.
+    env = {
+        "REELAY_MEDIA_LADDER": str(Path(ladder).resolve())
+        if ladder and Path(ladder).is_file()
+        else (ladder or "default"),
+        "REELAY_MEDIA_RULES": str(Path(rules).resolve()) if rules else "default",
+    }
+    load_ladder(env["REELAY_MEDIA_LADDER"])
+    load_rules(env["REELAY_MEDIA_RULES"])
+    for name, value in (
+        ("REELAY_MEDIA_CHUNK_SECONDS", chunk_seconds),
+        ("REELAY_MEDIA_GROUP", group_size),
+        ("REELAY_MEDIA_QC_FRAMES", qc_frames),
+    ):
+        if value is not None:
+            env[name] = str(value)
+    if scenes:
+        env["REELAY_MEDIA_SCENES"] = "1"
+    settings = Settings.load(
+        home or tempfile.mkdtemp(prefix="reelay-transcode-"), retry_delays=(1.0, 3.0)
+    )
+    started = time.monotonic()
+    progress = Progress()
+    with Runtime(media_app(env), settings, max_workers=workers) as runtime:
+        runtime.start()
+        client = runtime.client
+        cursor = client.state.last_seq()
+        info = client.put_object(BUCKET, f"{INGEST_PREFIX}{src.name}", src)
+        title_id = title_id_for(info.key, info.etag)
+        progress.title_id = title_id
+        deadline = time.monotonic() + timeout
+        status = None
+        while status is None:
+            for event in client.state.events_after(cursor):
+                cursor = event.seq
+                if event.source != SOURCE:
+                    continue
+                detail = json.loads(event.body).get("detail", {})
+                if (detail.get("title") or {}).get("id", detail.get("title_id")) != title_id:
+                    continue
+                progress.update(event.detail_type, detail)
+                status = TERMINAL.get(event.detail_type, status)
+            if on_progress is not None:
+                on_progress(progress)
+            if status is None:
+                if time.monotonic() > deadline:
+                    status = "failed"
+                    break
+                time.sleep(0.1)
+        try:
+            report: dict[str, Any] = json.loads(
+                client.get_object(BUCKET, f"reports/{title_id}.json")
+            )
+        except NoSuchKeyError:
+            report = {
+                "status": status,
+                "title_id": title_id,
+                "source": None,
+                "renditions": [],
+                "outputs": {},
+                "timings": {},
+            }
+        if status == "failed" and "error" not in report:
+            report["error"] = {"code": "TIMEOUT", "message": f"no result within {timeout:g} s"}
+        report["home"] = str(settings.home)
+        report["outputs"] = {k: _local(settings, v) for k, v in report.get("outputs", {}).items()}
+    report["timings"]["wall_s"] = round(time.monotonic() - started, 3)
+    return report
+
+
+def _local(settings: Settings, url: str) -> str:
+    """An s3:// URL of the home's own file store as a local path (what a player opens)."""
+    if settings.store_url.startswith("file://") and url.startswith("s3://"):
+        return str(Path(settings.store_url[len("file://") :]) / url[len("s3://") :])
+    return url
+
+
+class Progress:
+    """What is known of a title so far, from its events."""
+
+    def __init__(self) -> None:
+        self.title_id = ""
+        self.stage = "upload"
+        self.percent = 0
+        self.chunks_done = 0
+        self.chunks_total = 0
+        self.started = time.monotonic()
+        self.status = ""
+
+    def update(self, detail_type: str, detail: dict[str, Any]) -> None:
+        if detail_type == "Media Title State Change":
+            self.stage = detail.get("stage", self.stage)
+            self.percent = max(self.percent, int(detail.get("percent", self.percent)))
+            self.chunks_done = detail.get("chunks_done", self.chunks_done)
+            self.chunks_total = detail.get("chunks_total", self.chunks_total)
+            self.status = detail.get("status", self.status)
+        elif detail_type == "Media Title Checked":
+            self.stage, self.percent = "publish", max(self.percent, 95)
+        elif detail_type == "Media Title Assembled":
+            self.stage, self.percent = "package", max(self.percent, 82)
+
+    @property
+    def eta_s(self) -> float | None:
+        elapsed = time.monotonic() - self.started
+        if self.percent <= 5 or self.percent >= 100:
+            return None
+        return elapsed * (100 - self.percent) / self.percent
+
+
+def progress_bar(stream: TextIO = sys.stderr, width: int = 30) -> Callable[[Progress], None]:
+    """A one-line progress bar redrawn in place on a terminal."""
+    last = [""]
+
+    def draw(p: Progress) -> None:
+        filled = math.floor(width * p.percent / 100)
+        eta = f"ETA {p.eta_s:4.0f} s" if p.eta_s is not None else ""
+        chunks = f"chunks {p.chunks_done}/{p.chunks_total}" if p.chunks_total else ""
+        line = (
+            f"\r{p.title_id[:32]:32} {p.stage:9} [{'#' * filled}{'.' * (width - filled)}] "
+            f"{p.percent:3d}% {chunks:14} {eta}"
+        )
+        if line != last[0]:
+            stream.write(line)
+            stream.flush()
+            last[0] = line
+
+    return draw

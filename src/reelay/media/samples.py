@@ -44,7 +44,10 @@ def make_clip(
     maps: list[str] = []
     n = 0
     if video:
-        inputs += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
+        # testsrc2 rounds odd sizes down: draw even, then scale to the size asked for
+        w, h = (int(d) for d in size.split("x"))
+        pattern = f"testsrc2=size={w + w % 2}x{h + h % 2}:rate={fps}:duration={seconds}"
+        inputs += ["-f", "lavfi", "-i", f"{pattern},scale={w}:{h}"]
         maps += ["-map", f"{n}:v"]
         n += 1
     for t in range(audio_tracks):
@@ -66,10 +69,12 @@ def make_clip(
     codec: list[str] = []
     if video:
         codec += VIDEO_CODECS[video]
+        odd = w % 2 or h % 2  # 4:2:0 needs even sizes
         pix = "yuv422p10le" if video == "prores" else ("yuv420p10le" if ten_bit else "yuv420p")
+        pix = "yuv444p" if odd else pix
         codec += ["-pix_fmt", pix]
         if interlaced:
-            codec += ["-flags", "+ilme+ildct", "-top", "1", "-vf", "setfield=tff"]
+            codec += ["-vf", "setfield=tff", "-flags", "+ilme+ildct", "-x264-params", "tff=1"]
         if vfr:
             # drop every third frame's neighbour: timestamps no longer evenly spaced
             codec += ["-vf", "select='not(eq(mod(n\\,3)\\,1))'", "-fps_mode", "vfr"]

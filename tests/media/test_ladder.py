@@ -8,7 +8,7 @@ import pytest
 
 from reelay.errors import LadderError
 from reelay.media.ladder import BUILTIN_LADDERS, load_ladder, parse_ladder
-from reelay.media.rules import Rules, evaluate, load_rules, parse_rules
+from reelay.media.rules import Rules, evaluate, load_rules
 
 
 def test_builtin_ladders() -> None:
@@ -39,44 +39,130 @@ def test_a_ladder_file(tmp_path: Path) -> None:
     [
         ([], "a ladder must be a mapping"),
         ({"name": "x"}, "needs at least one video or audio rendition"),
-        ({"name": "bad name!", "video": [{"name": "a", "codec": "h264", "height": 360, "maxrate_kbps": 500}]},
-         "name: 'bad name!' is not valid"),
-        ({"name": "x", "segment_seconds": 0, "audio": [{"name": "a", "codec": "aac", "bitrate_kbps": 96}]},
-         "segment_seconds: 0 is not valid: must be a number from 1 to 20"),
-        ({"name": "x", "video": [{"name": "a", "codec": "mpeg4", "height": 360}]},
-         "video[0].codec: 'mpeg4' is not valid; valid codecs: h264, hevc, av1, vp9"),
-        ({"name": "x", "video": [{"name": "a", "codec": "h264", "height": 361, "maxrate_kbps": 500}]},
-         "video[0].height: 361 is not valid: must be even"),
-        ({"name": "x", "video": [{"name": "a", "codec": "h264", "height": 360, "crf": 60, "maxrate_kbps": 500}]},
-         "video[0].crf: 60 is not valid: must be an integer from 0 to 51"),
-        ({"name": "x", "video": [{"name": "a", "codec": "h264", "height": 360, "maxrate_kbps": 500, "preset": "quick"}]},
-         "video[0].preset: 'quick' is not a h264 preset; valid presets: ultrafast"),
-        ({"name": "x", "video": [{"name": "a", "codec": "av1", "height": 360, "maxrate_kbps": 500, "preset": 14}]},
-         "video[0].preset: 14 is not a av1 preset"),
-        ({"name": "x", "video": [{"name": "a", "codec": "h264", "height": 360, "maxrate_kbps": 500, "bit_depth": 10}]},
-         "video[0].bit_depth: 10 is not valid for h264: 8"),
-        ({"name": "x", "video": [{"name": "a", "codec": "h264", "height": 360}]},
-         "video[0].maxrate_kbps: None is not valid"),
-        ({"name": "x", "video": [{"name": "a", "codec": "h264", "height": 360, "maxrate_kbps": 500, "fps": 30}]},
-         "video[0].fps: unknown key 'fps'; valid keys:"),
-        ({"name": "x", "audio": [{"name": "a", "codec": "mp3", "bitrate_kbps": 128}]},
-         "audio[0].codec: 'mp3' is not valid; valid codecs: aac, opus"),
-        ({"name": "x", "audio": [{"name": "a", "codec": "aac", "bitrate_kbps": 128, "channels": 4}]},
-         "audio[0].channels: 4 is not valid; valid values: 1, 2, 6"),
-        ({"name": "x", "audio": [{"name": "a", "codec": "aac", "bitrate_kbps": 128},
-                                  {"name": "a", "codec": "opus", "bitrate_kbps": 64}]},
-         "audio[1].name: 'a' is used twice"),
+        (
+            {
+                "name": "bad name!",
+                "video": [{"name": "a", "codec": "h264", "height": 360, "maxrate_kbps": 500}],
+            },
+            "name: 'bad name!' is not valid",
+        ),
+        (
+            {
+                "name": "x",
+                "segment_seconds": 0,
+                "audio": [{"name": "a", "codec": "aac", "bitrate_kbps": 96}],
+            },
+            "segment_seconds: 0 is not valid: must be a number from 1 to 20",
+        ),
+        (
+            {"name": "x", "video": [{"name": "a", "codec": "mpeg4", "height": 360}]},
+            "video[0].codec: 'mpeg4' is not valid; valid codecs: h264, hevc, av1, vp9",
+        ),
+        (
+            {
+                "name": "x",
+                "video": [{"name": "a", "codec": "h264", "height": 361, "maxrate_kbps": 500}],
+            },
+            "video[0].height: 361 is not valid: must be even",
+        ),
+        (
+            {
+                "name": "x",
+                "video": [
+                    {"name": "a", "codec": "h264", "height": 360, "crf": 60, "maxrate_kbps": 500}
+                ],
+            },
+            "video[0].crf: 60 is not valid: must be an integer from 0 to 51",
+        ),
+        (
+            {
+                "name": "x",
+                "video": [
+                    {
+                        "name": "a",
+                        "codec": "h264",
+                        "height": 360,
+                        "maxrate_kbps": 500,
+                        "preset": "quick",
+                    }
+                ],
+            },
+            "video[0].preset: 'quick' is not a h264 preset; valid presets: ultrafast",
+        ),
+        (
+            {
+                "name": "x",
+                "video": [
+                    {"name": "a", "codec": "av1", "height": 360, "maxrate_kbps": 500, "preset": 14}
+                ],
+            },
+            "video[0].preset: 14 is not a av1 preset",
+        ),
+        (
+            {
+                "name": "x",
+                "video": [
+                    {
+                        "name": "a",
+                        "codec": "h264",
+                        "height": 360,
+                        "maxrate_kbps": 500,
+                        "bit_depth": 10,
+                    }
+                ],
+            },
+            "video[0].bit_depth: 10 is not valid for h264: 8",
+        ),
+        (
+            {"name": "x", "video": [{"name": "a", "codec": "h264", "height": 360}]},
+            "video[0].maxrate_kbps: None is not valid",
+        ),
+        (
+            {
+                "name": "x",
+                "video": [
+                    {"name": "a", "codec": "h264", "height": 360, "maxrate_kbps": 500, "fps": 30}
+                ],
+            },
+            "video[0].fps: unknown key 'fps'; valid keys:",
+        ),
+        (
+            {"name": "x", "audio": [{"name": "a", "codec": "mp3", "bitrate_kbps": 128}]},
+            "audio[0].codec: 'mp3' is not valid; valid codecs: aac, opus",
+        ),
+        (
+            {
+                "name": "x",
+                "audio": [{"name": "a", "codec": "aac", "bitrate_kbps": 128, "channels": 4}],
+            },
+            "audio[0].channels: 4 is not valid; valid values: 1, 2, 6",
+        ),
+        (
+            {
+                "name": "x",
+                "audio": [
+                    {"name": "a", "codec": "aac", "bitrate_kbps": 128},
+                    {"name": "a", "codec": "opus", "bitrate_kbps": 64},
+                ],
+            },
+            "audio[1].name: 'a' is used twice",
+        ),
         ({"name": "x", "video": "360p"}, "video: must be a list of renditions, not str"),
     ],
 )
 def test_broken_ladders_name_the_problem(doc: object, message: str) -> None:
     with pytest.raises(LadderError) as info:
         parse_ladder(doc, source="l.yaml")
-    assert any(message in p and p.startswith("l.yaml") for p in info.value.problems), info.value.problems
+    assert any(message in p and p.startswith("l.yaml") for p in info.value.problems), (
+        info.value.problems
+    )
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    doc = {"name": "x", "video": [{"name": "a", "codec": "h264", "height": 7, "crf": -1, "maxrate_kbps": 1}]}
+    doc = {
+        "name": "x",
+        "video": [{"name": "a", "codec": "h264", "height": 7, "crf": -1, "maxrate_kbps": 1}],
+    }
     with pytest.raises(LadderError) as info:
         parse_ladder(doc)
     assert len(info.value.problems) == 3
@@ -102,7 +188,10 @@ def test_rules_load_and_validate(tmp_path: Path) -> None:
     for doc, message in [
         ("require: 3", "a rule file must be a mapping with a 'require' mapping"),
         ("require: {min_vmaf_top: 120}", "require.min_vmaf_top: 120 is not valid"),
-        ("require: {frames_match: 1}", "require.frames_match: 1 is not valid: must be true or false"),
+        (
+            "require: {frames_match: 1}",
+            "require.frames_match: 1 is not valid: must be true or false",
+        ),
         ("require: {max_bitrate: 3}", "require.max_bitrate: unknown key 'max_bitrate'"),
     ]:
         path.write_text(doc)
@@ -111,10 +200,21 @@ def test_rules_load_and_validate(tmp_path: Path) -> None:
 
 
 def _report(**video: object) -> dict:
-    rendition = {"name": "720p", "kind": "video", "present": True, "frames": 100,
-                 "duration_s": 4.0, "height": 720, "vmaf": 93.0, "psnr": 40.0, "av_drift_ms": 10.0}
-    return {"source": {"frames": 100, "duration_s": 4.0, "fps": 25.0},
-            "renditions": [rendition | video]}
+    rendition = {
+        "name": "720p",
+        "kind": "video",
+        "present": True,
+        "frames": 100,
+        "duration_s": 4.0,
+        "height": 720,
+        "vmaf": 93.0,
+        "psnr": 40.0,
+        "av_drift_ms": 10.0,
+    }
+    return {
+        "source": {"frames": 100, "duration_s": 4.0, "fps": 25.0},
+        "renditions": [rendition | video],
+    }
 
 
 def test_rules_pass_a_good_title_and_name_each_failure() -> None:

@@ -7,10 +7,28 @@ from reelay.media.plan import make_plan, resolve_renditions, title_id_for
 from reelay.media.probe import AudioInfo, SourceInfo, VideoInfo
 
 
-def source(width: int = 1920, height: int = 1080, frames: int = 1000, fps: tuple[int, int] = (25, 1),
-           channels: int = 2) -> SourceInfo:
-    video = VideoInfo("h264", width, height, fps[0], fps[1], frames, frames * fps[1] / fps[0], 0.0,
-                      "yuv420p", 8, 0, False, False)
+def source(
+    width: int = 1920,
+    height: int = 1080,
+    frames: int = 1000,
+    fps: tuple[int, int] = (25, 1),
+    channels: int = 2,
+) -> SourceInfo:
+    video = VideoInfo(
+        "h264",
+        width,
+        height,
+        fps[0],
+        fps[1],
+        frames,
+        frames * fps[1] / fps[0],
+        0.0,
+        "yuv420p",
+        8,
+        0,
+        False,
+        False,
+    )
     audio = (AudioInfo(0, "aac", channels, 48000, "eng", video.duration_s, 0.0),)
     return SourceInfo("mp4", 1, video.duration_s, video, audio)
 
@@ -20,21 +38,27 @@ def test_chunks_are_whole_segments_and_cover_every_frame() -> None:
     plan = make_plan("t", source(frames=1013), ladder, chunk_seconds=10.6)  # rounds to 10 s
     assert plan.segment_frames == 50
     assert [(c.start_frame, c.frames) for c in plan.chunks] == [
-        (0, 250), (250, 250), (500, 250), (750, 250), (1000, 13)
+        (0, 250),
+        (250, 250),
+        (500, 250),
+        (750, 250),
+        (1000, 13),
     ]
     assert all(c.start_frame % plan.segment_frames == 0 for c in plan.chunks)
 
 
 def test_ntsc_rates_count_in_frames() -> None:
-    plan = make_plan("t", source(frames=3000, fps=(30000, 1001)), load_ladder("default"),
-                     chunk_seconds=30)
+    plan = make_plan(
+        "t", source(frames=3000, fps=(30000, 1001)), load_ladder("default"), chunk_seconds=30
+    )
     assert plan.segment_frames == 180  # 6 s at 29.97
     assert [c.frames for c in plan.chunks] == [900, 900, 900, 300]
 
 
 def test_scene_cuts_move_boundaries_to_the_nearest_shot_change() -> None:
-    plan = make_plan("t", source(frames=1000), load_ladder("demo"), chunk_seconds=10,
-                     scene_cuts=[240, 530, 990])
+    plan = make_plan(
+        "t", source(frames=1000), load_ladder("demo"), chunk_seconds=10, scene_cuts=[240, 530, 990]
+    )
     assert [c.start_frame for c in plan.chunks] == [0, 240, 530, 780]
     assert sum(c.frames for c in plan.chunks) == 1000
 
@@ -65,5 +89,10 @@ def test_groups_share_a_decode_and_audio_never_upmixes() -> None:
 
 
 def test_title_ids_follow_name_and_content() -> None:
-    assert title_id_for("ingest/My Movie (final).mov", "0123456789abcdef") == "my-movie-final-0123456789"
-    assert title_id_for("ingest/a.mp4", "aaaaaaaaaaaa") != title_id_for("ingest/a.mp4", "bbbbbbbbbbbb")
+    assert (
+        title_id_for("ingest/My Movie (final).mov", "0123456789abcdef")
+        == "my-movie-final-0123456789"
+    )
+    assert title_id_for("ingest/a.mp4", "aaaaaaaaaaaa") != title_id_for(
+        "ingest/a.mp4", "bbbbbbbbbbbb"
+    )

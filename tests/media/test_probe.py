@@ -48,7 +48,10 @@ def test_audio_only_video_only_tracks_and_subtitles(clip: ClipFactory) -> None:
     video_only = probe(clip("silent.mp4", audio_tracks=0))
     assert video_only.audio == () and video_only.video is not None
     multi = probe(clip("multi.mkv", audio_tracks=2, subtitles=True, audio_channels=6))
-    assert [(a.track, a.language, a.channels) for a in multi.audio] == [(0, "eng", 6), (1, "fra", 6)]
+    assert [(a.track, a.language, a.channels) for a in multi.audio] == [
+        (0, "eng", 6),
+        (1, "fra", 6),
+    ]
     assert [(s.codec, s.language, s.text) for s in multi.subtitles] == [("srt", "eng", True)]
 
 
@@ -61,7 +64,10 @@ def _write(path: Path, data: bytes) -> Path:
     ("code", "make"),
     [
         ("EMPTY", lambda d, clip: _write(d / "empty.mp4", b"")),
-        ("NOT_MEDIA", lambda d, clip: _write(d / "notes.mp4", b"just some text, not a video\n" * 50)),
+        (
+            "NOT_MEDIA",
+            lambda d, clip: _write(d / "notes.mp4", b"just some text, not a video\n" * 50),
+        ),
         ("NOT_MEDIA", lambda d, clip: _write(d / "random.mkv", bytes(range(256)) * 64)),
         (
             "PLAYLIST",
@@ -71,9 +77,14 @@ def _write(path: Path, data: bytes) -> Path:
         ),
         (
             "PLAYLIST",
-            lambda d, clip: _write(d / "remote.mp4", b"#EXTM3U\n#EXTINF:10,\nhttp://example.invalid/a.ts\n"),
+            lambda d, clip: _write(
+                d / "remote.mp4", b"#EXTM3U\n#EXTINF:10,\nhttp://example.invalid/a.ts\n"
+            ),
         ),
-        ("PLAYLIST", lambda d, clip: _write(d / "list.txt", b"ffconcat version 1.0\nfile /etc/passwd\n")),
+        (
+            "PLAYLIST",
+            lambda d, clip: _write(d / "list.txt", b"ffconcat version 1.0\nfile /etc/passwd\n"),
+        ),
         ("PLAYLIST", lambda d, clip: _write(d / "x.mpd", b'<?xml version="1.0"?><MPD></MPD>')),
         (
             "TRUNCATED",
@@ -82,7 +93,10 @@ def _write(path: Path, data: bytes) -> Path:
                 clip("faststart.mp4", extra=("-movflags", "+faststart")).read_bytes()[:60000],
             ),
         ),
-        ("NO_STREAMS", lambda d, clip: clip("subs-only.mkv", video=None, audio_tracks=0, subtitles=True)),
+        (
+            "NO_STREAMS",
+            lambda d, clip: clip("subs-only.mkv", video=None, audio_tracks=0, subtitles=True),
+        ),
     ],
 )
 def test_broken_forms_are_refused_with_their_reason(

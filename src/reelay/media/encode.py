@@ -85,7 +85,9 @@ def encode_chunk(
     outputs: list[str] = []
     paths: dict[str, Path] = {}
     for i, r in enumerate(renditions):
-        graph.append(f"[s{i}]scale={r.width}:{r.height}:flags=bicubic,setsar=1[v{i}]")
+        graph.append(
+            f"[s{i}]scale={r.width}:{r.height}:flags=bicubic,setsar={r.sar}:max=100000[v{i}]"
+        )
         path = out_dir / f"{r.name}.mp4"
         paths[r.name] = path
         outputs += [

@@ -118,7 +118,7 @@ def inspect(event: dict[str, Any], context: Any) -> dict[str, Any]:
             out[title.id] = "gone"
             continue
         try:
-            source = probe(src, config.limits)
+            source = probe(src, config.limits, name=Path(key).name)
         except SourceRejectedError as exc:
             _reject(client, title, exc, started)
             out[title.id] = "rejected"
@@ -690,6 +690,7 @@ def _report(
         "notes": list(source.notes),
         "ladder": config.ladder.name,
         "rules": config.rules.name,
+        "qc": config.qc_frames > 0,
         "chunks": len(the_plan.chunks),
         "renditions": renditions,
         "outputs": outputs,

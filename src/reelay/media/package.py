@@ -76,6 +76,8 @@ def package(
             "1",
             "-hls_playlist",
             "1",
+            "-dash_segment_type",
+            "mp4",
             "-adaptation_sets",
             adaptation,
             "-init_seg_name",
@@ -87,6 +89,10 @@ def package(
         input=f"packaging {len(media)} renditions",
     )
     codecs = _mpd_codecs(out / MANIFEST)
+    for i, t in enumerate(media):
+        if not codecs.get(i) and t.codec == "hevc":  # ffmpeg's DASH muxer leaves HEVC's empty
+            codecs[i] = hevc_codec_string((out / f"init-{i}.m4s").read_bytes())
+    _set_mpd_codecs(out / MANIFEST, codecs)
     for i in range(len(media)):
         _tidy_media_playlist(out / f"media_{i}.m3u8")
     for n, t in enumerate(subs):
@@ -105,6 +111,34 @@ def _mpd_codecs(mpd: Path) -> dict[int, str]:
     for rep in root.iter(f"{{{MPD_NS}}}Representation"):
         out[int(rep.get("id", "0"))] = rep.get("codecs", "")
     return out
+
+
+def hevc_codec_string(init: bytes) -> str:
+    """The RFC 6381 ``hvc1.`` string from the ``hvcC`` box of an init segment
+    (ISO/IEC 14496-15 annex E: profile space and idc, compatibility flags bit-reversed,
+    tier and level, constraint bytes without trailing zeros)."""
+    at = init.find(b"hvcC")
+    if at < 0:
+        return "hvc1"
+    c = init[at + 4 : at + 4 + 13]
+    space = "" if c[1] >> 6 == 0 else "ABC"[(c[1] >> 6) - 1]
+    tier = "H" if c[1] & 0x20 else "L"
+    profile = c[1] & 0x1F
+    compat = int(f"{int.from_bytes(c[2:6], 'big'):032b}"[::-1], 2)
+    constraints = c[6:12].rstrip(b"\0")
+    parts = [f"hvc1.{space}{profile}", f"{compat:X}", f"{tier}{c[12]}"]
+    parts += [f"{b:02X}" for b in constraints]
+    return ".".join(parts)
+
+
+def _set_mpd_codecs(mpd: Path, codecs: dict[int, str]) -> None:
+    text = mpd.read_text()
+    for i, codec in codecs.items():
+        text = text.replace(
+            f'<Representation id="{i}" mimeType="video/mp4" codecs=""',
+            f'<Representation id="{i}" mimeType="video/mp4" codecs="{codec}"',
+        )
+    mpd.write_text(text)
 
 
 def _tidy_media_playlist(path: Path) -> None:

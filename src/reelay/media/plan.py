@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import Any
 
 from reelay.media.ladder import AudioRung, Ladder, VideoRung
@@ -29,6 +30,8 @@ class Rendition:
     rung: VideoRung
     width: int
     height: int
+    sar: str = "1/1"  # keeps the source's display aspect exactly (renditions of one
+    # adaptation set must agree on it), though even sizes can only approximate it
 
     @property
     def name(self) -> str:
@@ -91,7 +94,8 @@ class Plan:
             segment_frames=d["segment_frames"],
             chunks=tuple(Chunk(**c) for c in d["chunks"]),
             renditions=tuple(
-                Rendition(VideoRung(**r["rung"]), r["width"], r["height"]) for r in d["renditions"]
+                Rendition(VideoRung(**r["rung"]), r["width"], r["height"], r["sar"])
+                for r in d["renditions"]
             ),
             audio=tuple(
                 AudioOutput(AudioRung(**a["rung"]), a["track"], a["language"]) for a in d["audio"]
@@ -115,7 +119,8 @@ def resolve_renditions(ladder: Ladder, source: SourceInfo) -> tuple[Rendition, .
     for rung in rungs:
         other = max(2, round(long_ * rung.height / short / 2) * 2)
         width, height = (other, rung.height) if v.width >= v.height else (rung.height, other)
-        out.append(Rendition(rung, width, height))
+        sar = Fraction(v.width * height, v.height * width)
+        out.append(Rendition(rung, width, height, f"{sar.numerator}/{sar.denominator}"))
     return tuple(out)
 
 

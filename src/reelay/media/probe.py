@@ -151,21 +151,26 @@ class SourceInfo:
         }
 
 
-def probe(path: str | os.PathLike[str], limits: Limits | None = None) -> SourceInfo:
-    """Inspect a local media file; raise `SourceRejectedError` for anything unusable."""
+def probe(
+    path: str | os.PathLike[str], limits: Limits | None = None, *, name: str | None = None
+) -> SourceInfo:
+    """Inspect a local media file; raise `SourceRejectedError` for anything unusable.
+
+    ``name`` is what messages call the file (default: its file name)."""
     import av  # PyAV: imported here so the runtime never pays for it
 
     limits = limits or Limits()
     path = Path(path)
+    label = name or path.name
     size = path.stat().st_size
     if size == 0:
-        raise SourceRejectedError("EMPTY", f"{path.name}: the file is empty")
+        raise SourceRejectedError("EMPTY", f"{label}: the file is empty")
     with path.open("rb") as f:
         head = f.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(PLAYLIST_MAGIC):
         raise SourceRejectedError(
             "PLAYLIST",
-            f"{path.name}: a playlist or list of other inputs, not a media file; "
+            f"{label}: a playlist or list of other inputs, not a media file; "
             "reelay never follows references to other files or URLs",
         )
     try:
@@ -175,30 +180,30 @@ def probe(path: str | os.PathLike[str], limits: Limits | None = None) -> SourceI
         )
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise SourceRejectedError(
-            "NOT_MEDIA", f"{path.name}: not a media file reelay can read ({exc})"
+            "NOT_MEDIA", f"{label}: not a media file reelay can read ({exc})"
         ) from None
     with container:
-        return _inspect(av, container, path, size, limits)
+        return _inspect(av, container, label, size, limits)
 
 
-def _inspect(av: Any, container: Any, path: Path, size: int, limits: Limits) -> SourceInfo:
+def _inspect(av: Any, container: Any, label: str, size: int, limits: Limits) -> SourceInfo:
     vstreams = [s for s in container.streams.video if s.codec_context is not None]
     # Cover art (an attached picture) is a video stream of one frame: not a video.
     vstreams = [s for s in vstreams if not (s.disposition & av.stream.Disposition.attached_pic)]
     astreams = list(container.streams.audio)
     if not vstreams and not astreams:
-        raise SourceRejectedError("NO_STREAMS", f"{path.name}: no video or audio stream")
+        raise SourceRejectedError("NO_STREAMS", f"{label}: no video or audio stream")
     vstream = vstreams[0] if vstreams else None
     notes = []
     if len(vstreams) > 1:
         notes.append(f"{len(vstreams)} video streams: only the first is used")
 
-    counts, spans, pts_lists = _read_packets(av, container, path, [*vstreams[:1], *astreams])
+    counts, spans, pts_lists = _read_packets(av, container, label, [*vstreams[:1], *astreams])
     # Stream starts relative to the container's (ffmpeg's -ss counts from there).
     origin = container.start_time / 1e6 if container.start_time is not None else 0.0
     spans = {i: (first - origin, end - origin) for i, (first, end) in spans.items()}
     video = (
-        _video_info(av, container, vstream, counts, spans, pts_lists, path, limits)
+        _video_info(av, container, vstream, counts, spans, pts_lists, label, limits)
         if vstream
         else None
     )
@@ -207,7 +212,7 @@ def _inspect(av: Any, container: Any, path: Path, size: int, limits: Limits) -> 
         if counts.get(s.index, 0) == 0:
             notes.append(f"audio track {i} has no packets: skipped")
             continue
-        _first_frame(av, container, s, path)
+        _first_frame(av, container, s, label)
         first, last = spans[s.index]
         audio.append(
             AudioInfo(
@@ -221,7 +226,7 @@ def _inspect(av: Any, container: Any, path: Path, size: int, limits: Limits) -> 
             )
         )
     if video is None and not audio:
-        raise SourceRejectedError("NO_STREAMS", f"{path.name}: no stream with any data")
+        raise SourceRejectedError("NO_STREAMS", f"{label}: no stream with any data")
     subtitles = tuple(
         SubtitleInfo(
             track=i,
@@ -240,13 +245,13 @@ def _inspect(av: Any, container: Any, path: Path, size: int, limits: Limits) -> 
     if duration > limits.max_duration_s:
         raise SourceRejectedError(
             "TOO_LONG",
-            f"{path.name}: {duration:.0f} s is longer than the limit of "
+            f"{label}: {duration:.0f} s is longer than the limit of "
             f"{limits.max_duration_s:.0f} s (REELAY_MEDIA_MAX_DURATION_S)",
         )
     if duration < limits.min_duration_s:
         raise SourceRejectedError(
             "TOO_SHORT",
-            f"{path.name}: {duration:.3f} s is shorter than the minimum of "
+            f"{label}: {duration:.3f} s is shorter than the minimum of "
             f"{limits.min_duration_s:g} s (REELAY_MEDIA_MIN_DURATION_S)",
         )
     return SourceInfo(
@@ -262,7 +267,7 @@ def _inspect(av: Any, container: Any, path: Path, size: int, limits: Limits) -> 
 
 
 def _read_packets(
-    av: Any, container: Any, path: Path, streams: list[Any]
+    av: Any, container: Any, label: str, streams: list[Any]
 ) -> tuple[dict[int, int], dict[int, tuple[float, float]], dict[int, list[int]]]:
     """Demux every packet once: counts, [first, end) seconds, and the video's pts."""
     counts: dict[int, int] = {s.index: 0 for s in streams}
@@ -283,20 +288,20 @@ def _read_packets(
                 pts_lists[i].append(packet.pts)
     except (av.FFmpegError, ValueError) as exc:
         raise SourceRejectedError(
-            "TRUNCATED", f"{path.name}: the file is damaged or truncated ({exc})"
+            "TRUNCATED", f"{label}: the file is damaged or truncated ({exc})"
         ) from None
     for s in streams:
         declared = s.frames or 0
         if s.type == "video" and declared > 1 and counts[s.index] < declared:
             raise SourceRejectedError(
                 "TRUNCATED",
-                f"{path.name}: truncated: its header declares {declared} video frames, "
+                f"{label}: truncated: its header declares {declared} video frames, "
                 f"the file holds {counts[s.index]}",
             )
     return counts, spans, pts_lists
 
 
-def _first_frame(av: Any, container: Any, stream: Any, path: Path, n: int = 1) -> list[Any]:
+def _first_frame(av: Any, container: Any, stream: Any, label: str, n: int = 1) -> list[Any]:
     """Decode the first ``n`` frames of a stream (fewer if it is shorter)."""
     frames: list[Any] = []
     try:
@@ -308,12 +313,12 @@ def _first_frame(av: Any, container: Any, stream: Any, path: Path, n: int = 1) -
     except (av.FFmpegError, ValueError) as exc:
         raise SourceRejectedError(
             "UNDECODABLE",
-            f"{path.name}: {stream.type} stream {stream.index} does not decode ({exc})",
+            f"{label}: {stream.type} stream {stream.index} does not decode ({exc})",
         ) from None
     if not frames:
         raise SourceRejectedError(
             "UNDECODABLE",
-            f"{path.name}: {stream.type} stream {stream.index} has no decodable frame",
+            f"{label}: {stream.type} stream {stream.index} has no decodable frame",
         )
     return frames
 
@@ -325,13 +330,13 @@ def _video_info(
     counts: dict[int, int],
     spans: dict[int, tuple[float, float]],
     pts_lists: dict[int, list[int]],
-    path: Path,
+    label: str,
     limits: Limits,
 ) -> VideoInfo:
     packets = counts.get(s.index, 0)
     if packets == 0:
-        raise SourceRejectedError("TOO_SHORT", f"{path.name}: the video stream has no frames")
-    frames = _first_frame(av, container, s, path, n=8)
+        raise SourceRejectedError("TOO_SHORT", f"{label}: the video stream has no frames")
+    frames = _first_frame(av, container, s, label, n=8)
     rotation = int(getattr(frames[0], "rotation", 0) or 0) % 360
     interlaced = any(getattr(f, "interlaced_frame", False) for f in frames)
     cc = s.codec_context
@@ -344,7 +349,7 @@ def _video_info(
     if width > limits.max_width or height > limits.max_height or width < 16 or height < 16:
         raise SourceRejectedError(
             "TOO_LARGE" if width > 16 and height > 16 else "TOO_SHORT",
-            f"{path.name}: {width}x{height} is outside the limits 16x16 to "
+            f"{label}: {width}x{height} is outside the limits 16x16 to "
             f"{limits.max_width}x{limits.max_height} (REELAY_MEDIA_MAX_WIDTH/HEIGHT)",
         )
     pts = sorted(pts_lists[s.index])
@@ -366,7 +371,7 @@ def _video_info(
     if fps > limits.max_fps:
         raise SourceRejectedError(
             "TOO_LARGE",
-            f"{path.name}: {float(fps):.2f} fps is beyond the limit of {limits.max_fps:g} "
+            f"{label}: {float(fps):.2f} fps is beyond the limit of {limits.max_fps:g} "
             "(REELAY_MEDIA_MAX_FPS)",
         )
     pix_fmt = cc.pix_fmt or (frames[0].format.name if frames[0].format else "yuv420p")

@@ -13,7 +13,8 @@
       min_psnr: 0                     # every rendition's PSNR-Y, dB
 
 Every key is optional; an absent key is not checked. `evaluate` returns the reasons a
-title is held (empty: publish). ``frames_match`` applies to constant-frame-rate sources;
+title is held (empty: publish). The VMAF and PSNR rules are skipped when quality control is
+turned off (``REELAY_MEDIA_QC_FRAMES=0``). ``frames_match`` applies to constant-frame-rate sources;
 a variable-frame-rate source is judged by duration. `load_rules` takes ``default`` or a
 path and raises `LadderError` naming every problem.
 """
@@ -98,6 +99,7 @@ def evaluate(rules: Rules, report: dict[str, Any]) -> list[str]:
     fps = source.get("fps") or 0
     cfr = not report.get("vfr", False)
     renditions = report["renditions"]
+    quality = report.get("qc", True)  # quality rules do not apply when QC is turned off
     video = [r for r in renditions if r.get("kind") == "video"]
     if rules.renditions_complete:
         missing = [r["name"] for r in renditions if not r.get("present")]
@@ -114,11 +116,13 @@ def evaluate(rules: Rules, report: dict[str, Any]) -> list[str]:
                     f"{source['duration_s']:.3f} s ({off:.1f} frames apart)"
                 )
         vmaf, psnr = r.get("vmaf"), r.get("psnr")
+        if not quality:
+            continue
         if rules.min_vmaf is not None and (vmaf is None or vmaf < rules.min_vmaf):
             reasons.append(f"{r['name']}: VMAF {vmaf} is below {rules.min_vmaf:g}")
         if rules.min_psnr is not None and (psnr is None or psnr < rules.min_psnr):
             reasons.append(f"{r['name']}: PSNR {psnr} dB is below {rules.min_psnr:g}")
-    if rules.min_vmaf_top is not None and video:
+    if rules.min_vmaf_top is not None and video and quality:
         top = max(video, key=lambda r: (r.get("height") or 0, r.get("bitrate_kbps") or 0))
         if top.get("vmaf") is None or top["vmaf"] < rules.min_vmaf_top:
             reasons.append(

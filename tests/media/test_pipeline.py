@@ -1,0 +1,269 @@
+"""The whole pipeline on real clips: published, decodable, correct; or refused, held,
+failed, with nothing stuck and nothing lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reelay.client import Client
+from reelay.config import Settings
+from reelay.media._ffmpeg import ffmpeg_path
+from reelay.media.encode import stream_stats
+from reelay.runtime.state import FAILED, QUEUED, RUNNING
+
+from .conftest import ClipFactory
+
+pytestmark = pytest.mark.media
+
+
+# ffmpeg's HLS demuxer, opening a master playlist of several fMP4 variants, feeds its
+# probing parser (the "[NULL @ ...]" context) bytes of the other variant and says so; it
+# says the same of a master playlist written by ffmpeg itself. The decoders report
+# nothing: each media playlist is also decoded alone, where any message fails the test.
+PROBE_NOISE = ("Invalid NAL unit size", "missing picture in access unit")
+
+
+def decode(path: str, *args: str) -> None:
+    """Decode a playlist or manifest completely with ffmpeg; fail the test if it cannot."""
+    proc = subprocess.run(
+        [
+            ffmpeg_path(),
+            "-v",
+            "error",
+            "-allowed_extensions",
+            "ALL",
+            "-i",
+            path,
+            *args,
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    errors = [
+        line
+        for line in proc.stderr.splitlines()
+        if not (line.startswith("[NULL @") and any(n in line for n in PROBE_NOISE))
+    ]
+    assert proc.returncode == 0 and not errors, proc.stderr[-2000:]
+
+
+def run(src: Path, home: Path, **options: Any) -> dict[str, Any]:
+    from reelay.media.transcode import transcode
+
+    options.setdefault("ladder", "demo")
+    options.setdefault("chunk_seconds", 2)
+    options.setdefault("qc_frames", 30)
+    return transcode(src, home=home, **options)
+
+
+def events(home: Path, detail_type: str) -> list[dict[str, Any]]:
+    with Client(Settings.load(home)) as client:
+        return [
+            json.loads(e.body)["detail"]
+            for e in client.state.events(limit=10000)
+            if e.detail_type == detail_type
+        ]
+
+
+def assert_settled(home: Path) -> None:
+    """Nothing queued, running or in the DLQ: no stuck work."""
+    with Client(Settings.load(home)) as client:
+        counts = client.state.counts()
+    assert counts[QUEUED] == counts[RUNNING] == counts[FAILED] == 0, counts
+
+
+def test_a_clip_is_published_as_correct_decodable_hls_and_dash(
+    clip: ClipFactory, tmp_path: Path
+) -> None:
+    src = clip("title.mp4", seconds=5, size="640x360", subtitles=True)
+    report = run(src, tmp_path / "home")
+    assert report["status"] == "published", report.get("error")
+    assert report["source"]["frames"] == 125
+    video = [r for r in report["renditions"] if r["kind"] == "video"]
+    assert [(r["name"], r["width"], r["height"], r["frames"]) for r in video] == [
+        ("240p", 426, 240, 125),
+        ("360p", 640, 360, 125),
+    ]
+    for r in video:
+        assert r["duration_s"] == pytest.approx(5.0, abs=0.04)
+        assert r["vmaf"] > 70 and r["psnr"] > 28
+    assert report["chunks"] == 3  # 2 s chunks of a 5 s clip
+    assert set(report["timings"]) >= {
+        "inspect",
+        "plan",
+        "encode",
+        "assemble",
+        "package",
+        "qc",
+        "publish",
+        "total",
+    }
+    master = Path(report["outputs"]["hls"])
+    text = master.read_text()
+    for attribute in (
+        "BANDWIDTH=",
+        "AVERAGE-BANDWIDTH=",
+        "RESOLUTION=640x360",
+        "FRAME-RATE=25.000",
+        'CODECS="avc1.',
+        'mp4a.40.2"',
+        'TYPE=AUDIO,GROUP-ID="aac96"',
+        'LANGUAGE="eng"',
+        "TYPE=SUBTITLES",
+    ):
+        assert attribute in text, attribute
+    decode(str(master))
+    for playlist in sorted(master.parent.glob("media_*.m3u8")):
+        decode(str(playlist))
+        assert "#EXT-X-ENDLIST" in playlist.read_text()
+    decode(report["outputs"]["dash"], "-map", "0:v", "-map", "0:a")
+    # segments align across renditions: every video playlist lists the same durations
+    durations = {
+        p.name: [ln for ln in p.read_text().splitlines() if ln.startswith("#EXTINF")]
+        for p in master.parent.glob("media_*.m3u8")
+    }
+    video_lists = [durations[f"media_{i}.m3u8"] for i in range(2)]
+    assert video_lists[0] == video_lists[1] == ["#EXTINF:2.000000,"] * 2 + ["#EXTINF:1.000000,"]
+    assert "WEBVTT" in (master.parent / "subs_0.vtt").read_text()
+    thumbs = (master.parent / "thumbnails.vtt").read_text()
+    assert "thumbnails.jpg#xywh=0,0,160,90" in thumbs
+    published = events(tmp_path / "home", "Media Title Published")
+    assert len(published) == 1 and published[0]["title"]["id"] == report["title_id"]
+    states = [e["status"] for e in events(tmp_path / "home", "Media Title State Change")]
+    assert states[-1] == "PROGRESSING" and states[0] == "COMPLETE"  # newest first
+    assert "STATUS_UPDATE" in states
+    assert_settled(tmp_path / "home")
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "check"),
+    [
+        ("rotated.mp4", {"rotation": 90}, {"240p": (240, 320)}),
+        ("interlaced.mkv", {"interlaced": True}, {"240p": (320, 240)}),
+        ("mezzanine.mov", {"video": "prores", "audio_channels": 6}, {"240p": (320, 240)}),
+        ("broadcast.ts", {"video": "mpeg2"}, {"240p": (320, 240)}),
+        ("hdr10bit.mov", {"video": "hevc", "ten_bit": True}, {"240p": (320, 240)}),
+        ("odd.mp4", {"size": "321x241"}, {"240p": (320, 240)}),
+        ("ntsc.mp4", {"fps": "30000/1001"}, {"240p": (320, 240)}),
+        ("vfr.mkv", {"vfr": True}, {"240p": (320, 240)}),
+        ("tracks.mkv", {"audio_tracks": 2, "subtitles": True}, {"240p": (320, 240)}),
+        ("silent.mp4", {"audio_tracks": 0}, {"240p": (320, 240)}),
+        ("music.m4a", {"video": None}, {}),
+    ],
+)
+def test_the_forms_publishers_send(
+    clip: ClipFactory, tmp_path: Path, name: str, options: dict, check: dict
+) -> None:
+    src = clip(name, **options)
+    report = run(src, tmp_path / "home")
+    assert report["status"] == "published", report.get("error")
+    video = {r["name"]: r for r in report["renditions"] if r["kind"] == "video"}
+    assert {n: (r["width"], r["height"]) for n, r in video.items()} == check
+    for r in video.values():
+        assert r["frames"] == report["source"]["frames"]
+    audio = [r for r in report["renditions"] if r["kind"] == "audio"]
+    assert len(audio) == options.get("audio_tracks", 1)
+    master = report["outputs"]["hls"]
+    decode(master)
+    if options.get("audio_tracks") == 2:
+        text = Path(master).read_text()
+        assert 'LANGUAGE="eng"' in text and 'LANGUAGE="fra"' in text
+    assert_settled(tmp_path / "home")
+
+
+def test_every_codec_of_the_ladder(clip: ClipFactory, tmp_path: Path) -> None:
+    ladder = tmp_path / "codecs.yaml"
+    ladder.write_text(
+        "name: codecs\nsegment_seconds: 1\nvideo:\n"
+        "  - {name: avc, codec: h264, height: 120, crf: 28, maxrate_kbps: 300}\n"
+        "  - {name: hevc, codec: hevc, height: 120, crf: 30, maxrate_kbps: 300, preset: ultrafast}\n"
+        "  - {name: av1, codec: av1, height: 120, crf: 40, maxrate_kbps: 300, preset: 12}\n"
+        "  - {name: vp9, codec: vp9, height: 120, crf: 40, maxrate_kbps: 300, preset: 8}\n"
+        "audio:\n  - {name: aac, codec: aac, bitrate_kbps: 64}\n"
+        "  - {name: opus, codec: opus, bitrate_kbps: 48}\n"
+    )
+    src = clip("small.mp4", seconds=2, size="160x120")
+    report = run(src, tmp_path / "home", ladder=str(ladder), chunk_seconds=1, qc_frames=0)
+    assert report["status"] == "published", report.get("error")
+    text = Path(report["outputs"]["hls"]).read_text()
+    for codec in ("avc1.", "hvc1.", "av01.", "vp09.", "mp4a.40.2", "opus"):
+        assert codec in text, codec
+    for r in report["renditions"]:
+        assert r["frames"] in (None, 50)
+    decode(report["outputs"]["hls"])
+    for playlist in Path(report["outputs"]["hls"]).parent.glob("media_*.m3u8"):
+        decode(str(playlist))
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "code"),
+    [
+        ("empty.mp4", b"", "EMPTY"),
+        ("notes.mov", b"this is a text file\n" * 40, "NOT_MEDIA"),
+        ("evil.m3u8", b"#EXTM3U\n#EXTINF:4,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n", "PLAYLIST"),
+    ],
+)
+def test_a_broken_upload_is_quarantined_with_its_reason(
+    tmp_path: Path, name: str, data: bytes, code: str
+) -> None:
+    src = tmp_path / name
+    src.write_bytes(data)
+    home = tmp_path / "home"
+    report = run(src, home)
+    assert report["status"] == "rejected"
+    assert report["error"]["code"] == code and name in report["error"]["message"]
+    with Client(Settings.load(home)) as client:
+        assert [o.key for o in client.list_objects("media", "ingest/")] == []
+        kept = [o for o in client.list_objects("media", "quarantine/")]
+        assert [o.key.rsplit("/", 1)[-1] for o in kept] == [name]
+        assert client.get_object("media", kept[0].key) == data  # nothing lost
+    rejected = events(home, "Media Title Rejected")
+    assert len(rejected) == 1 and rejected[0]["error"]["code"] == code
+    assert_settled(home)
+
+
+def test_a_truncated_upload_is_rejected(clip: ClipFactory, tmp_path: Path) -> None:
+    whole = clip("whole.mp4", extra=("-movflags", "+faststart"))
+    src = tmp_path / "cut.mp4"
+    src.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    report = run(src, tmp_path / "home")
+    assert (report["status"], report["error"]["code"]) == ("rejected", "TRUNCATED")
+
+
+def test_publish_rules_hold_a_title_with_reasons(clip: ClipFactory, tmp_path: Path) -> None:
+    rules = tmp_path / "strict.yaml"
+    rules.write_text("require:\n  min_vmaf_top: 99.9\n  min_psnr: 80\n")
+    report = run(clip("plain.mp4"), tmp_path / "home", rules=str(rules))
+    assert report["status"] == "held"
+    assert "VMAF" in report["error"]["message"] and "PSNR" in report["error"]["message"]
+    held = events(tmp_path / "home", "Media Title Held")
+    assert len(held) == 1 and held[0]["reasons"] == report["reasons"]
+    with Client(Settings.load(tmp_path / "home")) as client:
+        assert list(client.list_objects("media", "published/")) == []
+    assert_settled(tmp_path / "home")
+
+
+def test_a_stage_that_keeps_failing_fails_the_title(
+    clip: ClipFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An ffmpeg that cannot run: every encode fails, is retried, lands in the DLQ.
+    monkeypatch.setenv("REELAY_FFMPEG", str(tmp_path / "no-such-ffmpeg"))
+    src = clip("plain.mp4")
+    report = run(src, tmp_path / "home")
+    assert report["status"] == "failed"
+    assert "REELAY_FFMPEG" in report["error"]["message"]
+    assert len(events(tmp_path / "home", "Media Title Failed")) == 1
+
+
+def test_stream_stats_of_an_assembled_rendition(clip: ClipFactory) -> None:
+    stats = stream_stats(clip("plain.mp4"))
+    assert (stats.frames, round(stats.duration_s, 3), stats.start_s) == (75, 3.0, 0.0)
+    assert stats.bitrate_kbps > 0

@@ -1,0 +1,91 @@
+"""``reelay transcode`` and ``reelay demo``: exit codes, JSON report, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ClipFactory
+
+pytestmark = pytest.mark.media
+
+
+def reelay(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reelay.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_transcode_json_report(clip: ClipFactory, tmp_path: Path) -> None:
+    proc = reelay(
+        "transcode",
+        str(clip("cli.mp4")),
+        "--ladder",
+        "demo",
+        "--chunk-seconds",
+        "2",
+        "--qc-frames",
+        "20",
+        "--json",
+        "--home",
+        str(tmp_path / "h"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["status"] == "published" and report["title_id"].startswith("cli-")
+    assert set(report["source"]) >= {"duration_s", "frames", "width", "height", "fps", "streams"}
+    for r in report["renditions"]:
+        assert set(r) >= {
+            "name",
+            "codec",
+            "width",
+            "height",
+            "bitrate_kbps",
+            "frames",
+            "duration_s",
+            "vmaf",
+            "psnr",
+        }
+    assert Path(report["outputs"]["hls"]).is_file() and Path(report["outputs"]["dash"]).is_file()
+    assert report["timings"]["total"] > 0 and "error" not in report
+    assert "Traceback" not in proc.stderr
+
+
+def test_transcode_exit_codes_and_text_report(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"nope" * 100)
+    proc = reelay("transcode", str(bad), "--home", str(tmp_path / "h"))
+    assert proc.returncode == 3
+    assert "rejected" in proc.stdout and "NOT_MEDIA: bad.mp4: not a media file" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_transcode_bad_inputs_are_clear_errors(clip: ClipFactory, tmp_path: Path) -> None:
+    ladder = tmp_path / "l.yaml"
+    ladder.write_text("name: l\nvideo:\n  - {name: a, codec: h263, height: 360}\n")
+    proc = reelay("transcode", str(clip("cli.mp4")), "--ladder", str(ladder))
+    assert proc.returncode == 2
+    assert "error: " in proc.stderr and "video[0].codec: 'h263' is not valid" in proc.stderr
+    proc = reelay("transcode", str(clip("cli.mp4")), "--ladder", "huge")
+    assert proc.returncode == 2 and "huge: no such ladder" in proc.stderr
+    proc = reelay("transcode", str(tmp_path / "missing.mp4"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    proc = reelay("transcode", str(clip("cli.mp4")), "--chunk-seconds", "0")
+    assert proc.returncode == 2 and "--chunk-seconds" in proc.stderr
+    for out in (proc.stdout, proc.stderr):
+        assert "Traceback" not in out
+
+
+def test_demo_publishes_a_title(tmp_path: Path) -> None:
+    proc = reelay("demo", "--home", str(tmp_path / "demo"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ": published in" in proc.stdout
+    master = next(
+        line.split()[-1] for line in proc.stdout.splitlines() if line.startswith("published:")
+    )
+    assert Path(master).is_file() and master.endswith("master.m3u8")
+    assert "ffplay" in proc.stdout

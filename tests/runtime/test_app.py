@@ -188,7 +188,7 @@ def test_handler_in_installed_package_resolves(tmp_path: Path) -> None:
         ("- a\n- b", "the file must be a mapping with a 'functions' key, not list"),
         (
             "service: x\nfunctions: {f: {handler: handler.main}}\nplugins: [a]",
-            "reelay.yaml: plugins: unknown key 'plugins'; valid keys: functions, provider, service",
+            "reelay.yaml: plugins: unknown key 'plugins'; valid keys: functions, include, provider, service",
         ),
     ],
 )

@@ -145,8 +145,11 @@ def extract_subtitles(src: Path, track: int, path: Path) -> Path:
     return path
 
 
-def thumbnails(src: Path, source: SourceInfo, out_dir: Path, *, width: int = 160) -> list[Path]:
-    """A trick-play sprite sheet (one tile every few seconds) and its WebVTT index."""
+def thumbnails(video: Path, source: SourceInfo, out_dir: Path, *, width: int = 160) -> list[Path]:
+    """A trick-play sprite sheet (one tile every few seconds) and its WebVTT index.
+
+    ``video`` is an encoded rendition (the smallest: decoding it costs little), which
+    starts at the source's first frame."""
     v = source.video
     assert v is not None
     interval = max(2, math.ceil(v.duration_s / 100))
@@ -157,7 +160,8 @@ def thumbnails(src: Path, source: SourceInfo, out_dir: Path, *, width: int = 160
     sprite = out_dir / "thumbnails.jpg"
     run_ffmpeg(
         [
-            *source_input(src, seek_s=v.start_s),
+            "-i",
+            str(video),
             "-vf",
             f"fps=1/{interval},scale={width}:{height},setsar=1,tile={cols}x{rows}",
             "-frames:v",
@@ -166,7 +170,7 @@ def thumbnails(src: Path, source: SourceInfo, out_dir: Path, *, width: int = 160
             "5",
             str(sprite),
         ],
-        input=f"{src.name} thumbnails",
+        input=f"{video.name} thumbnails",
     )
     lines = ["WEBVTT", ""]
     for i in range(count):

@@ -336,17 +336,17 @@ def encode_audio(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def extras(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Subtitles (to WebVTT) and trick-play thumbnails, beside the encodes."""
+    """Subtitles (to WebVTT), beside the encodes."""
     client = default_client()
     title = _title(event)
-    _, source, the_plan = _job(client, title)
+    _, _, the_plan = _job(client, title)
     started = time.time()
     made = []
     with _workdir(client) as tmp:
-        src = _source_file(client, title)
-        files = [enc.extract_subtitles(src, t, tmp / f"subs_{t}.vtt") for t in the_plan.subtitles]
-        if source.video is not None:
-            files += enc.thumbnails(src, source, tmp)
+        files = [
+            enc.extract_subtitles(_source_file(client, title), t, tmp / f"subs_{t}.vtt")
+            for t in the_plan.subtitles
+        ]
         for f in files:
             client.put_object(title.bucket, title.work(f"extras/{f.name}"), f)
             made.append(f.name)
@@ -454,9 +454,9 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
         outputs = write_package(
             tracks, out, segment_seconds=config.ladder.segment_seconds, duration_s=source.duration_s
         )
-        for name in ("thumbnails.jpg", "thumbnails.vtt"):
-            with contextlib.suppress(NoSuchKeyError):
-                client.download(title.bucket, title.work(f"extras/{name}"), out / name)
+        videos = [t for t in tracks if t.kind == "video"]
+        if videos:  # trick play from the smallest rendition: a cheap decode
+            enc.thumbnails(min(videos, key=lambda t: t.height).path, source, out)
         # Manifests last: a reader that sees a manifest finds every file it names.
         files = sorted(out.iterdir(), key=lambda f: (f.suffix in (".m3u8", ".mpd"), f.name))
         for f in files:

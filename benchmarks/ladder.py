@@ -71,7 +71,7 @@ def make_source(path: Path, seconds: int) -> None:
             "-ac",
             "2",
             str(path),
-        ],  # fmt: skip
+        ],
         check=True,
     )
 
@@ -99,7 +99,8 @@ def by_hand(src: Path, out: Path) -> float:
         "-c:v:1", "libx264", *x264, "-maxrate:v:1", "3000k", "-bufsize:v:1", "6000k",
         "-c:a", "aac", "-b:a", "128k", "-ac", "2",
         "-f", "hls", "-hls_time", "4", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
-        "-master_pl_name", "master.m3u8", "-var_stream_map", "v:0,agroup:a v:1,agroup:a a:0,agroup:a",
+        "-master_pl_name", "master.m3u8",
+        "-var_stream_map", "v:0,agroup:a v:1,agroup:a a:0,agroup:a",
         str(out / "stream_%v.m3u8"),
     ]  # fmt: skip
     started = time.perf_counter()

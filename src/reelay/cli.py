@@ -443,6 +443,7 @@ def dlq_redrive(
 )
 @click.option("--qc-frames", type=click.IntRange(0, 10**7), help="Frames scored for VMAF (300).")
 @click.option("--scenes", is_flag=True, help="Put chunk boundaries on shot changes.")
+@click.option("--executor", help="local, local:N, ray:auto, ray:local or ray://HOST:PORT.")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes.")
 @json_option
 @click.option(
@@ -459,6 +460,7 @@ def transcode(
     group: int | None,
     qc_frames: int | None,
     scenes: bool,
+    executor: str | None,
     workers: int | None,
     as_json: bool,
     home: Path | None,
@@ -476,6 +478,7 @@ def transcode(
         group_size=group,
         qc_frames=qc_frames,
         scenes=scenes,
+        executor=executor,
         workers=workers,
         on_progress=draw,
     )

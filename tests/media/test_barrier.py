@@ -23,7 +23,7 @@ from reelay.runtime.state import FAILED, QUEUED, RUNNING, SUCCEEDED
 from .conftest import ClipFactory
 
 APP = Path(__file__).parent / "apps" / "duplicating" / "reelay.yaml"
-MEDIA_APP = Path(__file__).parents[2] / "src" / "reelay" / "media" / "reelay.yaml"
+MEDIA_APP = "media"  # the built-in app, by name
 THEN = {"Source": "t", "DetailType": "Done", "Detail": {"ok": True}}
 
 

@@ -89,3 +89,47 @@ def test_demo_publishes_a_title(tmp_path: Path) -> None:
     )
     assert Path(master).is_file() and master.endswith("master.m3u8")
     assert "ffplay" in proc.stdout
+
+
+def test_transcode_draws_a_progress_bar_on_a_terminal(clip: ClipFactory, tmp_path: Path) -> None:
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reelay.cli",
+            "transcode",
+            str(clip("cli.mp4")),
+            "--ladder",
+            "demo",
+            "--chunk-seconds",
+            "1",
+            "--qc-frames",
+            "10",
+            "--home",
+            str(tmp_path / "h"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the other end closed: the command is done
+            break
+        if not data:
+            break
+        screen += data
+    os.close(leader)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    text = screen.decode(errors="replace")
+    assert "\r" in text and "%" in text and "[" in text and "]" in text
+    assert "100%" in text and "chunks 2/2" in text  # 3 s in 2 s chunks (one segment each)
+    assert "published" in out

@@ -44,8 +44,6 @@ SOURCE_FORMATS = (
     "caf",
 )
 STDERR_TAIL = 2000
-#: SVT-AV1 prints a banner to stderr at every start unless told to log errors only.
-_ENV = {**os.environ, "SVT_LOG": os.environ.get("SVT_LOG", "1")}
 
 INSTALL_HINT = (
     "install the imageio-ffmpeg wheel (pip install imageio-ffmpeg), or set REELAY_FFMPEG "
@@ -92,7 +90,13 @@ def run_ffmpeg(args: Sequence[str], *, input: str, timeout: float | None = None)
     ]
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, errors="replace", env=_ENV
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            errors="replace",
+            # SVT-AV1 prints a banner to stderr at every start unless told to log errors only
+            env={"SVT_LOG": "1", **os.environ},
         )
     except subprocess.TimeoutExpired:
         raise FfmpegError(-1, input, f"timed out after {timeout:g} s") from None

@@ -69,12 +69,21 @@ def _workdir(client: Client) -> Iterator[Path]:
 
 def _source_file(client: Client, title: Title) -> Path:
     """The source as a local file, fetched once per machine (keyed by its content)."""
-    cache = client.settings.home / "cache" / "sources" / title.etag
+    cache = _source_cache(client, title)
     path = cache / f"source{Path(title.key).suffix.lower()[:8]}"
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
         client.download(title.bucket, title.key, path)  # atomic: a temp file, then a rename
     return path
+
+
+def _drop_source(client: Client, title: Title) -> None:
+    """Forget the cached source once the title is settled (published, held, refused, failed)."""
+    shutil.rmtree(_source_cache(client, title), ignore_errors=True)
+
+
+def _source_cache(client: Client, title: Title) -> Path:
+    return client.settings.home / "cache" / "sources" / title.etag
 
 
 def _load(client: Client, title: Title, name: str) -> Any:
@@ -173,7 +182,7 @@ def _reject(client: Client, title: Title, exc: SourceRejectedError, started: flo
         return True
 
     once(f"media:rejected:{title.id}", effect)
-    shutil.rmtree(client.settings.home / "cache" / "sources" / title.etag, ignore_errors=True)
+    _drop_source(client, title)
 
 
 def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -564,7 +573,7 @@ def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return True
 
     once(f"media:announced:{title.id}", announce)
-    shutil.rmtree(client.settings.home / "cache" / "sources" / title.etag, ignore_errors=True)
+    _drop_source(client, title)
     return {"status": status, "reasons": reasons}
 
 
@@ -598,6 +607,7 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return True
 
     once(f"media:failed:{title.id}", announce)
+    _drop_source(client, title)
     return {"title_id": title.id, "error": error}
 
 

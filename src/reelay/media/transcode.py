@@ -28,7 +28,6 @@ from reelay.media.rules import load_rules
 from reelay.runtime import Runtime, load_app
 from reelay.runtime.app import App
 
-APP_FILE = Path(__file__).with_name("reelay.yaml")
 TERMINAL = {
     "Media Title Published": "published",
     "Media Title Held": "held",
@@ -40,7 +39,7 @@ EXIT_CODES = {"published": 0, "rejected": 3}
 
 def media_app(environment: dict[str, str] | None = None) -> App:
     """The built-in media app, with ``environment`` laid over every function's."""
-    app = load_app(APP_FILE)
+    app = load_app("media")
     env = environment or {}
     return replace(
         app,
@@ -61,10 +60,14 @@ def transcode(
     qc_frames: int | None = None,
     scenes: bool = False,
     workers: int | None = None,
+    executor: str | None = None,
     timeout: float = 6 * 3600,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the pipeline on one file; return its report (``status``, ``title_id``...)."""
+    """Run the pipeline on one file; return its report (``status``, ``title_id``...).
+
+    The object store comes from the environment (``REELAY_STORE``), as for every
+    command; ``executor`` is a URL as for ``reelay up`` (``local``, ``ray:local``...)."""
     src = Path(source)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
@@ -91,7 +94,7 @@ def transcode(
     )
     started = time.monotonic()
     progress = Progress()
-    with Runtime(media_app(env), settings, max_workers=workers) as runtime:
+    with Runtime(media_app(env), settings, executor=executor, max_workers=workers) as runtime:
         runtime.start()
         client = runtime.client
         cursor = client.state.last_seq()

@@ -172,9 +172,12 @@ class App:
 def load_app(path: str | Path) -> App:
     """Load and fully validate an app file; raise `AppError` listing every problem.
 
-    A ``.py`` file is an app declared with `reelay.Functions` (imported to read it).
+    A ``.py`` file is an app declared with `reelay.Functions` (imported to read it); the
+    name of a built-in app (``media``, ``demo``) that is not a file here loads that app.
     """
     path = Path(path)
+    if str(path) in BUILTIN_APPS and not path.exists():
+        path = builtin_app_file(str(path))
     if path.suffix == ".py" and path.is_file():
         from reelay.functions import load_python_app
 
@@ -234,6 +237,13 @@ def parse_app(
     return App(str(service), root, specs)
 
 
+def builtin_app_file(name: str) -> Path:
+    """The app file of a built-in app (``media``, ``demo``)."""
+    spec = importlib.util.find_spec(BUILTIN_APPS[name])
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).with_name("reelay.yaml")
+
+
 def _included(problems: Problems, value: Any, provider: dict[str, Any]) -> dict[str, FunctionSpec]:
     """The functions of the built-in apps named by ``include``, with this file's
     ``provider.environment`` laid over theirs (so a user configures them here)."""
@@ -250,9 +260,7 @@ def _included(problems: Problems, value: Any, provider: dict[str, Any]) -> dict[
                 f"unknown built-in app {name!r}; valid names: {', '.join(BUILTIN_APPS)}",
             )
             continue
-        spec = importlib.util.find_spec(BUILTIN_APPS[name])
-        assert spec is not None and spec.origin is not None
-        app = load_app(Path(spec.origin).with_name("reelay.yaml"))
+        app = load_app(builtin_app_file(name))
         env = _environment(problems, "provider", provider.get("environment"))
         for fname, fspec in app.functions.items():
             out[fname] = replace(fspec, environment=fspec.environment | env)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from reelay.media.config import title_id_for
 from reelay.media.ladder import load_ladder
-from reelay.media.plan import make_plan, resolve_renditions, title_id_for
+from reelay.media.plan import make_plan, resolve_renditions
 from reelay.media.probe import AudioInfo, SourceInfo, VideoInfo
 
 

@@ -26,8 +26,10 @@ pipeline), ``work/T/...`` (intermediate), ``published/T/...`` (the published tit
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 from reelay.errors import ConfigError
 from reelay.media.ladder import Ladder, load_ladder
@@ -37,6 +39,14 @@ from reelay.media.rules import Rules, load_rules
 SOURCE = "reelay.media"  # the source of every event the pipeline emits
 BUCKET = "media"
 INGEST_PREFIX = "ingest/"
+
+
+def title_id_for(key: str, etag: str) -> str:
+    """A title's id: the source's name and content, so a re-upload of the same bytes
+    under the same name is the same title and a changed file is a new one."""
+    stem = os.path.splitext(key.rsplit("/", 1)[-1])[0]
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-").lower()[:48] or "title"
+    return f"{slug}-{etag[:10]}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,14 @@ class Title:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Title:
         return cls(d["id"], d["bucket"], d["key"], d["etag"])
+
+    @classmethod
+    def from_s3_record(cls, record: dict[str, Any]) -> Title:
+        """The title an S3 event record of an upload starts."""
+        s3 = record["s3"]
+        key = unquote_plus(s3["object"]["key"])
+        etag = s3["object"]["eTag"]
+        return cls(title_id_for(key, etag), s3["bucket"]["name"], key, etag)
 
 
 def _env_number(name: str, default: float, low: float, high: float) -> float:

@@ -30,7 +30,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
 
 from reelay.client import Client, default_client
 from reelay.errors import NoSuchKeyError, SourceRejectedError
@@ -39,24 +38,33 @@ from reelay.media import encode as enc
 from reelay.media.config import SOURCE, MediaConfig, Title
 from reelay.media.package import Track
 from reelay.media.package import package as write_package
-from reelay.media.plan import Plan, make_plan, title_id_for
+from reelay.media.plan import Plan, make_plan
 from reelay.media.probe import SourceInfo, probe
-from reelay.media.rules import Rules, evaluate
+from reelay.media.rules import evaluate
 
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _emit(client: Client, detail_type: str, detail: dict[str, Any]) -> None:
-    client.put_events([{"Source": SOURCE, "DetailType": detail_type, "Detail": detail}])
+def _event(detail_type: str, title: Title, **detail: Any) -> dict[str, Any]:
+    """A PutEvents entry of the pipeline: every detail names its title."""
+    return {
+        "Source": SOURCE,
+        "DetailType": detail_type,
+        "Detail": {"title": title.as_dict(), **detail},
+    }
+
+
+def _emit(client: Client, detail_type: str, title: Title, **detail: Any) -> None:
+    client.put_events([_event(detail_type, title, **detail)])
 
 
 def _state(
     client: Client, title: Title, status: str, stage: str, percent: int | None = None, **extra: Any
 ) -> None:
-    detail = {"title_id": title.id, "status": status, "stage": stage, **extra}
+    """A ``Media Title State Change``, in the spirit of MediaConvert's job state events."""
     if percent is not None:
-        detail["percent"] = percent
-    _emit(client, "Media Title State Change", detail)
+        extra["percent"] = percent
+    _emit(client, "Media Title State Change", title, status=status, stage=stage, **extra)
 
 
 @contextlib.contextmanager
@@ -116,10 +124,7 @@ def inspect(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = MediaConfig.from_env()
     out: dict[str, Any] = {}
     for record in event["Records"]:
-        bucket = record["s3"]["bucket"]["name"]
-        key = unquote_plus(record["s3"]["object"]["key"])
-        etag = record["s3"]["object"]["eTag"]
-        title = Title(title_id_for(key, etag), bucket, key, etag)
+        title = Title.from_s3_record(record)
         started = time.time()
         try:
             src = _source_file(client, title)
@@ -127,7 +132,7 @@ def inspect(event: dict[str, Any], context: Any) -> dict[str, Any]:
             out[title.id] = "gone"
             continue
         try:
-            source = probe(src, config.limits, name=Path(key).name)
+            source = probe(src, config.limits, name=Path(title.key).name)
         except SourceRejectedError as exc:
             _reject(client, title, exc, started)
             out[title.id] = "rejected"
@@ -150,9 +155,7 @@ def inspect(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _announcer(client: Client, title: Title, config: MediaConfig, source: SourceInfo) -> Any:
     def announce() -> bool:
-        _emit(
-            client, "Media Title Inspected", {"title": title.as_dict(), "config": config.as_dict()}
-        )
+        _emit(client, "Media Title Inspected", title, config=config.as_dict())
         _state(client, title, "PROGRESSING", "inspect", 0, source=source.summary())
         return True
 
@@ -173,11 +176,7 @@ def _reject(client: Client, title: Title, exc: SourceRejectedError, started: flo
             "timings": {"inspect": round(time.time() - started, 3)},
         }
         client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
-        _emit(
-            client,
-            "Media Title Rejected",
-            {"title": title.as_dict(), "error": error, "quarantine": target},
-        )
+        _emit(client, "Media Title Rejected", title, error=error, quarantine=target)
         _state(client, title, "ERROR", "inspect", error=error)
         return True
 
@@ -229,27 +228,15 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "finished": time.time(),
         },
     )
-    base = {"title": title.as_dict()}
-    entries = (
-        [
-            {
-                "Source": SOURCE,
-                "DetailType": "Media Chunk Encode Requested",
-                "Detail": base | {"chunk": c.index, "renditions": list(g)},
-            }
+    entries = [
+        *(
+            _event("Media Chunk Encode Requested", title, chunk=c.index, renditions=list(g))
             for c in the_plan.chunks
             for g in the_plan.groups
-        ]
-        + [
-            {
-                "Source": SOURCE,
-                "DetailType": "Media Audio Encode Requested",
-                "Detail": base | {"output": a.name},
-            }
-            for a in the_plan.audio
-        ]
-        + [{"Source": SOURCE, "DetailType": "Media Extras Requested", "Detail": base}]
-    )
+        ),
+        *(_event("Media Audio Encode Requested", title, output=a.name) for a in the_plan.audio),
+        _event("Media Extras Requested", title),
+    ]
     once(f"media:planned:{title.id}", lambda: len(client.put_events(entries)))
     return {
         "chunks": len(the_plan.chunks),
@@ -289,11 +276,7 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
             f"media:assemble:{title.id}:{r.name}",
             str(chunk.index),
             len(the_plan.chunks),
-            {
-                "Source": SOURCE,
-                "DetailType": "Media Rendition Encoded",
-                "Detail": {"title": title.as_dict(), "rendition": r.name},
-            },
+            _event("Media Rendition Encoded", title, rendition=r.name),
         )
     done = sum(_arrived(client, f"media:assemble:{title.id}:{r.name}") for r in the_plan.renditions)
     total = len(the_plan.chunks) * len(the_plan.renditions)
@@ -374,11 +357,7 @@ def _arrive_package(client: Client, title: Title, the_plan: Plan, part: str) -> 
         f"media:package:{title.id}",
         part,
         _package_parts(the_plan),
-        {
-            "Source": SOURCE,
-            "DetailType": "Media Title Assembled",
-            "Detail": {"title": title.as_dict()},
-        },
+        _event("Media Title Assembled", title),
     )
 
 
@@ -482,14 +461,7 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "files": [f.name for f in files],
         },
     )
-    entries = [
-        {
-            "Source": SOURCE,
-            "DetailType": "Media QC Requested",
-            "Detail": {"title": title.as_dict(), "rendition": r.name},
-        }
-        for r in the_plan.renditions
-    ]
+    entries = [_event("Media QC Requested", title, rendition=r.name) for r in the_plan.renditions]
     if entries:
         once(f"media:qc-requested:{title.id}", lambda: len(client.put_events(entries)))
     _arrive_publish(client, title, the_plan, "package")
@@ -501,11 +473,7 @@ def _arrive_publish(client: Client, title: Title, the_plan: Plan, part: str) -> 
         f"media:publish:{title.id}",
         part,
         len(the_plan.renditions) + 1,
-        {
-            "Source": SOURCE,
-            "DetailType": "Media Title Checked",
-            "Detail": {"title": title.as_dict()},
-        },
+        _event("Media Title Checked", title),
     )
 
 
@@ -563,12 +531,17 @@ def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
     client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
 
     def announce() -> bool:
-        detail = {"title": title.as_dict(), "report": title.report_key}
         if reasons:
-            _emit(client, "Media Title Held", detail | {"reasons": reasons})
+            _emit(client, "Media Title Held", title, report=title.report_key, reasons=reasons)
             _state(client, title, "ERROR", "publish", error=report["error"])
         else:
-            _emit(client, "Media Title Published", detail | {"outputs": report["outputs"]})
+            _emit(
+                client,
+                "Media Title Published",
+                title,
+                report=title.report_key,
+                outputs=report["outputs"],
+            )
             _state(client, title, "COMPLETE", "publish", 100, outputs=report["outputs"])
         return True
 
@@ -581,29 +554,21 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A stage ran out of retries (its onFailure destination): the title failed."""
     client = default_client()
     payload = event.get("requestPayload") or {}
-    if "Records" in payload:
-        rec = payload["Records"][0]["s3"]
-        key = unquote_plus(rec["object"]["key"])
-        title = Title(
-            title_id_for(key, rec["object"]["eTag"]),
-            rec["bucket"]["name"],
-            key,
-            rec["object"]["eTag"],
-        )
-    else:
-        title = _title(payload)
+    title = Title.from_s3_record(payload["Records"][0]) if "Records" in payload else _title(payload)
     response = event.get("responsePayload") or {}
-    stage = event.get("requestContext", {}).get("functionArn", "").split(":")[-2:-1]
+    # arn:aws:lambda:REGION:ACCOUNT:function:NAME:$LATEST
+    arn = event.get("requestContext", {}).get("functionArn", "")
+    stage = arn.partition(":function:")[2].split(":")[0] or "a stage"
     error = {
         "code": response.get("errorType", "Failed"),
-        "message": f"{stage[0] if stage else 'a stage'} failed: {response.get('errorMessage', '')}",
+        "message": f"{stage} failed: {response.get('errorMessage', '')}",
     }
     report = _base_report(title, "failed") | {"error": error}
     client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
 
     def announce() -> bool:
-        _emit(client, "Media Title Failed", {"title": title.as_dict(), "error": error})
-        _state(client, title, "ERROR", stage[0] if stage else "", error=error)
+        _emit(client, "Media Title Failed", title, error=error)
+        _state(client, title, "ERROR", stage, error=error)
         return True
 
     once(f"media:failed:{title.id}", announce)
@@ -707,18 +672,3 @@ def _report(
         "timings": timings,
         "_first_start": first,
     }
-
-
-__all__ = [
-    "Rules",
-    "assemble",
-    "encode",
-    "encode_audio",
-    "extras",
-    "fail",
-    "inspect",
-    "package",
-    "plan",
-    "publish",
-    "qc",
-]

@@ -11,8 +11,6 @@ cut may be short); renditions still align, since they share the boundaries.
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -186,11 +184,3 @@ def _chunk_starts(frames: int, per_chunk: int, cuts: list[int]) -> list[int]:
             starts.append(start)
         nominal = start + per_chunk
     return starts
-
-
-def title_id_for(key: str, etag: str) -> str:
-    """A title's id: the source's name and content, so a re-upload of the same bytes
-    under the same name is the same title and a changed file is a new one."""
-    stem = os.path.splitext(key.rsplit("/", 1)[-1])[0]
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-").lower()[:48] or "title"
-    return f"{slug}-{etag[:10]}"

@@ -21,9 +21,8 @@ from typing import Any, TextIO
 
 from reelay.config import Settings
 from reelay.errors import NoSuchKeyError
-from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE
+from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE, title_id_for
 from reelay.media.ladder import load_ladder
-from reelay.media.plan import title_id_for
 from reelay.media.rules import load_rules
 from reelay.runtime import Runtime, load_app
 from reelay.runtime.app import App
@@ -109,7 +108,7 @@ def transcode(
                 if event.source != SOURCE:
                     continue
                 detail = json.loads(event.body).get("detail", {})
-                if (detail.get("title") or {}).get("id", detail.get("title_id")) != title_id:
+                if (detail.get("title") or {}).get("id") != title_id:
                     continue
                 progress.update(event.detail_type, detail)
                 status = TERMINAL.get(event.detail_type, status)

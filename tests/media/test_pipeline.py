@@ -267,3 +267,13 @@ def test_stream_stats_of_an_assembled_rendition(clip: ClipFactory) -> None:
     stats = stream_stats(clip("plain.mp4"))
     assert (stats.frames, round(stats.duration_s, 3), stats.start_s) == (75, 3.0, 0.0)
     assert stats.bitrate_kbps > 0
+
+
+def test_the_same_upload_again_is_the_same_title(clip: ClipFactory, tmp_path: Path) -> None:
+    src = clip("plain.mp4")
+    first = run(src, tmp_path / "home")
+    again = run(src, tmp_path / "home")
+    assert first["status"] == again["status"] == "published"
+    assert first["title_id"] == again["title_id"]
+    assert len(events(tmp_path / "home", "Media Title Published")) == 1
+    assert_settled(tmp_path / "home")

@@ -186,6 +186,16 @@ def test_handler_in_installed_package_resolves(tmp_path: Path) -> None:
         ("functions: {f: [handler.main]}", "functions.f: must be a mapping"),
         ("functions: {}", "functions: must be a mapping of function names"),
         ("- a\n- b", "the file must be a mapping with a 'functions' key, not list"),
+        ("include: [video]", "include[0]: unknown built-in app 'video'; valid names: demo, media"),
+        ("include: media", "include: must be a list of built-in app names: demo, media"),
+        (
+            "include: [media]\nfunctions: {plan: {handler: handler.main}}",
+            "functions.plan: is already a function of an included app; choose another name",
+        ),
+        (
+            "include: [media]\nfunctions: {f: {handler: handler.main, destinations: {onSuccess: nope}}}",
+            "valid choices: event, assemble, encode, encode_audio, extras, f, fail, inspect",
+        ),
         (
             "service: x\nfunctions: {f: {handler: handler.main}}\nplugins: [a]",
             "reelay.yaml: plugins: unknown key 'plugins'; valid keys: functions, include, provider, service",
@@ -242,3 +252,17 @@ def test_disabled_schedule_is_skipped(tmp_path: Path) -> None:
         )
     )
     assert app.functions["f"].schedules == ()
+
+
+def test_include_brings_a_built_in_app_configured_by_provider_environment(tmp_path: Path) -> None:
+    path = tmp_path / "reelay.yaml"
+    path.write_text(
+        "include: [media]\nprovider: {environment: {REELAY_MEDIA_LADDER: full}}\n"
+        "functions: {notify: {handler: handler.main}}\n"
+    )
+    (tmp_path / "handler.py").write_text("def main(event, context):\n    return 1\n")
+    app = load_app(path)
+    assert {"inspect", "encode", "publish", "notify"} <= set(app.functions)
+    assert app.functions["encode"].environment["REELAY_MEDIA_LADDER"] == "full"
+    assert app.functions["encode"].handler == "reelay.media.handlers.encode"
+    assert load_app("media").functions.keys() == app.functions.keys() - {"notify"}

@@ -15,8 +15,9 @@ from reelay.media.transcode import progress_bar, transcode
 def run_media_demo(home: Path | None = None) -> int:
     """Run the demo; return 0 when the title is published."""
     home = home or Path(tempfile.mkdtemp(prefix="reelay-demo-"))
+    home.mkdir(parents=True, exist_ok=True)
     clip = make_clip(
-        Path(tempfile.mkdtemp(prefix="reelay-clip-")) / "demo-clip.mp4",
+        home / "demo-clip.mp4",
         seconds=12,
         size="640x360",
         fps="25",

@@ -123,9 +123,7 @@ def parse_ladder(doc: Any, *, source: str = "<ladder>") -> Ladder:
         )
         raise LadderError(problems.items)
     problems.unknown_keys("", doc, LADDER_KEYS)
-    name = doc.get("name")
-    if not isinstance(name, str) or not NAME.match(name):
-        problems.add("name", f"{name!r} is not valid: use 1-32 letters, digits, '-' or '_'")
+    name = _name(problems, "name", doc.get("name"))
     segment = number_in(problems, "segment_seconds", doc.get("segment_seconds", 4), 1, 20)
     video = [
         _video(problems, f"video[{i}]", v) for i, v in enumerate(_list(problems, doc, "video"))
@@ -147,7 +145,7 @@ def parse_ladder(doc: Any, *, source: str = "<ladder>") -> Ladder:
     if problems.items:
         raise LadderError(problems.items)
     return Ladder(
-        name=str(name),
+        name=name,
         segment_seconds=float(segment or 4),
         video=tuple(v for v in video if v is not None),
         audio=tuple(a for a in audio if a is not None),
@@ -162,21 +160,29 @@ def _list(problems: Problems, doc: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _video(problems: Problems, where: str, spec: Any) -> VideoRung | None:
+def _name(problems: Problems, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not NAME.match(value):
+        problems.add(where, f"{value!r} is not valid: use 1-32 letters, digits, '-' or '_'")
+    return str(value)
+
+
+def _mapping(
+    problems: Problems, where: str, spec: Any, keys: tuple[str, ...], example: str
+) -> bool:
+    """Whether a rung is a mapping (else say what one looks like); flags unknown keys."""
     if not isinstance(spec, dict):
-        problems.add(
-            where,
-            "must be a mapping such as {name: 720p, codec: h264, height: 720, "
-            "crf: 23, maxrate_kbps: 3000}",
-        )
+        problems.add(where, f"must be a mapping such as {example}")
+        return False
+    problems.unknown_keys(where, spec, keys)
+    return True
+
+
+def _video(problems: Problems, where: str, spec: Any) -> VideoRung | None:
+    example = "{name: 720p, codec: h264, height: 720, crf: 23, maxrate_kbps: 3000}"
+    if not _mapping(problems, where, spec, VIDEO_KEYS, example):
         return None
-    problems.unknown_keys(where, spec, VIDEO_KEYS)
     before = len(problems.items)
-    name = spec.get("name")
-    if not isinstance(name, str) or not NAME.match(name):
-        problems.add(
-            f"{where}.name", f"{name!r} is not valid: use 1-32 letters, digits, '-' or '_'"
-        )
+    name = _name(problems, f"{where}.name", spec.get("name"))
     codec = spec.get("codec")
     if codec not in CODEC_RULES:
         problems.add(
@@ -203,24 +209,15 @@ def _video(problems: Problems, where: str, spec: Any) -> VideoRung | None:
         )
     if len(problems.items) > before:
         return None
-    return VideoRung(
-        str(name), codec, int(height or 0), int(crf or 0), int(maxrate or 0), preset, depth
-    )
+    return VideoRung(name, codec, int(height or 0), int(crf or 0), int(maxrate or 0), preset, depth)
 
 
 def _audio(problems: Problems, where: str, spec: Any) -> AudioRung | None:
-    if not isinstance(spec, dict):
-        problems.add(
-            where, "must be a mapping such as {name: aac128, codec: aac, bitrate_kbps: 128}"
-        )
+    example = "{name: aac128, codec: aac, bitrate_kbps: 128}"
+    if not _mapping(problems, where, spec, AUDIO_KEYS, example):
         return None
-    problems.unknown_keys(where, spec, AUDIO_KEYS)
     before = len(problems.items)
-    name = spec.get("name")
-    if not isinstance(name, str) or not NAME.match(name):
-        problems.add(
-            f"{where}.name", f"{name!r} is not valid: use 1-32 letters, digits, '-' or '_'"
-        )
+    name = _name(problems, f"{where}.name", spec.get("name"))
     codec = spec.get("codec")
     if codec not in AUDIO_CODECS:
         problems.add(
@@ -235,4 +232,4 @@ def _audio(problems: Problems, where: str, spec: Any) -> AudioRung | None:
         )
     if len(problems.items) > before:
         return None
-    return AudioRung(str(name), str(codec), int(bitrate or 0), int(channels))
+    return AudioRung(name, str(codec), int(bitrate or 0), int(channels))

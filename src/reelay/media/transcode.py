@@ -34,6 +34,7 @@ TERMINAL = {
     "Media Title Failed": "failed",
 }
 EXIT_CODES = {"published": 0, "rejected": 3}
+IDLE_WAIT_S = 60.0
 
 
 def media_app(environment: dict[str, str] | None = None) -> App:
@@ -96,7 +97,9 @@ def transcode(
     with Runtime(media_app(env), settings, executor=executor, max_workers=workers) as runtime:
         runtime.start()
         client = runtime.client
-        cursor = client.state.last_seq()
+        # From the start of the log: the same bytes uploaded again are the same title, and
+        # a title this home already settled is answered by its earlier events.
+        cursor = 0
         info = client.put_object(BUCKET, f"{INGEST_PREFIX}{src.name}", src)
         title_id = title_id_for(info.key, info.etag)
         progress.title_id = title_id
@@ -119,6 +122,9 @@ def transcode(
                     status = "failed"
                     break
                 time.sleep(0.1)
+        # Let what the title still has in flight (a duplicate delivery, the retries of a
+        # failing part) settle, rather than leave it queued in the home.
+        runtime.wait_idle(timeout=IDLE_WAIT_S)
         try:
             report: dict[str, Any] = json.loads(
                 client.get_object(BUCKET, f"reports/{title_id}.json")

@@ -3,10 +3,10 @@
 ::
 
   s3 ObjectCreated ingest/*  -> inspect --Media Title Inspected--> plan
-  plan --Media Chunk Encode Requested (chunk x group)--> encode --+ barrier assemble:T:R
-       --Media Audio Encode Requested (per output)----> encode_audio --+
-       --Media Extras Requested-----------------------> extras --------+ barrier package:T
-  barrier assemble:T:R --Media Rendition Encoded--> assemble --------------+
+  plan --Media Chunk Encode Requested (chunk x group)--> encode -------+ barrier assemble:T:R
+       --Media Audio Encode Requested (per output)--> encode_audio --+
+       --Media Subtitles Requested--> subtitles --------------------+ barrier package:T
+  barrier assemble:T:R --Media Rendition Encoded--> assemble --------+
   barrier package:T --Media Title Assembled--> package --Media QC Requested--> qc
   barrier publish:T --Media Title Checked--> publish --> Media Title Published | Held
   inspect refuses --> Media Title Rejected;  any stage out of retries --> fail --> Failed
@@ -235,7 +235,7 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
             for g in the_plan.groups
         ),
         *(_event("Media Audio Encode Requested", title, output=a.name) for a in the_plan.audio),
-        _event("Media Extras Requested", title),
+        _event("Media Subtitles Requested", title),
     ]
     once(f"media:planned:{title.id}", lambda: len(client.put_events(entries)))
     return {
@@ -327,7 +327,7 @@ def encode_audio(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"output": output.name, "duration_s": stats.duration_s}
 
 
-def extras(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def subtitles(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Subtitles (to WebVTT), beside the encodes."""
     client = default_client()
     title = _title(event)
@@ -340,15 +340,15 @@ def extras(event: dict[str, Any], context: Any) -> dict[str, Any]:
             for t in the_plan.subtitles
         ]
         for f in files:
-            client.put_object(title.bucket, title.work(f"extras/{f.name}"), f)
+            client.put_object(title.bucket, title.work(f"subtitles/{f.name}"), f)
             made.append(f.name)
     _save(
         client,
         title,
-        "times/extras.json",
-        {"stage": "extras", "started": started, "finished": time.time(), "files": made},
+        "times/subtitles.json",
+        {"stage": "subtitles", "started": started, "finished": time.time(), "files": made},
     )
-    _arrive_package(client, title, the_plan, "extras")
+    _arrive_package(client, title, the_plan, "subtitles")
     return {"files": made}
 
 
@@ -434,7 +434,7 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
             )
         for t in the_plan.subtitles:
             path = tmp / f"subs_{t}.vtt"
-            client.download(title.bucket, title.work(f"extras/subs_{t}.vtt"), path)
+            client.download(title.bucket, title.work(f"subtitles/subs_{t}.vtt"), path)
             lang = next(s.language for s in source.subtitles if s.track == t)
             tracks.append(Track(f"subs_{t}", "subtitles", path, language=lang))
         out = tmp / "package"

@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,7 +24,6 @@ from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE, title_id_for
 from reelay.media.ladder import load_ladder
 from reelay.media.rules import load_rules
 from reelay.runtime import Runtime, load_app
-from reelay.runtime.app import App
 
 TERMINAL = {
     "Media Title Published": "published",
@@ -35,18 +33,6 @@ TERMINAL = {
 }
 EXIT_CODES = {"published": 0, "rejected": 3}
 IDLE_WAIT_S = 60.0
-
-
-def media_app(environment: dict[str, str] | None = None) -> App:
-    """The built-in media app, with ``environment`` laid over every function's."""
-    app = load_app("media")
-    env = environment or {}
-    return replace(
-        app,
-        functions={
-            n: replace(f, environment=f.environment | env) for n, f in app.functions.items()
-        },
-    )
 
 
 def transcode(
@@ -94,7 +80,8 @@ def transcode(
     )
     started = time.monotonic()
     progress = Progress()
-    with Runtime(media_app(env), settings, executor=executor, max_workers=workers) as runtime:
+    app = load_app("media").with_environment(env)
+    with Runtime(app, settings, executor=executor, max_workers=workers) as runtime:
         runtime.start()
         client = runtime.client
         # From the start of the log: the same bytes uploaded again are the same title, and

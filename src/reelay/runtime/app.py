@@ -159,6 +159,14 @@ class App:
     functions: dict[str, FunctionSpec]
     path: Path | None = None
 
+    def with_environment(self, environment: dict[str, str]) -> App:
+        """This app with ``environment`` laid over every function's own."""
+        functions = {
+            name: replace(spec, environment=spec.environment | environment)
+            for name, spec in self.functions.items()
+        }
+        return replace(self, functions=functions)
+
     def function(self, name: str) -> FunctionSpec:
         """The named function; `FunctionNotFoundError` listing the valid names."""
         if name not in self.functions:
@@ -252,6 +260,7 @@ def _included(problems: Problems, value: Any, provider: dict[str, Any]) -> dict[
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         problems.add("include", f"must be a list of built-in app names: {', '.join(BUILTIN_APPS)}")
         return {}
+    env = _environment(problems, "provider", provider.get("environment"))
     out: dict[str, FunctionSpec] = {}
     for i, name in enumerate(value):
         if name not in BUILTIN_APPS:
@@ -260,10 +269,7 @@ def _included(problems: Problems, value: Any, provider: dict[str, Any]) -> dict[
                 f"unknown built-in app {name!r}; valid names: {', '.join(BUILTIN_APPS)}",
             )
             continue
-        app = load_app(builtin_app_file(name))
-        env = _environment(problems, "provider", provider.get("environment"))
-        for fname, fspec in app.functions.items():
-            out[fname] = replace(fspec, environment=fspec.environment | env)
+        out |= load_app(builtin_app_file(name)).with_environment(env).functions
     return out
 
 

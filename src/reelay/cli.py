@@ -290,14 +290,36 @@ def emit(source: str, detail_type: str, detail: str, home: Path | None) -> None:
 
 
 @main.command()
-@click.argument("app_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--kind",
+    type=click.Choice(["app", "ladder", "rules"]),
+    default="app",
+    show_default=True,
+    help="What FILE is: an app, a media ladder or media publish rules.",
+)
 @friendly
-def validate(app_file: Path) -> None:
-    """Check an app file completely before anything runs."""
-    app = load_app(app_file)
-    click.echo(
-        f"{app_file}: ok ({len(app.functions)} functions: {', '.join(sorted(app.functions))})"
-    )
+def validate(file: Path, kind: str) -> None:
+    """Check an app, ladder or rule file completely before anything runs."""
+    if kind == "ladder":
+        from reelay.media.ladder import load_ladder
+
+        ladder = load_ladder(file)
+        outputs = [r.name for r in ladder.video] + [r.name for r in ladder.audio]
+        click.echo(
+            f"{file}: ok (ladder {ladder.name}: {len(outputs)} outputs: {', '.join(outputs)})"
+        )
+    elif kind == "rules":
+        from reelay.media.rules import load_rules
+
+        rules = load_rules(file)
+        checked = [k for k, v in rules.as_dict().items() if k != "name" and v not in (None, False)]
+        click.echo(f"{file}: ok (rules {rules.name}: {', '.join(checked) or 'nothing'})")
+    else:
+        app = load_app(file)
+        click.echo(
+            f"{file}: ok ({len(app.functions)} functions: {', '.join(sorted(app.functions))})"
+        )
 
 
 # -- listings --------------------------------------------------------------------------------

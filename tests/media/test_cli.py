@@ -133,3 +133,26 @@ def test_transcode_draws_a_progress_bar_on_a_terminal(clip: ClipFactory, tmp_pat
     assert "\r" in text and "%" in text and "[" in text and "]" in text
     assert "100%" in text and "chunks 2/2" in text  # 3 s in 2 s chunks (one segment each)
     assert "published" in out
+
+
+def test_validate_ladders_and_rules(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from reelay.cli import main
+
+    ladder = tmp_path / "l.yaml"
+    ladder.write_text("name: l\naudio:\n  - {name: a, codec: aac, bitrate_kbps: 96}\n")
+    ok = CliRunner().invoke(main, ["validate", "--kind", "ladder", str(ladder)])
+    assert ok.exit_code == 0 and "ok (ladder l: 1 outputs: a)" in ok.output
+    ladder.write_text("name: l\naudio:\n  - {name: a, codec: mp3, bitrate_kbps: 9}\n")
+    bad = CliRunner().invoke(main, ["validate", "--kind", "ladder", str(ladder)])
+    assert bad.exit_code == 2
+    assert "audio[0].codec: 'mp3' is not valid" in bad.output
+    assert "audio[0].bitrate_kbps: 9 is not valid" in bad.output
+    rules = tmp_path / "r.yaml"
+    rules.write_text("require: {min_vmaf_top: 90}\n")
+    ok = CliRunner().invoke(main, ["validate", "--kind", "rules", str(rules)])
+    assert ok.exit_code == 0 and "ok (rules r: min_vmaf_top)" in ok.output
+    rules.write_text("require: {min_vmaf_top: high}\n")
+    bad = CliRunner().invoke(main, ["validate", "--kind", "rules", str(rules)])
+    assert bad.exit_code == 2 and "require.min_vmaf_top: 'high' is not valid" in bad.output

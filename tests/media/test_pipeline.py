@@ -277,3 +277,40 @@ def test_the_same_upload_again_is_the_same_title(clip: ClipFactory, tmp_path: Pa
     assert first["title_id"] == again["title_id"]
     assert len(events(tmp_path / "home", "Media Title Published")) == 1
     assert_settled(tmp_path / "home")
+
+
+@pytest.mark.parametrize(
+    ("detail_type", "detail", "message"),
+    [
+        (
+            "Media Chunk Encode Requested",
+            {"chunk": 0},
+            "the event's detail.title must be an object",
+        ),
+        ("Media Title Inspected", {"title": "x"}, "the event's detail.title must be an object"),
+        (
+            "Media QC Requested",
+            {"title": {"id": "t-1", "bucket": "media", "key": "ingest/t.mp4", "etag": "e"}},
+            "work/t-1/job.json",
+        ),
+    ],
+)
+def test_a_malformed_pipeline_event_fails_clearly_and_harms_nothing(
+    tmp_path: Path, detail_type: str, detail: dict, message: str
+) -> None:
+    from reelay.runtime import Runtime, load_app
+
+    settings = Settings.load(tmp_path / "home", retry_delays=(0.05, 0.1))
+    with Runtime(load_app("media"), settings) as runtime:
+        runtime.start()
+        runtime.client.put_events(
+            [{"Source": "reelay.media", "DetailType": detail_type, "Detail": detail}]
+        )
+        assert runtime.wait_idle(timeout=60)
+        state = runtime.client.state
+        (failed,) = state.invocations(status=FAILED)
+        assert message in failed.error["errorMessage"]
+        assert "Traceback" not in failed.error["errorMessage"]
+        (recorded,) = state.invocations(function="fail")
+        assert recorded.status == "succeeded"  # the failure is recorded, not repeated
+        assert state.counts()[QUEUED] == state.counts()[RUNNING] == 0

@@ -25,13 +25,14 @@ pipeline), ``work/T/...`` (intermediate), ``published/T/...`` (the published tit
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
-from reelay.errors import ConfigError
+from reelay.errors import ConfigError, InvalidEventError
 from reelay.media.ladder import Ladder, load_ladder
 from reelay.media.probe import Limits
 from reelay.media.rules import Rules, load_rules
@@ -77,7 +78,14 @@ class Title:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Title:
+    def from_dict(cls, d: Any) -> Title:
+        """A title from an event's ``detail.title``; `InvalidEventError` if malformed."""
+        fields = ("id", "bucket", "key", "etag")
+        if not isinstance(d, dict) or not all(isinstance(d.get(f), str) and d[f] for f in fields):
+            raise InvalidEventError(
+                f"the event's detail.title must be an object with {', '.join(fields)}; "
+                f"got {json.dumps(d)[:200]}"
+            )
         return cls(d["id"], d["bucket"], d["key"], d["etag"])
 
     @classmethod

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from reelay.client import Client, default_client
-from reelay.errors import NoSuchKeyError, SourceRejectedError
+from reelay.errors import InvalidEventError, NoSuchKeyError, SourceRejectedError
 from reelay.idempotency import once
 from reelay.media import encode as enc
 from reelay.media.config import SOURCE, MediaConfig, Title
@@ -112,7 +112,8 @@ def _job(client: Client, title: Title) -> tuple[MediaConfig, SourceInfo, Plan]:
 
 
 def _title(event: dict[str, Any]) -> Title:
-    return Title.from_dict(event["detail"]["title"])
+    detail = event.get("detail") if isinstance(event, dict) else None
+    return Title.from_dict(detail.get("title") if isinstance(detail, dict) else None)
 
 
 # -- stages ----------------------------------------------------------------------------
@@ -188,7 +189,12 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Plan chunks and renditions; fan out one encode per chunk and rendition group."""
     client = default_client()
     title = _title(event)
-    config = MediaConfig.from_dict(event["detail"]["config"])
+    try:
+        config = MediaConfig.from_dict(event["detail"]["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidEventError(
+            f"the event's detail.config is not a media configuration: {exc!r}"
+        ) from None
     started = time.time()
     source = SourceInfo.from_dict(_load(client, title, "inspect.json")["source"])
     cuts = None
@@ -255,8 +261,8 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     client = default_client()
     title = _title(event)
     _, source, the_plan = _job(client, title)
-    chunk = the_plan.chunks[event["detail"]["chunk"]]
-    renditions = [the_plan.rendition(n) for n in event["detail"]["renditions"]]
+    chunk = the_plan.chunk(event["detail"].get("chunk"))
+    renditions = [the_plan.rendition(n) for n in event["detail"].get("renditions") or [None]]
     started = time.time()
     src = _source_file(client, title)
     with _workdir(client) as tmp:
@@ -302,7 +308,7 @@ def encode_audio(event: dict[str, Any], context: Any) -> dict[str, Any]:
     client = default_client()
     title = _title(event)
     _, source, the_plan = _job(client, title)
-    output = next(a for a in the_plan.audio if a.name == event["detail"]["output"])
+    output = the_plan.audio_output(event["detail"].get("output"))
     started = time.time()
     with _workdir(client) as tmp:
         path = enc.encode_audio(
@@ -366,7 +372,7 @@ def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
     client = default_client()
     title = _title(event)
     _, _source, the_plan = _job(client, title)
-    r = the_plan.rendition(event["detail"]["rendition"])
+    r = the_plan.rendition(event["detail"].get("rendition"))
     started = time.time()
     with _workdir(client) as tmp:
         parts = []
@@ -482,7 +488,7 @@ def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
     client = default_client()
     title = _title(event)
     config, source, the_plan = _job(client, title)
-    name = event["detail"]["rendition"]
+    name = the_plan.rendition(event["detail"].get("rendition")).name
     started = time.time()
     scores: dict[str, Any] = {}
     if config.qc_frames > 0:
@@ -554,7 +560,6 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A stage ran out of retries (its onFailure destination): the title failed."""
     client = default_client()
     payload = event.get("requestPayload") or {}
-    title = Title.from_s3_record(payload["Records"][0]) if "Records" in payload else _title(payload)
     response = event.get("responsePayload") or {}
     # arn:aws:lambda:REGION:ACCOUNT:function:NAME:$LATEST
     arn = event.get("requestContext", {}).get("functionArn", "")
@@ -563,6 +568,14 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "code": response.get("errorType", "Failed"),
         "message": f"{stage} failed: {response.get('errorMessage', '')}",
     }
+    try:
+        title = (
+            Title.from_s3_record(payload["Records"][0]) if "Records" in payload else _title(payload)
+        )
+    except (InvalidEventError, KeyError, IndexError, TypeError):
+        # Not one of the pipeline's own events (it stays in the DLQ with its error).
+        print(f"{error['message']}; the event names no title, so no title is marked failed")
+        return {"title_id": None, "error": error}
     report = _base_report(title, "failed") | {"error": error}
     client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
 

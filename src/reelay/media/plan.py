@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
+from reelay.errors import InvalidEventError
 from reelay.media.ladder import AudioRung, Ladder, VideoRung
 from reelay.media.probe import SourceInfo
 
 DEFAULT_CHUNK_SECONDS = 300.0
+N = TypeVar("N", "Rendition", "AudioOutput")
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,25 @@ class Plan:
     def seconds(self, frame: int) -> float:
         return frame * self.fps_den / self.fps_num
 
-    def rendition(self, name: str) -> Rendition:
-        return next(r for r in self.renditions if r.name == name)
+    def rendition(self, name: Any) -> Rendition:
+        """The video rendition called ``name``; `InvalidEventError` if there is none."""
+        return _named(self.renditions, name, f"title {self.title_id} has no video rendition")
+
+    def audio_output(self, name: Any) -> AudioOutput:
+        """The audio output called ``name``; `InvalidEventError` if there is none."""
+        return _named(self.audio, name, f"title {self.title_id} has no audio output")
+
+    def chunk(self, index: Any) -> Chunk:
+        """Chunk number ``index``; `InvalidEventError` if there is none."""
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, int)
+            or not 0 <= index < len(self.chunks)
+        ):
+            raise InvalidEventError(
+                f"title {self.title_id} has no chunk {index!r}; chunks: 0-{len(self.chunks) - 1}"
+            )
+        return self.chunks[index]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +120,14 @@ class Plan:
             groups=tuple(tuple(g) for g in d["groups"]),
             subtitles=tuple(d["subtitles"]),
         )
+
+
+def _named(items: tuple[N, ...], name: Any, missing: str) -> N:
+    for item in items:
+        if item.name == name:
+            return item
+    names = ", ".join(item.name for item in items) or "none"
+    raise InvalidEventError(f"{missing} {name!r}; it has: {names}")
 
 
 def resolve_renditions(ladder: Ladder, source: SourceInfo) -> tuple[Rendition, ...]:

@@ -176,6 +176,7 @@ def test_the_forms_publishers_send(
     if options.get("audio_tracks") == 2:
         text = Path(master).read_text()
         assert 'LANGUAGE="eng"' in text and 'LANGUAGE="fra"' in text
+        assert 'NAME="eng (aac96-0)"' in text and 'NAME="fra (aac96-1)"' in text
     assert_settled(tmp_path / "home")
 
 

@@ -4,7 +4,7 @@ runs ffmpeg once, and checks what it made.
 
 Video preparation is the same wherever the source is decoded (encode and QC alike):
 deinterlace if interlaced, constant frame rate at the plan's rate, rotation applied
-(ffmpeg's autorotate), square pixels, then scale.
+(ffmpeg's autorotate), then scale with a sample aspect ratio that keeps the display aspect.
 """
 
 from __future__ import annotations

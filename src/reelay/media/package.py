@@ -180,13 +180,13 @@ def _master(media: list[Track], subs: list[Track], codecs: dict[int, str], out: 
         for n, i in enumerate(members):
             t = media[i]
             lines.append(
-                f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{group}",NAME="{t.language} ({group})",'
+                f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{group}",NAME="{t.language} ({t.name})",'
                 f'LANGUAGE="{t.language}",DEFAULT={"YES" if n == 0 else "NO"},AUTOSELECT=YES,'
                 f'CHANNELS="{t.channels}",URI="media_{i}.m3u8"'
             )
     for n, t in enumerate(subs):
         lines.append(
-            f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{t.language}",'
+            f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{t.language} ({t.name})",'
             f'LANGUAGE="{t.language}",DEFAULT=NO,AUTOSELECT=YES,URI="subs_{n}.m3u8"'
         )
     if groups or subs:

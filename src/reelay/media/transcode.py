@@ -33,6 +33,12 @@ TERMINAL = {
 }
 EXIT_CODES = {"published": 0, "rejected": 3}
 IDLE_WAIT_S = 60.0
+#: Events that start a stage, and how far along the title is then.
+STAGE_EVENTS = {
+    "Media Title Assembled": ("package", 82),
+    "Media QC Requested": ("qc", 88),
+    "Media Title Checked": ("publish", 95),
+}
 
 
 def transcode(
@@ -159,10 +165,9 @@ class Progress:
             self.chunks_done = detail.get("chunks_done", self.chunks_done)
             self.chunks_total = detail.get("chunks_total", self.chunks_total)
             self.status = detail.get("status", self.status)
-        elif detail_type == "Media Title Checked":
-            self.stage, self.percent = "publish", max(self.percent, 95)
-        elif detail_type == "Media Title Assembled":
-            self.stage, self.percent = "package", max(self.percent, 82)
+        elif detail_type in STAGE_EVENTS:
+            self.stage, percent = STAGE_EVENTS[detail_type]
+            self.percent = max(self.percent, percent)
 
     @property
     def eta_s(self) -> float | None:

@@ -154,6 +154,19 @@ def test_a_clip_is_published_as_correct_decodable_hls_and_dash(
         ("odd.mp4", {"size": "321x241"}, {"240p": (320, 240)}),
         ("ntsc.mp4", {"fps": "30000/1001"}, {"240p": (320, 240)}),
         ("vfr.mkv", {"vfr": True}, {"240p": (320, 240)}),
+        (
+            "camera.mp4",
+            {"extra": ("-preset:v", "medium", "-bf", "3", "-g", "60")},
+            {"240p": (320, 240)},
+        ),
+        (
+            "opengop.mp4",
+            {
+                "video": "hevc",
+                "extra": ("-x265-params", "open-gop=1:keyint=60:bframes=4:log-level=error"),
+            },
+            {"240p": (320, 240)},
+        ),
         ("tracks.mkv", {"audio_tracks": 2, "subtitles": True}, {"240p": (320, 240)}),
         ("silent.mp4", {"audio_tracks": 0}, {"240p": (320, 240)}),
         ("music.m4a", {"video": None}, {}),
@@ -315,3 +328,18 @@ def test_a_malformed_pipeline_event_fails_clearly_and_harms_nothing(
         (recorded,) = state.invocations(function="fail")
         assert recorded.status == "succeeded"  # the failure is recorded, not repeated
         assert state.counts()[QUEUED] == state.counts()[RUNNING] == 0
+
+
+def test_chunks_of_a_variable_frame_rate_source_pick_the_frames_a_whole_encode_picks(
+    clip: ClipFactory, tmp_path: Path
+) -> None:
+    src = clip("phone.mkv", seconds=7, size="640x360", vfr=True)
+    chunked = run(src, tmp_path / "chunked", chunk_seconds=2, qc_frames=60)
+    whole = run(src, tmp_path / "whole", chunk_seconds=60, qc_frames=60)
+    assert chunked["chunks"] == 4 and whole["chunks"] == 1
+    for a, b in zip(chunked["renditions"], whole["renditions"], strict=True):
+        if a["kind"] == "video":
+            assert a["frames"] == b["frames"]
+            # a frame-rate conversion that drifted at chunk boundaries would compare
+            # shifted frames against the reference and lose 10+ VMAF points
+            assert abs(a["vmaf"] - b["vmaf"]) < 2, (a["vmaf"], b["vmaf"])

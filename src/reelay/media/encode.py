@@ -22,13 +22,31 @@ from reelay.media._ffmpeg import run_ffmpeg, source_input
 from reelay.media.plan import AudioOutput, Chunk, Plan, Rendition
 from reelay.media.probe import SourceInfo
 
+#: How far before a chunk of a variable-frame-rate source its decode starts, so that the
+#: frame-rate conversion has the frames it needs to choose the same frames for the chunk
+#: as for the whole title. A constant-rate source needs only half a frame.
+VFR_SEEK_MARGIN_S = 1.0
 
-def prepare_filter(plan: Plan, source: SourceInfo) -> str:
-    """The filters every decode of the source's video goes through."""
+
+def prepare_filter(
+    plan: Plan, source: SourceInfo, *, start_frame: int = 0, seek_s: float = 0.0
+) -> str:
+    """The filters every decode of the source's video goes through.
+
+    ``seek_s`` is where the decode started (ffmpeg's ``-ss``; timestamps then count from
+    there) and ``start_frame`` the first frame wanted: timestamps are put back on the
+    title's own clock (0 at its first frame), so the frame-rate conversion picks the
+    same source frame for output frame N whether it decodes the whole title (QC) or
+    one chunk (encode), also for variable-frame-rate sources.
+    """
     v = source.video
     assert v is not None
     steps = ["bwdif=mode=send_frame"] if v.interlaced else []
-    steps.append(f"fps={plan.fps_num}/{plan.fps_den}")
+    shift = seek_s - v.start_s
+    if shift:
+        steps.append(f"setpts=PTS+{shift:.6f}/TB")
+    start = f":start_time={plan.seconds(start_frame):.6f}" if start_frame else ""
+    steps += [f"fps={plan.fps_num}/{plan.fps_den}{start}", "setpts=PTS-STARTPTS"]
     return ",".join(steps)
 
 
@@ -77,11 +95,13 @@ def encode_chunk(
     """Encode one chunk into several renditions from one decode; check each; return paths."""
     v = source.video
     assert v is not None
-    seek = v.start_s + (
-        plan.seconds(chunk.start_frame) - 0.5 / plan.fps if chunk.start_frame else 0
+    margin = VFR_SEEK_MARGIN_S if v.vfr else 0.5 / plan.fps
+    seek = (
+        max(0.0, v.start_s + plan.seconds(chunk.start_frame) - margin) if chunk.start_frame else 0.0
     )
     branches = "".join(f"[s{i}]" for i in range(len(renditions)))
-    graph = [f"[0:v:0]{prepare_filter(plan, source)},split={len(renditions)}{branches}"]
+    prepare = prepare_filter(plan, source, start_frame=chunk.start_frame, seek_s=seek)
+    graph = [f"[0:v:0]{prepare},split={len(renditions)}{branches}"]
     outputs: list[str] = []
     paths: dict[str, Path] = {}
     for i, r in enumerate(renditions):
@@ -95,7 +115,7 @@ def encode_chunk(
             *video_codec_args(r, plan.segment_frames), str(path),
         ]  # fmt: skip
     run_ffmpeg(
-        [*source_input(src, seek_s=max(seek, 0.0)), "-filter_complex", ";".join(graph), *outputs],
+        [*source_input(src, seek_s=seek), "-filter_complex", ";".join(graph), *outputs],
         input=f"{src.name} chunk {chunk.index}",
     )
     for r in renditions:
@@ -308,8 +328,8 @@ def measure_quality(
     threads = os.cpu_count() or 1
     graph = (
         f"[0:v]scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p,setpts=PTS-STARTPTS[d];"
-        f"[1:v]{prepare_filter(plan, source)},scale={w}:{h}:flags=bicubic,setsar=1,"
-        f"format=yuv420p,setpts=PTS-STARTPTS[r];"
+        f"[1:v]{prepare_filter(plan, source, seek_s=v.start_s)},"
+        f"scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p[r];"
         f"[d][r]libvmaf=n_subsample={subsample}:n_threads={threads}:feature=name=psnr:"
         f"log_fmt=json:log_path={log.as_posix()}:shortest=1"
     )

@@ -265,16 +265,31 @@ def test_publish_rules_hold_a_title_with_reasons(clip: ClipFactory, tmp_path: Pa
     assert_settled(tmp_path / "home")
 
 
-def test_a_stage_that_keeps_failing_fails_the_title(
+def test_a_stage_that_keeps_failing_fails_the_title_until_redriven(
     clip: ClipFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    src = clip("plain.mp4")
     # An ffmpeg that cannot run: every encode fails, is retried, lands in the DLQ.
     monkeypatch.setenv("REELAY_FFMPEG", str(tmp_path / "no-such-ffmpeg"))
-    src = clip("plain.mp4")
     report = run(src, tmp_path / "home")
     assert report["status"] == "failed"
     assert "REELAY_FFMPEG" in report["error"]["message"]
     assert len(events(tmp_path / "home", "Media Title Failed")) == 1
+    # Fixed, the failed parts are redriven from the DLQ and the title is published.
+    monkeypatch.delenv("REELAY_FFMPEG")
+    from reelay.runtime import Runtime, load_app
+
+    settings = Settings.load(tmp_path / "home", retry_delays=(0.2, 0.5))
+    with Runtime(load_app("media"), settings) as runtime:
+        runtime.start()
+        assert runtime.client.state.redrive() == 3  # 2 chunks and the audio (dlq redrive --all)
+        assert runtime.wait_idle(timeout=120)
+    published = events(tmp_path / "home", "Media Title Published")
+    assert len(published) == 1 and published[0]["title"]["id"] == report["title_id"]
+    with Client(Settings.load(tmp_path / "home")) as client:
+        final = json.loads(client.get_object("media", published[0]["report"]))
+    assert final["status"] == "published" and "error" not in final
+    assert_settled(tmp_path / "home")
 
 
 def test_stream_stats_of_an_assembled_rendition(clip: ClipFactory) -> None:

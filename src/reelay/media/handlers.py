@@ -268,9 +268,7 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with _workdir(client) as tmp:
         paths = enc.encode_chunk(src, source, the_plan, chunk, renditions, tmp)
         for name, path in paths.items():
-            client.put_object(
-                title.bucket, title.work(f"chunks/{name}/{chunk.index:05d}.mp4"), path
-            )
+            client.put_object(title.bucket, _chunk_key(title, name, chunk.index), path)
     _save(
         client,
         title,
@@ -279,12 +277,12 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     for r in renditions:
         client.arrive(
-            f"media:assemble:{title.id}:{r.name}",
+            _assemble_barrier(title, r.name),
             str(chunk.index),
             len(the_plan.chunks),
             _event("Media Rendition Encoded", title, rendition=r.name),
         )
-    done = sum(_arrived(client, f"media:assemble:{title.id}:{r.name}") for r in the_plan.renditions)
+    done = sum(_arrived(client, _assemble_barrier(title, r.name)) for r in the_plan.renditions)
     total = len(the_plan.chunks) * len(the_plan.renditions)
     _state(
         client,
@@ -296,6 +294,15 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
         chunks_total=total,
     )
     return {"chunk": chunk.index, "renditions": [r.name for r in renditions]}
+
+
+def _chunk_key(title: Title, rendition: str, index: int) -> str:
+    return title.work(f"chunks/{rendition}/{index:05d}.mp4")
+
+
+def _assemble_barrier(title: Title, rendition: str) -> str:
+    """Completed by every chunk of one rendition."""
+    return f"media:assemble:{title.id}:{rendition}"
 
 
 def _arrived(client: Client, barrier: str) -> int:
@@ -371,14 +378,14 @@ def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Join a rendition's chunks without re-encoding and verify it against the source."""
     client = default_client()
     title = _title(event)
-    _, _source, the_plan = _job(client, title)
+    _, _, the_plan = _job(client, title)
     r = the_plan.rendition(event["detail"].get("rendition"))
     started = time.time()
     with _workdir(client) as tmp:
         parts = []
         for c in the_plan.chunks:
             part = tmp / f"{c.index:05d}.mp4"
-            client.download(title.bucket, title.work(f"chunks/{r.name}/{c.index:05d}.mp4"), part)
+            client.download(title.bucket, _chunk_key(title, r.name, c.index), part)
             parts.append(part)
         path = enc.concatenate(parts, tmp / f"{r.name}.mp4")
         stats = enc.check_video(path, the_plan.frames, the_plan, what=f"rendition {r.name}")

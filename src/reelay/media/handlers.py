@@ -530,10 +530,11 @@ def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
     reasons = evaluate(config.rules, report)
     if not reasons:
         listing = _load(client, title, "package.json")
-        for name in listing["files"]:  # manifests are last in the listing
-            with _workdir(client) as tmp:
+        with _workdir(client) as tmp:
+            for name in listing["files"]:  # manifests are last in the listing
                 client.download(title.bucket, title.work(f"package/{name}"), tmp / name)
                 client.put_object(title.bucket, f"{title.published_prefix}{name}", tmp / name)
+                (tmp / name).unlink()
     status = "held" if reasons else "published"
     report["status"] = status
     report["timings"]["publish"] = round(time.time() - started, 3)

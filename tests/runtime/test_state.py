@@ -12,6 +12,7 @@ from reelay.runtime.state import (
     FAILED,
     QUEUED,
     RUNNING,
+    SUCCEEDED,
     NewEvent,
     NewInvocation,
     Outcome,
@@ -83,3 +84,16 @@ def test_retry_waits_until_not_before(tmp_path: Path) -> None:
         assert state.claim(time.time() + 1, 1) == []
         assert state.next_due() == later
         assert len(state.claim(later, 1)) == 1
+
+
+def test_idle_means_routed_and_nothing_queued_or_running(tmp_path: Path) -> None:
+    with State(tmp_path) as state:
+        assert state.idle()
+        (e,) = state.append([event()])
+        assert not state.idle()  # logged, not yet routed
+        state.route([NewInvocation(e.seq, e.time, "f", 3, 60.0)], e.seq)
+        assert not state.idle()  # routed: queued
+        ((inv, _),) = state.claim(time.time(), 1)
+        assert not state.idle()  # running
+        state.finish([Outcome(inv.id, SUCCEEDED, result="null")])
+        assert state.idle()

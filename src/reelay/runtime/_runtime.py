@@ -18,7 +18,7 @@ from reelay.config import Settings
 from reelay.runtime.app import App, load_app
 from reelay.runtime.dispatcher import Dispatcher, home_lock
 from reelay.runtime.executors import Executor, open_executor
-from reelay.runtime.state import FAILED, QUEUED, RUNNING, SUCCEEDED, Invocation
+from reelay.runtime.state import FAILED, SUCCEEDED, Invocation
 
 __all__ = ["App", "Runtime", "load_app", "wait_for_invocation"]
 
@@ -129,12 +129,7 @@ class Runtime:
         state = self.client.state
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            counts = state.counts()
-            if (
-                counts[QUEUED] == 0
-                and counts[RUNNING] == 0
-                and state.route_cursor() >= state.last_seq()
-            ):
+            if state.idle():
                 return True
             time.sleep(0.02)
         return False

@@ -449,6 +449,24 @@ class State:
     def route_cursor(self) -> int:
         return int(self.get_meta("route_cursor") or 0)
 
+    def idle(self) -> bool:
+        """Whether every logged event is routed and no invocation is queued or running.
+
+        Read in one snapshot: read one by one, the counts could predate the routing of
+        an event that the cursor, read a moment later, already counts as routed.
+        """
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            busy = db.execute(
+                "SELECT COUNT(*) FROM invocations WHERE status IN (?, ?)", (QUEUED, RUNNING)
+            ).fetchone()[0]
+            cursor = db.execute("SELECT value FROM meta WHERE key = 'route_cursor'").fetchone()
+            last = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+        finally:
+            db.execute("COMMIT")
+        return busy == 0 and int(cursor[0] if cursor else 0) >= int(last or 0)
+
     # -- claiming and finishing ------------------------------------------------------
 
     def claim(

@@ -49,7 +49,7 @@ def run_media_demo(home: Path | None = None) -> int:
     click.echo(f"published: {hls}")
     click.echo(f"           {report['outputs']['dash']}")
     click.echo("watch it:")
-    click.echo(f"  ffplay {hls}")
+    click.echo(f"  mpv {hls}     # or vlc, ffplay: any HLS player")
     click.echo(
         f"  python3 -m http.server -d {Path(hls).parent} 8000   # then open "
         "http://127.0.0.1:8000/master.m3u8 in Safari or an hls.js player"

@@ -135,24 +135,29 @@ def test_transcode_draws_a_progress_bar_on_a_terminal(clip: ClipFactory, tmp_pat
     assert "published" in out
 
 
-def test_validate_ladders_and_rules(tmp_path: Path) -> None:
+def validate(kind: str, path: Path) -> tuple[int, str]:
     from click.testing import CliRunner
 
     from reelay.cli import main
 
+    result = CliRunner().invoke(main, ["validate", "--kind", kind, str(path)])
+    return result.exit_code, result.output
+
+
+def test_validate_ladders_and_rules(tmp_path: Path) -> None:
     ladder = tmp_path / "l.yaml"
     ladder.write_text("name: l\naudio:\n  - {name: a, codec: aac, bitrate_kbps: 96}\n")
-    ok = CliRunner().invoke(main, ["validate", "--kind", "ladder", str(ladder)])
-    assert ok.exit_code == 0 and "ok (ladder l: 1 outputs: a)" in ok.output
+    code, out = validate("ladder", ladder)
+    assert code == 0 and "ok (ladder l: 1 outputs: a)" in out
     ladder.write_text("name: l\naudio:\n  - {name: a, codec: mp3, bitrate_kbps: 9}\n")
-    bad = CliRunner().invoke(main, ["validate", "--kind", "ladder", str(ladder)])
-    assert bad.exit_code == 2
-    assert "audio[0].codec: 'mp3' is not valid" in bad.output
-    assert "audio[0].bitrate_kbps: 9 is not valid" in bad.output
+    code, out = validate("ladder", ladder)
+    assert code == 2
+    assert "audio[0].codec: 'mp3' is not valid" in out
+    assert "audio[0].bitrate_kbps: 9 is not valid" in out
     rules = tmp_path / "r.yaml"
     rules.write_text("require: {min_vmaf_top: 90}\n")
-    ok = CliRunner().invoke(main, ["validate", "--kind", "rules", str(rules)])
-    assert ok.exit_code == 0 and "ok (rules r: min_vmaf_top)" in ok.output
+    code, out = validate("rules", rules)
+    assert code == 0 and "ok (rules r: min_vmaf_top)" in out
     rules.write_text("require: {min_vmaf_top: high}\n")
-    bad = CliRunner().invoke(main, ["validate", "--kind", "rules", str(rules)])
-    assert bad.exit_code == 2 and "require.min_vmaf_top: 'high' is not valid" in bad.output
+    code, out = validate("rules", rules)
+    assert code == 2 and "require.min_vmaf_top: 'high' is not valid" in out

@@ -156,7 +156,6 @@ class Progress:
         self.chunks_done = 0
         self.chunks_total = 0
         self.started = time.monotonic()
-        self.status = ""
 
     def update(self, detail_type: str, detail: dict[str, Any]) -> None:
         if detail_type == "Media Title State Change":
@@ -164,7 +163,6 @@ class Progress:
             self.percent = max(self.percent, int(detail.get("percent", self.percent)))
             self.chunks_done = detail.get("chunks_done", self.chunks_done)
             self.chunks_total = detail.get("chunks_total", self.chunks_total)
-            self.status = detail.get("status", self.status)
         elif detail_type in STAGE_EVENTS:
             self.stage, percent = STAGE_EVENTS[detail_type]
             self.percent = max(self.percent, percent)

@@ -97,3 +97,17 @@ def test_title_ids_follow_name_and_content() -> None:
     assert title_id_for("ingest/a.mp4", "aaaaaaaaaaaa") != title_id_for(
         "ingest/a.mp4", "bbbbbbbbbbbb"
     )
+
+
+def test_records_come_back_from_their_json() -> None:
+    import json
+
+    from reelay.media._records import load
+    from reelay.media.config import MediaConfig
+    from reelay.media.plan import Plan
+
+    plan = make_plan("t", source(frames=1013), load_ladder("full"), chunk_seconds=10, group_size=5)
+    config = MediaConfig(ladder=load_ladder("default"))
+    for record in (plan, source(), config):
+        assert load(type(record), json.loads(json.dumps(record.as_dict()))) == record
+    assert load(Plan, json.loads(json.dumps(plan.as_dict()))).groups == plan.groups

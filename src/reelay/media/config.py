@@ -133,24 +133,4 @@ class MediaConfig:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "ladder": self.ladder.as_dict(),
-            "rules": self.rules.as_dict(),
-            "chunk_seconds": self.chunk_seconds,
-            "group_size": self.group_size,
-            "scenes": self.scenes,
-            "qc_frames": self.qc_frames,
-            "limits": asdict(self.limits),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MediaConfig:
-        return cls(
-            ladder=Ladder.from_dict(d["ladder"]),
-            rules=Rules(**d["rules"]),
-            chunk_seconds=d["chunk_seconds"],
-            group_size=d["group_size"],
-            scenes=d["scenes"],
-            qc_frames=d["qc_frames"],
-            limits=Limits(**d["limits"]),
-        )
+        return asdict(self)

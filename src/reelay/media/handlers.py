@@ -35,6 +35,7 @@ from reelay.client import Client, default_client
 from reelay.errors import InvalidEventError, NoSuchKeyError, SourceRejectedError
 from reelay.idempotency import once
 from reelay.media import encode as enc
+from reelay.media._records import load
 from reelay.media.config import SOURCE, MediaConfig, Title
 from reelay.media.package import Track
 from reelay.media.package import package as write_package
@@ -105,9 +106,9 @@ def _save(client: Client, title: Title, name: str, value: Any) -> None:
 def _job(client: Client, title: Title) -> tuple[MediaConfig, SourceInfo, Plan]:
     job = _load(client, title, "job.json")
     return (
-        MediaConfig.from_dict(job["config"]),
-        SourceInfo.from_dict(job["source"]),
-        Plan.from_dict(job["plan"]),
+        load(MediaConfig, job["config"]),
+        load(SourceInfo, job["source"]),
+        load(Plan, job["plan"]),
     )
 
 
@@ -190,13 +191,13 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     client = default_client()
     title = _title(event)
     try:
-        config = MediaConfig.from_dict(event["detail"]["config"])
+        config = load(MediaConfig, event["detail"]["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidEventError(
             f"the event's detail.config is not a media configuration: {exc!r}"
         ) from None
     started = time.time()
-    source = SourceInfo.from_dict(_load(client, title, "inspect.json")["source"])
+    source = load(SourceInfo, _load(client, title, "inspect.json")["source"])
     cuts = None
     if config.scenes and source.video:
         with _workdir(client) as tmp:

@@ -88,15 +88,6 @@ class Ladder:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Ladder:
-        return cls(
-            name=data["name"],
-            segment_seconds=data["segment_seconds"],
-            video=tuple(VideoRung(**v) for v in data["video"]),
-            audio=tuple(AudioRung(**a) for a in data["audio"]),
-        )
-
 
 def load_ladder(name_or_path: str | Path) -> Ladder:
     """A built-in ladder by name, or a ladder file; `LadderError` lists every problem."""

@@ -101,26 +101,6 @@ class Plan:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Plan:
-        return cls(
-            title_id=d["title_id"],
-            fps_num=d["fps_num"],
-            fps_den=d["fps_den"],
-            frames=d["frames"],
-            segment_frames=d["segment_frames"],
-            chunks=tuple(Chunk(**c) for c in d["chunks"]),
-            renditions=tuple(
-                Rendition(VideoRung(**r["rung"]), r["width"], r["height"], r["sar"])
-                for r in d["renditions"]
-            ),
-            audio=tuple(
-                AudioOutput(AudioRung(**a["rung"]), a["track"], a["language"]) for a in d["audio"]
-            ),
-            groups=tuple(tuple(g) for g in d["groups"]),
-            subtitles=tuple(d["subtitles"]),
-        )
-
 
 def _named(items: tuple[N, ...], name: Any, missing: str) -> N:
     for item in items:

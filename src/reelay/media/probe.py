@@ -120,20 +120,6 @@ class SourceInfo:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SourceInfo:
-        video = data.get("video")
-        return cls(
-            format=data["format"],
-            size=data["size"],
-            duration_s=data["duration_s"],
-            video=VideoInfo(**video) if video else None,
-            audio=tuple(AudioInfo(**a) for a in data.get("audio", ())),
-            subtitles=tuple(SubtitleInfo(**s) for s in data.get("subtitles", ())),
-            streams=data.get("streams", 0),
-            notes=tuple(data.get("notes", ())),
-        )
-
     def summary(self) -> dict[str, Any]:
         """The report's ``source`` object."""
         v = self.video

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".reelay-installed"
+WEB = ROOT / "src" / "reelay" / "web"  # the dashboard's npm packages (hls.js)
 
 
 def ensure_venv() -> None:
@@ -38,11 +40,32 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def ensure_web() -> None:
+    """Install the dashboard's browser libraries from the npm registry (`npm ci`)."""
+    lock = WEB / "package-lock.json"
+    stamp = WEB / "node_modules" / ".reelay-installed"
+    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        print(
+            "npm not found: the dashboard works, but its video player needs hls.js from the "
+            "npm registry; install Node.js (Debian: apt-get install npm) and run this again",
+            file=sys.stderr,
+        )
+        return
+    print("installing the dashboard's hls.js with npm ci", flush=True)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=WEB, check=True)
+    stamp.write_text(wanted)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test"):
         print(__doc__.strip())
         return 2
     ensure_venv()
+    ensure_web()
     os.chdir(ROOT)
     if argv[0] == "demo":
         cmd = [str(BIN / "reelay"), "demo", *argv[1:]]

@@ -6,6 +6,7 @@ that names the problem and exit non-zero; the CLI never shows a traceback for th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -23,9 +24,11 @@ import click
 from reelay.client import Client
 from reelay.config import Settings
 from reelay.errors import AppError, HomeBusyError, InvalidEventError, ReelayError
+from reelay.observe.alerts import DEFAULT_ALERTS, Alerter, load_alert_rules
 from reelay.runtime import Runtime, wait_for_invocation
 from reelay.runtime.app import App, load_app
 from reelay.runtime.state import FAILED, STATUSES, Invocation
+from reelay.web import Server, create_app, ensure_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,20 +116,70 @@ def main() -> None:
 @click.option("--executor", help="local, local:N, ray:auto, ray:local or ray://HOST:PORT.")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every invocation, not only failures.")
+@click.option(
+    "--http",
+    "http_address",
+    default="127.0.0.1:8470",
+    show_default=True,
+    help="Serve the HTTP API and dashboard on HOST:PORT (port 0: any free port).",
+)
+@click.option("--no-http", is_flag=True, help="Serve no HTTP API or dashboard.")
+@click.option(
+    "--alerts",
+    "alerts_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Alert rules (YAML; default: the built-in rules).",
+)
 @home_option
 @friendly
 def up(
-    app_path: Path, executor: str | None, workers: int | None, verbose: bool, home: Path | None
+    app_path: Path,
+    executor: str | None,
+    workers: int | None,
+    verbose: bool,
+    http_address: str,
+    no_http: bool,
+    alerts_path: Path | None,
+    home: Path | None,
 ) -> None:
-    """Serve an app: route events, run functions, retry, until Ctrl-C (which drains)."""
+    """Serve an app: route events, run functions, retry, until Ctrl-C (which drains).
+
+    Also serves the HTTP API, /metrics and the dashboard (see --http), and evaluates
+    the alert rules there.
+    """
     settings = Settings.load(home)
     app = load_app(app_path)
+    rules = load_alert_rules(alerts_path or DEFAULT_ALERTS)
+    address = None if no_http else _address(http_address)
     stop = threading.Event()
-    with Runtime(
-        app, settings, executor=executor, max_workers=workers, out=sys.stdout, verbose=verbose
-    ) as runtime:
+    with contextlib.ExitStack() as stack:
+        runtime = stack.enter_context(
+            Runtime(
+                app,
+                settings,
+                executor=executor,
+                max_workers=workers,
+                out=sys.stdout,
+                verbose=verbose,
+            )
+        )
         assert runtime.dispatcher is not None and runtime.executor is not None
         dispatcher = runtime.dispatcher
+        if address is not None:
+            token, created = ensure_token(settings.home)
+            api = create_app(runtime.client, token, app=app, alerter=Alerter(rules, runtime.client))
+            server = stack.enter_context(Server(api, *address))
+            if created:
+                click.echo(
+                    f"dashboard: {server.url}/?token={token}\n"
+                    f"API token (shown once; kept in {settings.home / 'api-token'}): {token}",
+                    err=True,
+                )
+            else:
+                click.echo(
+                    f"dashboard and API on {server.url} (token in {settings.home / 'api-token'})",
+                    err=True,
+                )
 
         def on_signal(signum: int, frame: object) -> None:
             if stop.is_set():  # a second Ctrl-C: stop now; running work is requeued next start
@@ -171,6 +224,13 @@ def put(file: Path, destination: str, as_json: bool, home: Path | None) -> None:
         _dump({"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag})
     else:
         click.echo(f"put s3://{info.bucket}/{info.key} ({info.size} bytes, etag {info.etag})")
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"{text!r}: expected HOST:PORT", param_hint="--http")
+    return host.strip("[]"), int(port)
 
 
 def _parse_s3_url(url: str) -> tuple[str, str]:

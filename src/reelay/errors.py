@@ -5,7 +5,8 @@
     ReelayError
     ├── ConfigError (ValueError)             bad settings, unknown backend URL scheme
     ├── AppError (ValueError)                an invalid app file: every problem, each named
-    │   └── LadderError                      an invalid ladder or publish-rule file
+    │   ├── LadderError                      an invalid ladder or publish-rule file
+    │   └── AlertRulesError                  an invalid alert rule file
     ├── InvalidPatternError (ValueError)     an EventBridge event pattern that cannot match
     ├── InvalidScheduleError (ValueError)    a rate(...) or cron(...) expression
     ├── InvalidEventError (ValueError)       an event that is not a JSON object, or malformed
@@ -51,6 +52,10 @@ class AppError(ReelayError, ValueError):
 
 class LadderError(AppError):
     """A media ladder or publish-rule file is invalid; ``problems`` as for `AppError`."""
+
+
+class AlertRulesError(AppError):
+    """An alert rule file is invalid; ``problems`` as for `AppError`."""
 
 
 class InvalidPatternError(ReelayError, ValueError):

@@ -10,6 +10,7 @@ from reelay.events._bus import bus_event
 from reelay.events._pattern import Pattern, PatternIndex, compile_pattern, matches
 from reelay.events._s3 import (
     S3_EVENT_NAMES,
+    encode_s3_key,
     next_sequencer,
     s3_event,
     s3_event_matches,
@@ -24,6 +25,7 @@ __all__ = [
     "Schedule",
     "bus_event",
     "compile_pattern",
+    "encode_s3_key",
     "matches",
     "next_sequencer",
     "parse_schedule",

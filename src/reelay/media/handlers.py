@@ -294,7 +294,15 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
         chunks_done=done,
         chunks_total=total,
     )
-    return {"chunk": chunk.index, "renditions": [r.name for r in renditions]}
+    return {
+        "chunk": chunk.index,
+        "renditions": [r.name for r in renditions],
+        # read by reelay.observe.metrics: frames written and media time covered
+        "throughput": {
+            "frames": chunk.frames * len(renditions),
+            "media_seconds": round(chunk.frames / the_plan.fps, 6),
+        },
+    }
 
 
 def _chunk_key(title: Title, rendition: str, index: int) -> str:

@@ -190,6 +190,7 @@ class Dispatcher:
         self.verbose = verbose
         self.inflight: dict[str, Claim] = {}
         self.running: Counter[str] = Counter()
+        self._throttled: set[str] = set()  # ready invocations held back by concurrency
         # Serve only these invocations (a synchronous `reelay invoke`): no routing, no
         # schedules, nothing else claimed.
         self.only = set(only) if only is not None else None
@@ -370,7 +371,24 @@ class Dispatcher:
         claimed = self.state.claim(now, free, room=room, only=only)
         for inv, event in claimed:
             self._submit(inv, event)
+        self._count_throttles(now, [fn for fn, left in room.items() if left <= 0])
         return bool(claimed)
+
+    def _count_throttles(self, now: float, full: list[str]) -> None:
+        """Count each ready invocation of a function at its reserved concurrency once
+        per stretch that it waits (Lambda's Throttles metric, per held-back event)."""
+        waiting: dict[str, str] = {}
+        if full:
+            rows = self.state.read(
+                "SELECT id, function FROM invocations WHERE status = ? AND not_before <= ? "
+                f"AND function IN ({','.join('?' * len(full))})",
+                (QUEUED, now, *full),
+            )
+            waiting = {r[0]: r[1] for r in rows}
+        new = Counter(fn for id_, fn in waiting.items() if id_ not in self._throttled)
+        self._throttled = set(waiting)
+        if new:
+            self.state.add_throttles(new)
 
     def _submit(self, inv: Invocation, event: Event) -> None:
         spec = self.app.functions.get(inv.function)

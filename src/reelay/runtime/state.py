@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS events (
     target TEXT,                     -- a function name for direct invokes, else routed by rules
     body TEXT NOT NULL               -- JSON text: the event as a handler receives it
 );
+CREATE INDEX IF NOT EXISTS events_source ON events(source, detail_type);
 CREATE TABLE IF NOT EXISTS invocations (
     id TEXT PRIMARY KEY,             -- the aws_request_id, stable across retries
     event_seq INTEGER NOT NULL REFERENCES events(seq),
@@ -637,6 +638,11 @@ class State:
         )
         return [_invocation(r) for r in rows]
 
+    def read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run one read-only query, for observers (metrics, title views) that aggregate
+        in SQL rather than load every row."""
+        return self._db().execute(sql, args).fetchall()
+
     def counts(self) -> dict[str, int]:
         rows = (
             self._db()
@@ -691,6 +697,19 @@ class State:
     def set_meta(self, key: str, value: str) -> None:
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def add_throttles(self, by_function: Mapping[str, int]) -> None:
+        """Count invocations held back by their function's reserved concurrency."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) "
+                "DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+                [(f"throttles:{fn}", str(n)) for fn, n in by_function.items()],
+            )
+
+    def throttles(self) -> dict[str, int]:
+        rows = self.read("SELECT key, value FROM meta WHERE key LIKE 'throttles:%'")
+        return {r[0].partition(":")[2]: int(r[1]) for r in rows}
 
     def fire_schedule(self, key: str, fired_at: str, event: NewEvent) -> bool:
         """Append a scheduled event once per fire time; False if it was already fired."""

@@ -1,0 +1,224 @@
+"""Metrics of a reelay home, read from its state database when asked.
+
+`Metrics.collect` yields Prometheus metric families (``/metrics``: counters end in
+``_total``, durations are in seconds, histograms per function); `Metrics.snapshot` is
+the live view the dashboard draws and the alert rules judge: rates, error ratio and
+percentiles over the last minute, depths and ages now. Both aggregate in SQL, so a
+scrape costs a few grouped queries, not a walk over every invocation.
+
+Counting follows Lambda's metrics: every attempt is an invocation; its outcome is
+``success``, ``error`` or ``timeout``; attempts after the first are retries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from reelay.media.titles import STATES, list_titles
+from reelay.runtime.state import FAILED, QUEUED, RUNNING, State
+
+# Upper bounds (seconds) of the duration histogram: from a no-op to Lambda's 900 s cap.
+BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
+WINDOW_S = 60.0
+TIMEOUT = "Sandbox.Timedout"
+
+_OUTCOME = (
+    f"CASE WHEN ok THEN 'success' WHEN error_type = '{TIMEOUT}' THEN 'timeout' ELSE 'error' END"
+)
+_ATTEMPTS = f"""
+SELECT function, {_OUTCOME} AS outcome, COUNT(*) AS n, SUM(attempt > 1) AS retries,
+       SUM(cold_start) AS cold, SUM(duration_ms) / 1000.0 AS seconds,
+       {", ".join(f"SUM(duration_ms <= {b * 1000})" for b in BUCKETS)}
+FROM attempts GROUP BY function, outcome
+"""
+_THROUGHPUT = """
+SELECT i.function, SUM(json_extract(i.result, '$.throughput.frames')) AS frames,
+       SUM(json_extract(i.result, '$.throughput.media_seconds')) AS media,
+       SUM(a.duration_ms) / 1000.0 AS seconds
+FROM invocations i JOIN attempts a ON a.invocation_id = i.id AND a.attempt = i.attempts
+WHERE i.status = 'succeeded' AND json_extract(i.result, '$.throughput.frames') IS NOT NULL
+  AND a.started + a.duration_ms / 1000.0 >= ?
+GROUP BY i.function
+"""
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+class Metrics(Collector):
+    """The metrics of one home's state. A Prometheus collector: register it, or call
+    `collect` directly."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    # -- the live snapshot ---------------------------------------------------------------
+
+    def snapshot(self, now: float | None = None) -> dict[str, float]:
+        """Rates over the last minute and depths now, by the names alert rules use."""
+        now = time.time() if now is None else now
+        since = now - WINDOW_S
+        recent = self.state.read(
+            "SELECT duration_ms, ok FROM attempts WHERE started + duration_ms / 1000.0 >= ?",
+            (since,),
+        )
+        durations = sorted(r[0] / 1000 for r in recent)
+        errors = sum(1 for r in recent if not r[1])
+        counts = self.state.counts()
+        oldest = self.state.read(
+            "SELECT MIN(created) FROM invocations WHERE status = ?", (QUEUED,)
+        )[0][0]
+        titles = [t["status"] for t in list_titles(self.state)]
+        return {
+            "invocations_per_second": len(recent) / WINDOW_S,
+            "error_rate": errors / len(recent) if recent else 0.0,
+            "duration_p50_seconds": _percentile(durations, 0.5),
+            "duration_p99_seconds": _percentile(durations, 0.99),
+            "queue_depth": float(counts[QUEUED]),
+            "running": float(counts[RUNNING]),
+            "dlq_depth": float(counts[FAILED]),
+            "oldest_pending_age_seconds": max(now - oldest, 0.0) if oldest else 0.0,
+            "titles_in_progress": float(titles.count("processing")),
+            "titles_held": float(titles.count("held")),
+            "titles_failed": float(titles.count("failed")),
+        }
+
+    def failures(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest failed attempts with their error messages."""
+        rows = self.state.read(
+            "SELECT invocation_id, attempt, function, started, duration_ms, error_type, "
+            "error_message, worker FROM attempts WHERE NOT ok ORDER BY started DESC LIMIT ?",
+            (limit,),
+        )
+        return [dict(r) for r in rows]
+
+    # -- Prometheus ----------------------------------------------------------------------
+
+    def collect(self) -> Iterator[Metric]:
+        now = time.time()
+        invocations = CounterMetricFamily(
+            "reelay_invocations",
+            "Function invocations (attempts), by outcome: success, error or timeout.",
+            labels=["function", "outcome"],
+        )
+        retries = CounterMetricFamily(
+            "reelay_retries", "Attempts after an invocation's first.", labels=["function"]
+        )
+        timeouts = CounterMetricFamily(
+            "reelay_timeouts", "Attempts stopped at the function's timeout.", labels=["function"]
+        )
+        cold = CounterMetricFamily(
+            "reelay_cold_starts",
+            "Attempts that were a function's first in a fresh worker process.",
+            labels=["function"],
+        )
+        duration = HistogramMetricFamily(
+            "reelay_invocation_duration_seconds",
+            "How long attempts ran.",
+            labels=["function"],
+        )
+        per_function: dict[str, list[float]] = {}
+        for row in self.state.read(_ATTEMPTS):
+            fn, outcome, n = row[0], row[1], row[2]
+            invocations.add_metric([fn, outcome], n)
+            totals = per_function.setdefault(fn, [0.0] * (len(BUCKETS) + 4))
+            for i, value in enumerate((n, row[3], row[4], row[5], *row[6:])):
+                totals[i] += value or 0
+            if outcome == "timeout":
+                timeouts.add_metric([fn], n)
+        for fn, (n, n_retries, n_cold, seconds, *below) in per_function.items():
+            retries.add_metric([fn], n_retries)
+            cold.add_metric([fn], n_cold)
+            buckets = [(str(b), v) for b, v in zip(BUCKETS, below, strict=True)]
+            duration.add_metric([fn], [*buckets, ("+Inf", n)], seconds)
+        yield from (invocations, retries, timeouts, cold, duration)
+
+        throttles = CounterMetricFamily(
+            "reelay_throttles",
+            "Ready invocations held back by their function's reserved concurrency.",
+            labels=["function"],
+        )
+        for fn, n in self.state.throttles().items():
+            throttles.add_metric([fn], n)
+        yield throttles
+
+        yield from self._depths(now)
+        yield from self._media(now)
+
+    def _depths(self, now: float) -> Iterator[Metric]:
+        by_status = GaugeMetricFamily(
+            "reelay_invocations_pending",
+            "Invocations not yet finished: queued or running.",
+            labels=["function", "status"],
+        )
+        dlq = GaugeMetricFamily(
+            "reelay_dlq_depth", "Failed invocations in the dead-letter queue.", labels=["function"]
+        )
+        rows = self.state.read(
+            "SELECT function, status, COUNT(*) FROM invocations WHERE status IN (?, ?, ?) "
+            "GROUP BY function, status",
+            (QUEUED, RUNNING, FAILED),
+        )
+        for fn, status, n in rows:
+            (dlq.add_metric([fn], n) if status == FAILED else by_status.add_metric([fn, status], n))
+        snapshot = self.snapshot(now)
+        queue = GaugeMetricFamily("reelay_queue_depth", "Invocations queued to run.")
+        queue.add_metric([], snapshot["queue_depth"])
+        age = GaugeMetricFamily(
+            "reelay_oldest_pending_event_age_seconds",
+            "Age of the oldest queued invocation's event (0 when none waits).",
+        )
+        age.add_metric([], snapshot["oldest_pending_age_seconds"])
+        events = CounterMetricFamily("reelay_events", "Events in the log.", labels=["kind"])
+        for kind, n in self.state.read("SELECT kind, COUNT(*) FROM events GROUP BY kind"):
+            events.add_metric([kind], n)
+        yield from (by_status, dlq, queue, age, events)
+
+    def _media(self, now: float) -> Iterator[Metric]:
+        titles = GaugeMetricFamily("reelay_titles", "Media titles by state.", labels=["state"])
+        states = [t["status"] for t in list_titles(self.state)]
+        for name in STATES:
+            titles.add_metric([name], states.count(name))
+        frames = CounterMetricFamily(
+            "reelay_encoded_frames", "Video frames written by encode tasks.", labels=["function"]
+        )
+        media = CounterMetricFamily(
+            "reelay_encoded_media_seconds",
+            "Seconds of media time covered by encode tasks.",
+            labels=["function"],
+        )
+        busy = CounterMetricFamily(
+            "reelay_encode_busy_seconds", "Seconds encode tasks ran.", labels=["function"]
+        )
+        fps = GaugeMetricFamily(
+            "reelay_encode_frames_per_second",
+            f"Frames written per second of encode task time, over the last {WINDOW_S:g} s.",
+            labels=["function"],
+        )
+        realtime = GaugeMetricFamily(
+            "reelay_encode_realtime_factor",
+            f"Media seconds encoded per second of task time, over the last {WINDOW_S:g} s.",
+            labels=["function"],
+        )
+        for fn, n_frames, n_media, seconds in self.state.read(_THROUGHPUT, (0,)):
+            frames.add_metric([fn], n_frames)
+            media.add_metric([fn], n_media)
+            busy.add_metric([fn], seconds)
+        for fn, n_frames, n_media, seconds in self.state.read(_THROUGHPUT, (now - WINDOW_S,)):
+            if seconds:
+                fps.add_metric([fn], n_frames / seconds)
+                realtime.add_metric([fn], n_media / seconds)
+        yield from (titles, frames, media, busy, fps, realtime)

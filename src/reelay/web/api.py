@@ -1,0 +1,531 @@
+"""The HTTP API, ``/metrics`` and the dashboard of one reelay home (FastAPI).
+
+`create_app` builds the ASGI app over a `Client` (and, when a runtime serves an app,
+that `App`, for the functions page). Every request must carry the home's token (see
+`reelay.web._auth`); a request without it gets 401 and leaves an ``Unauthorized
+Request`` event (source ``reelay.web``) with its address, method and path.
+
+One observer task per server reads the state once a second (metrics snapshot, latest
+failures, titles, alert evaluation) and keeps a short history; each ``/api/live``
+stream (server-sent events) sends that history once, then every new point, so any
+number of open dashboards cost one set of queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import tempfile
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
+from pydantic import BaseModel, Field
+from starlette.responses import StreamingResponse
+
+from reelay.client import Client
+from reelay.errors import InvalidKeyError, ReelayError
+from reelay.media import titles as media_titles
+from reelay.media.config import BUCKET, INGEST_PREFIX, title_id_for
+from reelay.observe.alerts import Alerter, AlertRule
+from reelay.observe.metrics import Metrics
+from reelay.runtime.app import App
+from reelay.storage import validate_bucket, validate_key
+from reelay.web._auth import COOKIE, presented, same
+
+STATIC = Path(__file__).parent / "static"
+HLS_JS = Path(__file__).parent / "node_modules" / "hls.js" / "dist" / "hls.min.js"
+HISTORY = 300  # live points kept for a dashboard that opens late (5 minutes at 1 s)
+TICK_S = 1.0
+CHUNK = 1 << 20
+
+Status = Literal["queued", "running", "succeeded", "failed"]  # reelay.runtime.state.STATUSES
+TitleState = Literal["processing", "published", "held", "rejected", "failed"]  # titles.STATES
+Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many rows.")]
+
+
+class EventEntry(BaseModel):
+    """One PutEvents entry, as EventBridge takes it."""
+
+    Source: str = Field(min_length=1, max_length=256)
+    DetailType: str = Field(min_length=1, max_length=128)
+    Detail: dict[str, Any] = Field(default_factory=dict)
+    Resources: list[str] = Field(default_factory=list)
+
+
+class PutEventsRequest(BaseModel):
+    Entries: list[EventEntry] = Field(min_length=1, max_length=10)
+
+
+class RedriveRequest(BaseModel):
+    """Which DLQ entries to redrive: these ids, this function's, or (neither) all."""
+
+    ids: list[str] = Field(default_factory=list, max_length=1000)
+    function: str | None = None
+
+
+class Live:
+    """The observer's latest reading and a short history, shared by every stream."""
+
+    def __init__(self) -> None:
+        self.points: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+        self.latest: dict[str, Any] = {}
+        self.tick = asyncio.Condition()
+        self.stopping = False
+
+
+def create_app(
+    client: Client,
+    token: str,
+    *,
+    app: App | None = None,
+    alerter: Alerter | None = None,
+) -> FastAPI:
+    """The ASGI app: API under ``/api``, ``/metrics``, the dashboard at ``/``."""
+    metrics = Metrics(client.state)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics)
+    live = Live()
+
+    def read_live() -> dict[str, Any]:
+        now = time.time()
+        snapshot = metrics.snapshot(now)
+        return {
+            "point": {"time": now, **snapshot},
+            "failures": metrics.failures(),
+            "titles": media_titles.list_titles(client.state)[:50],
+            "alerts": alerter.active() if alerter is not None else [],
+        }
+
+    async def observe() -> None:
+        while not live.stopping:
+            try:
+                reading = await asyncio.to_thread(read_live)
+            except Exception as exc:  # keep observing; the dashboard shows the error
+                reading = {"error": f"{type(exc).__name__}: {exc}"}
+            async with live.tick:
+                if "point" in reading:
+                    live.points.append(reading["point"])
+                live.latest = reading
+                live.tick.notify_all()
+            await asyncio.sleep(TICK_S)
+
+    async def judge(alerter: Alerter) -> None:
+        """Evaluate the alert rules on the newest point; on its own loop, because a slow
+        webhook receiver must not hold up the live view."""
+        while not live.stopping:
+            point = live.points[-1] if live.points else None
+            if point is not None:
+                try:
+                    await asyncio.to_thread(alerter.evaluate, point, point["time"])
+                except Exception as exc:  # keep judging; the next tick retries
+                    live.latest = {**live.latest, "error": f"alerts: {exc}"}
+            await asyncio.sleep(TICK_S)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(observe())]
+        if alerter is not None:
+            tasks.append(asyncio.create_task(judge(alerter)))
+        try:
+            yield
+        finally:
+            live.stopping = True
+            async with live.tick:
+                live.tick.notify_all()
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    api = FastAPI(
+        title="reelay",
+        summary="Events, functions, invocations, titles and the DLQ of one reelay home.",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI loads from a CDN; the document itself is served
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+
+    # -- authentication and errors ---------------------------------------------------------
+
+    @api.middleware("http")
+    async def authenticate(request: Request, call_next: Callable[..., Any]) -> Response:
+        given, where = presented(request)
+        if not same(given, token):
+            await asyncio.to_thread(_audit, client, request, "wrong token" if given else "no token")
+            return _unauthorized(request)
+        if where == "query":  # a browser login: keep the token in a cookie, not the URL
+            redirect = RedirectResponse(request.url.remove_query_params("token"), 303)
+            redirect.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+            return redirect
+        response: Response = await call_next(request)
+        return response
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" + _got(e) for e in exc.errors()
+        ]
+        return JSONResponse({"error": "; ".join(problems), "problems": problems}, 422)
+
+    @api.exception_handler(ReelayError)
+    async def refused(_: Request, exc: ReelayError) -> JSONResponse:
+        code = 404 if isinstance(exc, LookupError) else 400
+        return JSONResponse({"error": str(exc)}, code)
+
+    @api.exception_handler(LookupError)
+    async def missing(_: Request, exc: LookupError) -> JSONResponse:
+        return JSONResponse({"error": str(exc).strip("'\"")}, 404)
+
+    # -- objects -------------------------------------------------------------------------------
+
+    async def store_upload(request: Request, bucket: str, key: str) -> dict[str, Any]:
+        """Spool the body to a file in the home (never all in memory), then store it."""
+        for name, value, check in (("bucket", bucket, validate_bucket), ("key", key, validate_key)):
+            try:
+                check(value)
+            except InvalidKeyError as exc:
+                raise HTTPException(422, f"path.{name}: {exc}") from None
+        spool = client.settings.home / "cache" / "uploads"
+        spool.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=spool) as f:
+            async for chunk in request.stream():
+                await asyncio.to_thread(f.write, chunk)
+            if f.tell() == 0:
+                raise HTTPException(422, "body: the upload is empty")
+            f.flush()
+            info = await asyncio.to_thread(client.put_object, bucket, key, Path(f.name))
+        return {"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag}
+
+    @api.put("/api/objects/{bucket}/{key:path}", tags=["objects"], status_code=201)
+    async def put_object(request: Request, bucket: str, key: str) -> dict[str, Any]:
+        """Upload an object (the raw request body, streamed); its S3 event is appended."""
+        return await store_upload(request, bucket, key)
+
+    @api.post("/api/titles", tags=["titles"], status_code=201)
+    async def upload_title(
+        request: Request,
+        name: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^/\\]+$")],
+    ) -> dict[str, Any]:
+        """Upload a source video (the raw body) to the media pipeline's ingest prefix."""
+        info = await store_upload(request, BUCKET, INGEST_PREFIX + name)
+        return {**info, "title_id": title_id_for(info["key"], info["etag"])}
+
+    # -- titles --------------------------------------------------------------------------------
+
+    @api.get("/api/titles", tags=["titles"])
+    async def list_titles(
+        status: TitleState | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every title, newest first, with its state and progress."""
+        return await asyncio.to_thread(media_titles.list_titles, client.state, status=status)
+
+    def title_detail(title_id: str) -> dict[str, Any]:
+        title = media_titles.get_title(client.state, title_id)
+        return {
+            "title": title,
+            "report": media_titles.report(client, title),
+            "tasks": media_titles.timeline(client.state, title),
+        }
+
+    @api.get("/api/titles/{title_id}", tags=["titles"])
+    async def get_title(title_id: str) -> dict[str, Any]:
+        """A title: summary, report (once settled) and the timeline of its tasks."""
+        return await asyncio.to_thread(title_detail, title_id)
+
+    @api.get("/api/titles/{title_id}/files/{path:path}", tags=["titles"])
+    async def published_file(title_id: str, path: str) -> Response:
+        """A file of the published title (HLS and DASH manifests, segments, subtitles)."""
+        title = await asyncio.to_thread(media_titles.get_title, client.state, title_id)
+        try:
+            key = validate_key(f"published/{title['id']}/{path}")
+        except InvalidKeyError as exc:
+            raise HTTPException(422, f"path.path: {exc}") from None
+        data = await asyncio.to_thread(client.get_object, title["bucket"], key)
+        return Response(data, media_type=_media_type(path))
+
+    # -- functions, invocations, events, DLQ ---------------------------------------------------
+
+    @api.get("/api/functions", tags=["functions"])
+    async def functions() -> list[dict[str, Any]]:
+        """The served app's functions with their settings and invocation counts."""
+        return await asyncio.to_thread(_functions, client, app)
+
+    @api.get("/api/invocations", tags=["invocations"])
+    async def invocations(
+        function: str | None = None,
+        status: Status | None = None,
+        title: str | None = None,
+        limit: Limit = 100,
+    ) -> list[dict[str, Any]]:
+        """The newest invocations first, by function, status or title."""
+
+        def read() -> list[dict[str, Any]]:
+            if title is not None:
+                tasks = media_titles.timeline(
+                    client.state, media_titles.get_title(client.state, title)
+                )
+                return [
+                    client.state.invocation(t["id"]).as_dict()
+                    for t in reversed(tasks)
+                    if (function is None or t["function"] == function)
+                    and (status is None or t["status"] == status)
+                ][:limit]
+            rows = client.state.invocations(function=function, status=status, limit=limit)
+            return [inv.as_dict() for inv in rows]
+
+        return await asyncio.to_thread(read)
+
+    @api.get("/api/invocations/{request_id}", tags=["invocations"])
+    async def invocation(request_id: str) -> dict[str, Any]:
+        """One invocation with its event and every attempt's logs."""
+
+        def read() -> dict[str, Any]:
+            inv = client.state.invocation(request_id)
+            attempts = client.state.attempts(invocation_id=request_id, limit=1000)
+            return {
+                **inv.as_dict(),
+                "event": client.state.event(inv.event_seq).as_dict(),
+                "attempt_log": [vars(a) for a in reversed(attempts)],
+            }
+
+        return await asyncio.to_thread(read)
+
+    @api.get("/api/events", tags=["events"])
+    async def events(
+        source: str | None = None,
+        kind: Literal["s3", "event", "invoke", "schedule"] | None = None,
+        limit: Limit = 100,
+    ) -> list[dict[str, Any]]:
+        """The newest events first."""
+        rows = await asyncio.to_thread(client.state.events, limit=limit, source=source, kind=kind)
+        return [e.as_dict() for e in rows]
+
+    @api.post("/api/events", tags=["events"], status_code=201)
+    async def put_events(request: PutEventsRequest) -> dict[str, Any]:
+        """Append custom events (EventBridge PutEvents entries); rules route them."""
+        entries = [e.model_dump() for e in request.Entries]
+        ids = await asyncio.to_thread(client.put_events, entries)
+        return {"Entries": [{"EventId": i} for i in ids], "FailedEntryCount": 0}
+
+    @api.get("/api/dlq", tags=["dlq"])
+    async def dlq(function: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
+        """Invocations that ran out of retries, newest first."""
+        rows = await asyncio.to_thread(
+            client.state.invocations, function=function, status="failed", limit=limit
+        )
+        return [inv.as_dict() for inv in rows]
+
+    @api.post("/api/dlq/redrive", tags=["dlq"])
+    async def redrive(
+        request: Annotated[RedriveRequest, Body(default_factory=RedriveRequest)],
+    ) -> dict[str, int]:
+        """Send failed invocations back to the queue with a fresh retry budget."""
+        count = await asyncio.to_thread(
+            client.state.redrive, ids=request.ids, function=request.function
+        )
+        return {"redriven": count}
+
+    # -- metrics, alerts and the live stream ---------------------------------------------------
+
+    @api.get("/metrics", tags=["metrics"], response_class=Response)
+    async def prometheus() -> Response:
+        """Prometheus text exposition format."""
+        body = await asyncio.to_thread(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/api/alerts", tags=["alerts"])
+    async def alerts() -> dict[str, Any]:
+        """The alert rules and the alerts firing now."""
+        if alerter is None:
+            return {"rules": [], "firing": []}
+        return {"rules": [_describe(r) for r in alerter.rules], "firing": alerter.active()}
+
+    @api.get("/api/live", tags=["metrics"])
+    async def stream(request: Request, title: str | None = None) -> StreamingResponse:
+        """Server-sent events: the history once, then a point a second (with ``title``,
+        that title's detail too)."""
+
+        async def frames() -> AsyncIterator[str]:
+            first = True
+            while not live.stopping and not await request.is_disconnected():
+                async with live.tick:
+                    await live.tick.wait()
+                message = dict(live.latest)
+                if first:
+                    message["history"] = list(live.points)
+                    first = False
+                if title is not None:
+                    try:
+                        message["title"] = await asyncio.to_thread(title_detail, title)
+                    except LookupError:
+                        message["title"] = None
+                yield f"data: {json.dumps(message)}\n\n"
+
+        return StreamingResponse(
+            frames(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+
+    # -- the dashboard -------------------------------------------------------------------------
+
+    @api.get("/vendor/hls.min.js", include_in_schema=False)
+    async def hls_js() -> Response:
+        if not HLS_JS.exists():
+            return Response(
+                "hls.js is not installed: run `python3 dev.py demo` (or `npm ci` in "
+                f"{HLS_JS.parents[3]}) to install it from the npm registry",
+                404,
+            )
+        return FileResponse(HLS_JS, media_type="text/javascript")
+
+    @api.get("/static/{name}", include_in_schema=False)
+    async def static(name: str) -> Response:
+        path = STATIC / name
+        if "/" in name or not path.is_file():
+            raise HTTPException(404, f"no static file {name!r}")
+        return FileResponse(path, media_type=_media_type(name))
+
+    @api.get("/", include_in_schema=False)
+    @api.get("/{page:path}", include_in_schema=False)
+    async def dashboard(page: str = "") -> Response:
+        if page.startswith(("api/", "metrics")):
+            raise HTTPException(404, f"no such endpoint: /{page}")
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    return api
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".vtt": "text/vtt",
+    ".jpg": "image/jpeg",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+}
+
+
+def _describe(rule: AlertRule) -> dict[str, Any]:
+    if rule.metric is not None:
+        sign = ">" if rule.above is not None else "<"
+        condition = f"{rule.metric} {sign} {rule.threshold:g}"
+        condition += f" for {rule.for_s:g} s" if rule.for_s else ""
+    else:
+        condition = f"event {rule.event.text if rule.event else ''}"
+        condition += f" by {'.'.join(rule.by)}" if rule.by else ""
+        condition += f" until {rule.until.text}" if rule.until else ""
+        condition += f" (resolves {rule.for_s:g} s after the last)" if rule.for_s else ""
+    return {
+        "name": rule.name,
+        "severity": rule.severity,
+        "summary": rule.summary,
+        "condition": condition,
+        "webhook": rule.webhook,
+    }
+
+
+def _got(error: Any) -> str:
+    """What a query or path parameter was given (bodies can be large: not repeated)."""
+    if "input" not in error or error["loc"][0] == "body":
+        return ""
+    return f" (got {json.dumps(error['input'], default=str)[:80]})"
+
+
+def _media_type(path: str) -> str:
+    return _TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
+
+
+def _audit(client: Client, request: Request, reason: str) -> None:
+    client.put_events(
+        [
+            {
+                "Source": "reelay.web",
+                "DetailType": "Unauthorized Request",
+                "Detail": {
+                    "source_ip": request.client.host if request.client else None,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "time": time.time(),
+                    "reason": reason,
+                },
+            }
+        ]
+    )
+
+
+_LOGIN = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>reelay: sign in</title>
+<style>body{font:15px system-ui;margin:15vh auto;max-width:28rem;color:#1d2330}
+input{width:100%;padding:.5rem;font:inherit;box-sizing:border-box}
+button{margin-top:.6rem;padding:.45rem 1rem;font:inherit}</style></head><body>
+<h1>reelay</h1><p>This dashboard needs the token that <code>reelay up</code> printed when it
+first started (it is in <code>api-token</code> in the reelay home).</p>
+<form method="get" action="/"><label>Token <input name="token" type="password"
+autocomplete="current-password" autofocus></label><button>Sign in</button></form></body></html>"""
+
+
+def _unauthorized(request: Request) -> Response:
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(_LOGIN, 401, headers={"WWW-Authenticate": "Bearer"})
+    return JSONResponse(
+        {"error": "missing or wrong bearer token (Authorization: Bearer TOKEN)"},
+        401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _functions(client: Client, app: App | None) -> list[dict[str, Any]]:
+    stats = {
+        r["function"]: dict(r)
+        for r in client.state.read(
+            "SELECT function, COUNT(*) AS invocations, SUM(NOT ok) AS errors, "
+            "AVG(duration_ms) AS avg_ms, MAX(duration_ms) AS max_ms, "
+            "MAX(started) AS last_started FROM attempts GROUP BY function"
+        )
+    }
+    dlq = {
+        r[0]: r[1]
+        for r in client.state.read(
+            "SELECT function, COUNT(*) FROM invocations WHERE status = 'failed' GROUP BY function"
+        )
+    }
+    names = sorted(set(stats) | set(dlq) | set(app.functions if app else ()))
+    out = []
+    for name in names:
+        spec = app.functions.get(name) if app else None
+        row = stats.get(name, {"invocations": 0, "errors": 0, "avg_ms": None, "max_ms": None})
+        out.append(
+            {
+                "name": name,
+                "handler": spec.handler if spec else None,
+                "timeout_s": spec.timeout_s if spec else None,
+                "memory_mb": spec.memory_mb if spec else None,
+                "reserved_concurrency": spec.reserved_concurrency if spec else None,
+                "triggers": (
+                    len(spec.s3) + len(spec.patterns) + len(spec.schedules) if spec else None
+                ),
+                "invocations": row["invocations"],
+                "errors": row["errors"] or 0,
+                "avg_ms": row["avg_ms"],
+                "max_ms": row["max_ms"],
+                "last_started": row.get("last_started"),
+                "dlq": dlq.get(name, 0),
+            }
+        )
+    return out

@@ -179,7 +179,7 @@ function titlePage(id) {
       <dt>Progress</dt><dd><div class="progress"><div style="width:${t.percent ?? 0}%"></div></div></dd>
       <dt>Id</dt><dd class="mono">${esc(t.id)}</dd>
       <dt>Source</dt><dd class="mono">s3://${esc(t.bucket)}/${esc(t.key)}</dd>
-      ${report.source ? `<dt>Source media</dt><dd>${esc(report.source)}</dd>` : ""}
+      ${report.source ? `<dt>Source media</dt><dd>${esc(describeSource(report.source))}</dd>` : ""}
       ${report.ladder ? `<dt>Ladder</dt><dd>${esc(report.ladder)} · ${esc(report.chunks)} chunks</dd>` : ""}
       ${report.timings && report.timings.total ? `<dt>Total</dt><dd>${secs(report.timings.total)}</dd>` : ""}
       ${t.error ? `<dt>Error</dt><dd class="error-text">${esc(t.error.code)}: ${esc(t.error.message)}</dd>` : ""}
@@ -192,6 +192,13 @@ function titlePage(id) {
       play(t.id, hls.split(`/published/${t.id}/`)[1]);
     }
   });
+}
+
+function describeSource(s) {
+  const parts = [`${s.width}×${s.height} ${s.video_codec || ""} ${s.fps} fps`, `${s.duration_s} s`];
+  if (s.audio && s.audio.length) parts.push(`audio ${s.audio.join(", ")}`);
+  if (s.subtitles && s.subtitles.length) parts.push(`subtitles ${s.subtitles.join(", ")}`);
+  return parts.join(" · ");
 }
 
 function timeline(tasks) {

@@ -1,0 +1,162 @@
+"""Fixtures for the web tests: a real server on loopback over a real home.
+
+``api``: the HTTP API over a home with no runtime (fast; for requests and their
+errors). ``served``: the same with the media app served by a real `Runtime`, and the
+built-in alert rules posting to a webhook receiver on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import Page, sync_playwright
+
+from reelay.client import Client
+from reelay.config import Settings
+from reelay.observe.alerts import DEFAULT_ALERTS, Alerter, parse_alert_rules
+from reelay.runtime import Runtime, load_app
+from reelay.web import Server, create_app, ensure_token
+
+
+@dataclass
+class Served:
+    url: str
+    token: str
+    client: Client
+    home: Path
+    http: httpx.Client
+    runtime: Runtime | None = None
+    webhook: list[dict[str, Any]] = field(default_factory=list)
+
+    def anonymous(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A webhook receiver on loopback: its URL and the JSON bodies it was sent."""
+    received: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _serve(client: Client, runtime: Runtime | None, alerter: Alerter | None) -> Iterator[Served]:
+    token, _ = ensure_token(client.settings.home)
+    app = create_app(client, token, app=runtime.app if runtime else None, alerter=alerter)
+    with (
+        Server(app, port=0) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as http,
+    ):
+        yield Served(server.url, token, client, client.settings.home, http, runtime)
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Served]:
+    with Client(Settings.load(tmp_path / "home")) as client:
+        yield from _serve(client, None, None)
+
+
+@pytest.fixture
+def app_environment() -> dict[str, str]:
+    """The media app's environment in `served` (a test module may override this)."""
+    return {"REELAY_MEDIA_LADDER": "demo", "REELAY_MEDIA_CHUNK_SECONDS": "2"}
+
+
+@pytest.fixture
+def served(
+    tmp_path: Path,
+    webhook: tuple[str, list[dict[str, Any]]],
+    app_environment: dict[str, str],
+) -> Iterator[Served]:
+    url, received = webhook
+    data = yaml.safe_load(DEFAULT_ALERTS.read_text())  # the built-in rules, posting to url
+    rules = parse_alert_rules({**data, "webhook": url}, str(DEFAULT_ALERTS))
+    settings = Settings.load(tmp_path / "home", retry_delays=(0.2, 0.5))
+    app = load_app("media").with_environment(app_environment)
+    with Runtime(app, settings, max_workers=2) as runtime:
+        runtime.start()
+        alerter = Alerter(rules, runtime.client)
+        for served in _serve(runtime.client, runtime, alerter):
+            served.webhook = received
+            yield served
+
+
+
+# -- a real browser --------------------------------------------------------------------------
+
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps calling Google's hosts, which
+# a closed network refuses; tests bind to loopback only.
+CHROMIUM_FLAGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+@dataclass
+class Browser:
+    page: Page
+    console_errors: list[str]
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / name
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def browser(served: Served) -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright, signed in to the dashboard."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: scripts/system-deps.sh installs it (as root)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = chromium.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+            page.goto(f"{served.url}/?token={served.token}")
+            page.wait_for_selector("#connection.live")
+            yield Browser(page, errors)
+        finally:
+            chromium.close()

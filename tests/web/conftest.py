@@ -111,7 +111,6 @@ def served(
             yield served
 
 
-
 # -- a real browser --------------------------------------------------------------------------
 
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")

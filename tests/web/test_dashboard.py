@@ -81,7 +81,9 @@ def test_every_page_loads_without_console_errors(served: Served, browser: Browse
     page = browser.page
     served.http.post(
         "/api/events",
-        json={"Entries": [{"Source": "my.app", "DetailType": "Hello", "Detail": {"x": "<b>1</b>"}}]},
+        json={
+            "Entries": [{"Source": "my.app", "DetailType": "Hello", "Detail": {"x": "<b>1</b>"}}]
+        },
     )
     for hash_, ready in [
         ("#/functions", "#list tbody tr"),

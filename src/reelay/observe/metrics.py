@@ -23,6 +23,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from reelay.media.titles import STATES, list_titles
 from reelay.runtime.state import FAILED, QUEUED, RUNNING, State
@@ -131,18 +132,19 @@ class Metrics(Collector):
             labels=["function"],
         )
         per_function: dict[str, list[float]] = {}
+        timed_out: dict[str, int] = {}
         for row in self.state.read(_ATTEMPTS):
             fn, outcome, n = row[0], row[1], row[2]
             invocations.add_metric([fn, outcome], n)
             totals = per_function.setdefault(fn, [0.0] * (len(BUCKETS) + 4))
             for i, value in enumerate((n, row[3], row[4], row[5], *row[6:])):
                 totals[i] += value or 0
-            if outcome == "timeout":
-                timeouts.add_metric([fn], n)
+            timed_out[fn] = timed_out.get(fn, 0) + (n if outcome == "timeout" else 0)
         for fn, (n, n_retries, n_cold, seconds, *below) in per_function.items():
             retries.add_metric([fn], n_retries)
+            timeouts.add_metric([fn], timed_out[fn])
             cold.add_metric([fn], n_cold)
-            buckets = [(str(b), v) for b, v in zip(BUCKETS, below, strict=True)]
+            buckets = [(floatToGoString(b), v) for b, v in zip(BUCKETS, below, strict=True)]
             duration.add_metric([fn], [*buckets, ("+Inf", n)], seconds)
         yield from (invocations, retries, timeouts, cold, duration)
 

@@ -190,7 +190,7 @@ class Dispatcher:
         self.verbose = verbose
         self.inflight: dict[str, Claim] = {}
         self.running: Counter[str] = Counter()
-        self._throttled: set[str] = set()  # ready invocations held back by concurrency
+        self._throttled: dict[str, str] = {}  # id -> function, held back by concurrency
         # Serve only these invocations (a synchronous `reelay invoke`): no routing, no
         # schedules, nothing else claimed.
         self.only = set(only) if only is not None else None
@@ -371,12 +371,14 @@ class Dispatcher:
         claimed = self.state.claim(now, free, room=room, only=only)
         for inv, event in claimed:
             self._submit(inv, event)
-        self._count_throttles(now, [fn for fn, left in room.items() if left <= 0])
+        self._count_throttles(
+            now, [inv.id for inv, _ in claimed], [fn for fn, left in room.items() if left <= 0]
+        )
         return bool(claimed)
 
-    def _count_throttles(self, now: float, full: list[str]) -> None:
-        """Count each ready invocation of a function at its reserved concurrency once
-        per stretch that it waits (Lambda's Throttles metric, per held-back event)."""
+    def _count_throttles(self, now: float, claimed: list[str], full: list[str]) -> None:
+        """Count each ready invocation held back by its function's reserved concurrency,
+        once per wait (Lambda's Throttles metric): a wait ends when it is claimed."""
         waiting: dict[str, str] = {}
         if full:
             rows = self.state.read(
@@ -386,7 +388,13 @@ class Dispatcher:
             )
             waiting = {r[0]: r[1] for r in rows}
         new = Counter(fn for id_, fn in waiting.items() if id_ not in self._throttled)
-        self._throttled = set(waiting)
+        # Keep the waits still going: of full functions only those still waiting (others
+        # were claimed or expired); of the rest, those not claimed just now.
+        self._throttled = {
+            id_: fn
+            for id_, fn in self._throttled.items()
+            if (id_ in waiting if fn in full else id_ not in claimed)
+        } | waiting
         if new:
             self.state.add_throttles(new)
 

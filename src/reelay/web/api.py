@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,7 +29,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
 
 from reelay.client import Client
@@ -53,12 +55,28 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many rows.
 
 
 class EventEntry(BaseModel):
-    """One PutEvents entry, as EventBridge takes it."""
+    """One PutEvents entry, as EventBridge takes it (an unknown field is an error, as in
+    `Client.put_events`, rather than dropped)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     Source: str = Field(min_length=1, max_length=256)
     DetailType: str = Field(min_length=1, max_length=128)
     Detail: dict[str, Any] = Field(default_factory=dict)
     Resources: list[str] = Field(default_factory=list)
+    Time: datetime | None = None
+    EventBusName: str | None = None
+
+    @field_validator("Detail")
+    @classmethod
+    def _standard_json(cls, detail: dict[str, Any]) -> dict[str, Any]:
+        # Python's parser takes NaN and Infinity; the log (and SQLite's JSON functions
+        # that read it) must only ever hold standard JSON.
+        try:
+            json.dumps(detail, allow_nan=False)
+        except ValueError:
+            raise ValueError("NaN and Infinity are not JSON; use null or a number") from None
+        return detail
 
 
 class PutEventsRequest(BaseModel):
@@ -178,6 +196,11 @@ def create_app(
         ]
         return JSONResponse({"error": "; ".join(problems), "problems": problems}, 422)
 
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # the one error shape, {"error": message}, that clients and the dashboard read
+        return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+
     @api.exception_handler(ReelayError)
     async def refused(_: Request, exc: ReelayError) -> JSONResponse:
         code = 404 if isinstance(exc, LookupError) else 400
@@ -185,7 +208,9 @@ def create_app(
 
     @api.exception_handler(LookupError)
     async def missing(_: Request, exc: LookupError) -> JSONResponse:
-        return JSONResponse({"error": str(exc).strip("'\"")}, 404)
+        # a KeyError's str() is its repr; other lookups carry their message as is
+        message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        return JSONResponse({"error": message}, 404)
 
     # -- objects -------------------------------------------------------------------------------
 
@@ -314,7 +339,7 @@ def create_app(
     @api.post("/api/events", tags=["events"], status_code=201)
     async def put_events(request: PutEventsRequest) -> dict[str, Any]:
         """Append custom events (EventBridge PutEvents entries); rules route them."""
-        entries = [e.model_dump() for e in request.Entries]
+        entries = [e.model_dump(exclude_none=True) for e in request.Entries]
         ids = await asyncio.to_thread(client.put_events, entries)
         return {"Entries": [{"EventId": i} for i in ids], "FailedEntryCount": 0}
 
@@ -398,7 +423,7 @@ def create_app(
     @api.get("/", include_in_schema=False)
     @api.get("/{page:path}", include_in_schema=False)
     async def dashboard(page: str = "") -> Response:
-        if page.startswith(("api/", "metrics")):
+        if page == "api" or page.startswith(("api/", "metrics")):
             raise HTTPException(404, f"no such endpoint: /{page}")
         return FileResponse(STATIC / "index.html", media_type="text/html")
 

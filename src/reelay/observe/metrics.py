@@ -23,7 +23,6 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from reelay.media.titles import STATES, list_titles
 from reelay.runtime.state import FAILED, QUEUED, RUNNING, State
@@ -144,7 +143,7 @@ class Metrics(Collector):
             retries.add_metric([fn], n_retries)
             timeouts.add_metric([fn], timed_out[fn])
             cold.add_metric([fn], n_cold)
-            buckets = [(floatToGoString(b), v) for b, v in zip(BUCKETS, below, strict=True)]
+            buckets = [(str(float(b)), v) for b, v in zip(BUCKETS, below, strict=True)]
             duration.add_metric([fn], [*buckets, ("+Inf", n)], seconds)
         yield from (invocations, retries, timeouts, cold, duration)
 

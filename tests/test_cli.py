@@ -179,7 +179,7 @@ def test_up_serves_put_from_another_process_and_drains_on_ctrl_c(
 ) -> None:
     env = os.environ | {"REELAY_HOME": str(home)}
     up = subprocess.Popen(
-        [sys.executable, "-m", "reelay.cli", "up", "--app", str(APP)],
+        [sys.executable, "-m", "reelay.cli", "up", "--app", str(APP), "--http", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -306,3 +306,73 @@ def test_corrupt_state_database_is_a_clear_error(home: Path) -> None:
     result = cli("events", "--home", home)
     assert result.exit_code == 1
     assert "error: the home's state database failed: file is not a database" in result.output
+
+
+def test_validate_alert_rules(tmp_path: Path) -> None:
+    from reelay.observe.alerts import DEFAULT_ALERTS
+
+    ok = cli("validate", "--kind", "alerts", DEFAULT_ALERTS)
+    assert ok.exit_code == 0 and "4 alert rules: HighErrorRate" in ok.output
+    bad = tmp_path / "alerts.yaml"
+    bad.write_text("alerts: [{name: x, metric: errors, above: 1}]")
+    result = cli("validate", "--kind", "alerts", bad)
+    assert result.exit_code == 2, result.output
+    assert "alerts[0].metric: 'errors'" in result.output and "error_rate" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_up_prints_the_token_once_and_serves_the_api(home: Path) -> None:
+    import httpx
+
+    def start() -> tuple[subprocess.Popen[str], list[str]]:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "reelay.cli", "up", "--app", str(APP), "--http", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"REELAY_HOME": str(home)},
+            text=True,
+        )
+        assert up.stdout is not None
+        lines = [up.stdout.readline()]
+        while "dashboard" not in lines[-1]:
+            lines.append(up.stdout.readline())
+            assert lines[-1], lines
+        return up, lines
+
+    def stop(up: subprocess.Popen[str]) -> str:
+        up.send_signal(signal.SIGINT)
+        out, _ = up.communicate(timeout=60)
+        assert up.returncode == 0 and "Traceback" not in out, out
+        return out
+
+    up, lines = start()
+    try:
+        url = lines[-1].split("dashboard: ", 1)[1].split("/?token=")[0]
+        token = lines[-1].rsplit("token=", 1)[1].strip()
+        assert (home / "api-token").stat().st_mode & 0o777 == 0o600
+        assert (home / "api-token").read_text().strip() == token
+        with httpx.Client(base_url=url, timeout=30) as http:
+            assert http.get("/metrics").status_code == 401
+            metrics = http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert metrics.status_code == 200 and "reelay_queue_depth" in metrics.text
+    finally:
+        out = stop(up)
+    assert token in "".join(lines)
+    again, lines = start()
+    out = stop(again)
+    assert token not in "".join(lines) + out  # printed once, on the first start only
+    assert "token in" in lines[-1]
+
+
+def test_up_with_a_bad_http_address_or_a_port_in_use(home: Path) -> None:
+    import socket
+
+    result = cli("up", "--app", APP, "--home", home, "--http", "nowhere")
+    assert result.exit_code == 2 and "HOST:PORT" in result.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("up", "--app", APP, "--home", home, "--http", f"127.0.0.1:{port}")
+    assert result.exit_code == 1 and "could not listen" in result.output, result.output
+    assert "Traceback" not in result.output

@@ -24,11 +24,9 @@ import click
 from reelay.client import Client
 from reelay.config import Settings
 from reelay.errors import AppError, HomeBusyError, InvalidEventError, ReelayError
-from reelay.observe.alerts import DEFAULT_ALERTS, Alerter, load_alert_rules
 from reelay.runtime import Runtime, wait_for_invocation
 from reelay.runtime.app import App, load_app
 from reelay.runtime.state import FAILED, STATUSES, Invocation
-from reelay.web import Server, create_app, ensure_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,6 +145,9 @@ def up(
     Also serves the HTTP API, /metrics and the dashboard (see --http), and evaluates
     the alert rules there.
     """
+    from reelay.observe.alerts import DEFAULT_ALERTS, Alerter, load_alert_rules
+    from reelay.web import Server, create_app, ensure_token  # FastAPI: only where served
+
     settings = Settings.load(home)
     app = load_app(app_path)
     rules = load_alert_rules(alerts_path or DEFAULT_ALERTS)
@@ -165,21 +166,6 @@ def up(
         )
         assert runtime.dispatcher is not None and runtime.executor is not None
         dispatcher = runtime.dispatcher
-        if address is not None:
-            token, created = ensure_token(settings.home)
-            api = create_app(runtime.client, token, app=app, alerter=Alerter(rules, runtime.client))
-            server = stack.enter_context(Server(api, *address))
-            if created:
-                click.echo(
-                    f"dashboard: {server.url}/?token={token}\n"
-                    f"API token (shown once; kept in {settings.home / 'api-token'}): {token}",
-                    err=True,
-                )
-            else:
-                click.echo(
-                    f"dashboard and API on {server.url} (token in {settings.home / 'api-token'})",
-                    err=True,
-                )
 
         def on_signal(signum: int, frame: object) -> None:
             if stop.is_set():  # a second Ctrl-C: stop now; running work is requeued next start
@@ -202,6 +188,16 @@ def up(
             click.echo(
                 f"requeued {runtime.recovered} invocations left running by a previous run", err=True
             )
+        if address is not None:
+            token, created = ensure_token(settings.home)
+            api = create_app(runtime.client, token, app=app, alerter=Alerter(rules, runtime.client))
+            server = stack.enter_context(Server(api, *address))
+            where = settings.home / "api-token"
+            if created:  # the only time the token is printed
+                click.echo(f"dashboard: {server.url}/?token={token}", err=True)
+                click.echo(f"API token (shown once; kept in {where}): {token}", err=True)
+            else:
+                click.echo(f"dashboard and API: {server.url} (token in {where})", err=True)
         try:
             runtime.serve(stop)
         except KeyboardInterrupt:
@@ -353,15 +349,21 @@ def emit(source: str, detail_type: str, detail: str, home: Path | None) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--kind",
-    type=click.Choice(["app", "ladder", "rules"]),
+    type=click.Choice(["app", "ladder", "rules", "alerts"]),
     default="app",
     show_default=True,
-    help="What FILE is: an app, a media ladder or media publish rules.",
+    help="What FILE is: an app, a media ladder, media publish rules or alert rules.",
 )
 @friendly
 def validate(file: Path, kind: str) -> None:
-    """Check an app, ladder or rule file completely before anything runs."""
-    if kind == "ladder":
+    """Check an app, ladder, publish-rule or alert-rule file completely before anything runs."""
+    if kind == "alerts":
+        from reelay.observe.alerts import load_alert_rules
+
+        alert_rules = load_alert_rules(file)
+        names = ", ".join(r.name for r in alert_rules) or "none"
+        click.echo(f"{file}: ok ({len(alert_rules)} alert rules: {names})")
+    elif kind == "ladder":
         from reelay.media.ladder import load_ladder
 
         ladder = load_ladder(file)

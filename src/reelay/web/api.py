@@ -243,7 +243,11 @@ def create_app(
         name: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^/\\]+$")],
     ) -> dict[str, Any]:
         """Upload a source video (the raw body) to the media pipeline's ingest prefix."""
-        info = await store_upload(request, BUCKET, INGEST_PREFIX + name)
+        try:  # the key is made from the name: a bad key is the name's fault
+            key = validate_key(INGEST_PREFIX + name)
+        except InvalidKeyError as exc:
+            raise HTTPException(422, f"query.name: {exc}") from None
+        info = await store_upload(request, BUCKET, key)
         return {**info, "title_id": title_id_for(info["key"], info["etag"])}
 
     # -- titles --------------------------------------------------------------------------------

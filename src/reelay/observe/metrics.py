@@ -67,8 +67,11 @@ class Metrics(Collector):
 
     # -- the live snapshot ---------------------------------------------------------------
 
-    def snapshot(self, now: float | None = None) -> dict[str, float]:
-        """Rates over the last minute and depths now, by the names alert rules use."""
+    def snapshot(
+        self, now: float | None = None, titles: list[dict[str, Any]] | None = None
+    ) -> dict[str, float]:
+        """Rates over the last minute and depths now, by the names alert rules use.
+        ``titles``: `list_titles` if the caller has just read it."""
         now = time.time() if now is None else now
         since = now - WINDOW_S
         recent = self.state.read(
@@ -81,7 +84,7 @@ class Metrics(Collector):
         oldest = self.state.read(
             "SELECT MIN(created) FROM invocations WHERE status = ?", (QUEUED,)
         )[0][0]
-        titles = [t["status"] for t in list_titles(self.state)]
+        states = [t["status"] for t in (list_titles(self.state) if titles is None else titles)]
         return {
             "invocations_per_second": len(recent) / WINDOW_S,
             "error_rate": errors / len(recent) if recent else 0.0,
@@ -91,9 +94,9 @@ class Metrics(Collector):
             "running": float(counts[RUNNING]),
             "dlq_depth": float(counts[FAILED]),
             "oldest_pending_age_seconds": max(now - oldest, 0.0) if oldest else 0.0,
-            "titles_in_progress": float(titles.count("processing")),
-            "titles_held": float(titles.count("held")),
-            "titles_failed": float(titles.count("failed")),
+            "titles_in_progress": float(states.count("processing")),
+            "titles_held": float(states.count("held")),
+            "titles_failed": float(states.count("failed")),
         }
 
     def failures(self, limit: int = 10) -> list[dict[str, Any]]:

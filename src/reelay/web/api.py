@@ -115,11 +115,11 @@ def create_app(
 
     def read_live() -> dict[str, Any]:
         now = time.time()
-        snapshot = metrics.snapshot(now)
+        titles = media_titles.list_titles(client.state)
         return {
-            "point": {"time": now, **snapshot},
+            "point": {"time": now, **metrics.snapshot(now, titles)},
             "failures": metrics.failures(),
-            "titles": media_titles.list_titles(client.state)[:50],
+            "titles": titles[:50],
             "alerts": alerter.active() if alerter is not None else [],
         }
 

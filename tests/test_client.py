@@ -85,6 +85,14 @@ def test_put_events_builds_eventbridge_envelopes(client: Client) -> None:
             [{"Source": "a", "DetailType": "t"}, {"Source": "a"}],
             "entry 1: DetailType must be a non-empty string",
         ),
+        (
+            [{"Source": "a", "DetailType": "t", "Detail": {"x": float("nan")}}],
+            "entry 0: Detail is not JSON-serializable",
+        ),
+        (
+            [{"Source": "a", "DetailType": "t", "Detail": '{"x": Infinity}'}],
+            "entry 0: Detail is not JSON-serializable",
+        ),
     ],
 )
 def test_put_events_refuses_broken_entries_whole(
@@ -98,6 +106,8 @@ def test_put_events_refuses_broken_entries_whole(
 def test_invoke_payload_must_be_json(client: Client) -> None:
     with pytest.raises(InvalidEventError, match="not JSON-serializable"):
         client.invoke("f", {"x": object()})
+    with pytest.raises(InvalidEventError, match="not JSON-serializable"):
+        client.invoke("f", {"x": float("nan")})  # not JSON; SQLite's JSON functions refuse it
     event = client.invoke("f", {"x": 1})
     assert event.kind == "invoke-async" and event.target == "f"
     assert client.state.invocations() == []  # a dispatcher routes it with f's policy

@@ -149,9 +149,13 @@ class Client:
             time=when,
             event_id=event_id,
         )
+        try:
+            text = json.dumps(body, allow_nan=False)  # NaN is not JSON: SQLite refuses it
+        except (TypeError, ValueError) as exc:
+            raise InvalidEventError(f"{where}: Detail is not JSON-serializable: {exc}") from None
         return NewEvent(
             "event",
-            json.dumps(body),
+            text,
             source=entry["Source"],
             detail_type=entry["DetailType"],
             id=event_id,
@@ -186,7 +190,7 @@ class Client:
     @staticmethod
     def _invoke_event(kind: str, function: str, payload: Any) -> NewEvent:
         try:
-            body = json.dumps(payload)
+            body = json.dumps(payload, allow_nan=False)  # NaN is not JSON: SQLite refuses it
         except (TypeError, ValueError) as exc:
             raise InvalidEventError(f"the payload is not JSON-serializable: {exc}") from None
         return NewEvent(kind, body, source="reelay.invoke", detail_type=function, target=function)

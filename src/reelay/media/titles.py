@@ -25,17 +25,24 @@ OUTCOMES = {
 }
 STATES = ("processing", *OUTCOMES.values())
 
+# Events that name a whole title; anyone may put events with the pipeline's source, and
+# a malformed one must not hide (or break the listing of) the real titles.
+_NAMES_TITLE = " AND ".join(
+    f"json_type(body, '$.detail.title.{field}') = 'text'"
+    for field in ("id", "bucket", "key", "etag")
+)
 # The newest event of the given detail types for each title, one row per title.
-_LATEST = """
+_LATEST = f"""
 SELECT e.seq, e.time, e.detail_type, e.body FROM events e JOIN (
-    SELECT MAX(seq) AS seq FROM events WHERE source = ? AND detail_type IN ({types})
+    SELECT MAX(seq) AS seq FROM events
+    WHERE source = ? AND detail_type IN ({{types}}) AND {_NAMES_TITLE}
     GROUP BY json_extract(body, '$.detail.title.id')
 ) newest ON e.seq = newest.seq
 """
-_FIRST_SEEN = """
+_FIRST_SEEN = f"""
 SELECT json_extract(body, '$.detail.title.id') AS title_id, MIN(time) AS created,
        MAX(time) AS updated
-FROM events WHERE source = ? AND detail_type = ? GROUP BY title_id
+FROM events WHERE source = ? AND detail_type = ? AND {_NAMES_TITLE} GROUP BY title_id
 """
 
 

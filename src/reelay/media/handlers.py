@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -81,8 +82,12 @@ def _source_file(client: Client, title: Title) -> Path:
     cache = _source_cache(client, title)
     path = cache / f"source{Path(title.key).suffix.lower()[:8]}"
     if not path.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        client.download(title.bucket, title.key, path)  # atomic: a temp file, then a rename
+        # Fetched outside the cache directory, then renamed in: a title that fails
+        # meanwhile removes that directory (`_drop_source`) under a sibling's download.
+        with _workdir(client) as tmp:
+            client.download(title.bucket, title.key, tmp / path.name)
+            cache.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / path.name, path)
     return path
 
 

@@ -81,23 +81,28 @@ class Metrics(Collector):
         durations = sorted(r[0] / 1000 for r in recent)
         errors = sum(1 for r in recent if not r[1])
         counts = self.state.counts()
-        oldest = self.state.read(
-            "SELECT MIN(created) FROM invocations WHERE status = ?", (QUEUED,)
-        )[0][0]
+        queued, oldest_age = self._pending(now)
         states = [t["status"] for t in (list_titles(self.state) if titles is None else titles)]
         return {
             "invocations_per_second": len(recent) / WINDOW_S,
             "error_rate": errors / len(recent) if recent else 0.0,
             "duration_p50_seconds": _percentile(durations, 0.5),
             "duration_p99_seconds": _percentile(durations, 0.99),
-            "queue_depth": float(counts[QUEUED]),
+            "queue_depth": float(queued),
             "running": float(counts[RUNNING]),
             "dlq_depth": float(counts[FAILED]),
-            "oldest_pending_age_seconds": max(now - oldest, 0.0) if oldest else 0.0,
+            "oldest_pending_age_seconds": oldest_age,
             "titles_in_progress": float(states.count("processing")),
             "titles_held": float(states.count("held")),
             "titles_failed": float(states.count("failed")),
         }
+
+    def _pending(self, now: float) -> tuple[int, float]:
+        """How many invocations are queued, and the age of the oldest one's event."""
+        count, oldest = self.state.read(
+            "SELECT COUNT(*), MIN(created) FROM invocations WHERE status = ?", (QUEUED,)
+        )[0]
+        return int(count), max(now - oldest, 0.0) if oldest else 0.0
 
     def failures(self, limit: int = 10) -> list[dict[str, Any]]:
         """The newest failed attempts with their error messages."""
@@ -177,15 +182,18 @@ class Metrics(Collector):
             (QUEUED, RUNNING, FAILED),
         )
         for fn, status, n in rows:
-            (dlq.add_metric([fn], n) if status == FAILED else by_status.add_metric([fn, status], n))
-        snapshot = self.snapshot(now)
+            if status == FAILED:
+                dlq.add_metric([fn], n)
+            else:
+                by_status.add_metric([fn, status], n)
+        queued, oldest_age = self._pending(now)
         queue = GaugeMetricFamily("reelay_queue_depth", "Invocations queued to run.")
-        queue.add_metric([], snapshot["queue_depth"])
+        queue.add_metric([], queued)
         age = GaugeMetricFamily(
             "reelay_oldest_pending_event_age_seconds",
             "Age of the oldest queued invocation's event (0 when none waits).",
         )
-        age.add_metric([], snapshot["oldest_pending_age_seconds"])
+        age.add_metric([], oldest_age)
         events = CounterMetricFamily("reelay_events", "Events in the log.", labels=["kind"])
         for kind, n in self.state.read("SELECT kind, COUNT(*) FROM events GROUP BY kind"):
             events.add_metric([kind], n)

@@ -44,13 +44,14 @@ def ensure_token(home: Path) -> tuple[str, bool]:
 
 
 def presented(conn: HTTPConnection) -> tuple[str | None, str]:
-    """The token a request carries and where: bearer header, ``?token=`` or cookie."""
+    """The token a request carries and where: bearer header, ``?token=`` (GET only: it
+    is answered with a cookie and a redirect) or cookie."""
     header = conn.headers.get("authorization")
     if header is not None:
         scheme, _, value = header.partition(" ")
         return (value.strip() if scheme.lower() == "bearer" else None), "header"
-    if "token" in conn.query_params:
-        return conn.query_params["token"], "query"
+    if "token" in conn.query_params and conn.scope.get("method") == "GET":
+        return conn.query_params["token"], "query"  # a browser's sign-in link
     return conn.cookies.get(COOKIE), "cookie"
 
 

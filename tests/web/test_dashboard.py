@@ -61,6 +61,8 @@ def test_a_title_uploaded_through_the_api_appears_progresses_and_plays(
     assert page.locator(".tl-row .tl-bar.ok").count() >= len(tasks)
     first = chunks.first.locator(".tl-bar.ok").get_attribute("title") or ""
     assert "encode chunk 0" in first and "attempt 1" in first and "on " in first
+    chunk0 = next(t for t in tasks if t["label"].startswith("chunk 0 "))
+    assert chunks.first.locator(".tl-worker").inner_text() == chunk0["attempts"][0]["worker"]
     page.wait_for_selector("#qc .bars .bar")
     assert page.locator("#qc .panel").count() == 3  # VMAF, PSNR, bitrate
     vmaf = page.locator("#qc .panel", has_text="VMAF").locator(".bars span").all_inner_texts()

@@ -221,9 +221,10 @@ function timeline(tasks) {
       bars.push(`<div class="tl-bar run" style="left:${pct(task.started)};width:${width(task.started, now)}" title="running since ${esc(when(task.started))}"></div>`);
     }
     const retries = task.attempts.length > 1 ? ` <span class="badge failed">×${task.attempts.length}</span>` : "";
-    return `<div class="tl-row" data-task="${esc(task.id)}" data-status="${esc(task.status)}"><div class="tl-name" title="${esc(task.function)} ${esc(task.label)}"><span class="mono">${esc(task.function)}</span> <span class="muted">${esc(task.label)}</span>${retries}</div><div class="tl-lane">${bars.join("")}</div></div>`;
+    const workers = [...new Set(task.attempts.map((a) => a.worker).concat(task.status === "running" ? [task.worker] : []))].filter(Boolean);
+    return `<div class="tl-row" data-task="${esc(task.id)}" data-status="${esc(task.status)}"><div class="tl-name" title="${esc(task.function)} ${esc(task.label)}"><span class="mono">${esc(task.function)}</span> <span class="muted">${esc(task.label)}</span>${retries}</div><div class="tl-lane">${bars.join("")}</div><div class="tl-worker mono muted">${esc(workers.join(" → "))}</div></div>`;
   });
-  return rows.join("") + `<div class="tl-axis"><div></div><div><span>${esc(when(t0))}</span><span>${esc(secs(t1 - t0))}</span></div></div>`;
+  return rows.join("") + `<div class="tl-axis"><div></div><div><span>${esc(when(t0))}</span><span>${esc(secs(t1 - t0))}</span></div><div>worker</div></div>`;
 }
 
 function qcCharts(renditions) {

@@ -35,6 +35,9 @@ def limited(event, context):
 
 def encoder(event, context):
     return {"throughput": {"frames": 250, "media_seconds": 10.0}}
+
+def odd(event, context):  # Python writes NaN into JSON; SQLite's JSON functions refuse it
+    return {"throughput": {"frames": float("nan"), "media_seconds": 1.0}}
 """
 APP = """
 service: metered
@@ -44,6 +47,7 @@ functions:
   slow: {handler: fns.slow, timeout: 1, maximumRetryAttempts: 0}
   limited: {handler: fns.limited, reservedConcurrency: 1}
   encoder: {handler: fns.encoder}
+  odd: {handler: fns.odd}
 """
 
 
@@ -56,7 +60,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict
     settings = Settings.load(root / "home", retry_delays=(0.1, 0.1))
     with Runtime(load_app(root / "reelay.yaml"), settings, max_workers=3) as runtime:
         client = runtime.client
-        for name in ("ok", "ok", "ok", "boom", "slow", "encoder", "encoder"):
+        for name in ("ok", "ok", "ok", "boom", "slow", "encoder", "encoder", "odd"):
             client.invoke(name, {})
         for _ in range(3):  # one runs, two wait for the reserved concurrency of 1
             client.invoke("limited", {})
@@ -89,6 +93,7 @@ def test_invocations_by_function_and_outcome(scraped: dict[str, dict[tuple, floa
         ("slow", "timeout"): 1,
         ("encoder", "success"): 2,
         ("limited", "success"): 3,
+        ("odd", "success"): 1,
     }
 
 
@@ -142,6 +147,6 @@ def test_the_snapshot_has_every_metric_alert_rules_may_name(
     snapshot = {k[0]: v for k, v in scraped["snapshot"].items()}
     assert set(snapshot) == set(METRICS)
     assert snapshot["dlq_depth"] == 2 and snapshot["queue_depth"] == 0
-    assert snapshot["invocations_per_second"] == pytest.approx(11 / 60)
-    assert snapshot["error_rate"] == pytest.approx(3 / 11)
+    assert snapshot["invocations_per_second"] == pytest.approx(12 / 60)
+    assert snapshot["error_rate"] == pytest.approx(3 / 12)
     assert 0 < snapshot["duration_p50_seconds"] <= snapshot["duration_p99_seconds"]

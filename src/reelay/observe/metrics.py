@@ -41,12 +41,15 @@ SELECT function, {_OUTCOME} AS outcome, COUNT(*) AS n, SUM(attempt > 1) AS retri
        {", ".join(f"SUM(duration_ms <= {b * 1000})" for b in BUCKETS)}
 FROM attempts GROUP BY function, outcome
 """
-_THROUGHPUT = """
-SELECT i.function, SUM(json_extract(i.result, '$.throughput.frames')) AS frames,
-       SUM(json_extract(i.result, '$.throughput.media_seconds')) AS media,
+# A handler's result is whatever it returned: JSON that SQLite may not parse (NaN) is
+# skipped, not allowed to fail the scrape.
+_RESULT = "CASE WHEN json_valid(i.result) THEN i.result END"
+_THROUGHPUT = f"""
+SELECT i.function, SUM(json_extract({_RESULT}, '$.throughput.frames')) AS frames,
+       SUM(json_extract({_RESULT}, '$.throughput.media_seconds')) AS media,
        SUM(a.duration_ms) / 1000.0 AS seconds
 FROM invocations i JOIN attempts a ON a.invocation_id = i.id AND a.attempt = i.attempts
-WHERE i.status = 'succeeded' AND json_extract(i.result, '$.throughput.frames') IS NOT NULL
+WHERE i.status = 'succeeded' AND json_extract({_RESULT}, '$.throughput.frames') IS NOT NULL
   AND a.started + a.duration_ms / 1000.0 >= ?
 GROUP BY i.function
 """

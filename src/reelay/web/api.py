@@ -47,7 +47,7 @@ STATIC = Path(__file__).parent / "static"
 HLS_JS = Path(__file__).parent / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 HISTORY = 300  # live points kept for a dashboard that opens late (5 minutes at 1 s)
 TICK_S = 1.0
-CHUNK = 1 << 20
+RESERVED_SOURCES = ("aws.", "reelay.")
 
 Status = Literal["queued", "running", "succeeded", "failed"]  # reelay.runtime.state.STATUSES
 TitleState = Literal["processing", "published", "held", "rejected", "failed"]  # titles.STATES
@@ -66,6 +66,18 @@ class EventEntry(BaseModel):
     Resources: list[str] = Field(default_factory=list)
     Time: datetime | None = None
     EventBusName: str | None = None
+
+    @field_validator("Source")
+    @classmethod
+    def _not_reserved(cls, source: str) -> str:
+        # As EventBridge keeps aws.* to AWS: reelay's own apps (the pipeline, alerts,
+        # this server) emit reelay.*, and a forged "Media Title Checked" would publish.
+        if source.startswith(RESERVED_SOURCES):
+            raise ValueError(
+                f"sources starting with {' or '.join(RESERVED_SOURCES)} are reserved for "
+                "reelay's own apps and AWS; use your own, such as my.app"
+            )
+        return source
 
     @field_validator("Detail")
     @classmethod

@@ -764,3 +764,17 @@ def test_malformed_pipeline_events_do_not_hide_or_break_the_listings(web: Served
     assert [(t["id"], t["status"]) for t in titles] == [("t1", "processing")]
     assert sound(web.http.get("/metrics")).status_code == 200
     assert sound(web.http.get("/api/titles/t1")).json()["title"]["stage"] == "inspect"
+
+
+def test_a_result_that_is_not_strict_json_is_listed_with_nulls(web: Served) -> None:
+    # Python's json writes NaN for a handler that returns one; the API answers JSON.
+    event = NewEvent("invoke", "{}", source="reelay.invoke", detail_type="f", target="f")
+    state = web.client.state
+    _, request_id = state.append_invocation(event, "f", max_attempts=1, max_event_age_s=60)
+    state.claim(time.time(), 1, only=[request_id])
+    state.finish([Outcome(request_id, SUCCEEDED, result='{"score": NaN, "n": Infinity}')])
+    listed = sound(web.http.get("/api/invocations")).json()
+    assert [i["result"] for i in listed] == [{"score": None, "n": None}]
+    one = sound(web.http.get(f"/api/invocations/{request_id}")).json()
+    assert one["result"] == {"score": None, "n": None}
+    assert sound(web.http.get("/metrics")).status_code == 200

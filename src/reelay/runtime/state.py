@@ -150,7 +150,7 @@ class Event:
             "source": self.source,
             "detail_type": self.detail_type,
             "target": self.target,
-            "event": json.loads(self.body),
+            "event": _json(self.body),
         }
 
 
@@ -184,7 +184,7 @@ class Invocation:
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["result"] = json.loads(self.result) if self.result is not None else None
+        out["result"] = _json(self.result) if self.result is not None else None
         return out
 
 
@@ -216,6 +216,12 @@ class Outcome:
     error: dict[str, Any] | None = None
     result: str | None = None
     attempt: Attempt | None = None
+
+
+def _json(text: str) -> Any:
+    """Parse stored JSON for readers; NaN and Infinity, which a handler's result may
+    hold (Python writes them) but JSON has not, read as null."""
+    return json.loads(text, parse_constant=lambda _: None)
 
 
 def _invocation(row: sqlite3.Row) -> Invocation:

@@ -9,7 +9,7 @@ import pytest
 
 from reelay.client import Client
 from reelay.config import Settings
-from reelay.media.titles import get_title, list_titles
+from reelay.media.titles import Titles
 
 
 def emit(client: Client, detail_type: str, title: str, **detail: Any) -> None:
@@ -25,6 +25,7 @@ def state(client: Client, title: str, status: str, stage: str, **extra: Any) -> 
 
 def test_each_title_has_the_state_of_its_newest_events(tmp_path: Path) -> None:
     with Client(Settings.load(tmp_path / "home")) as client:
+        titles = Titles(client.state)  # folds the log as it grows, read after read
         state(client, "a", "PROGRESSING", "inspect", percent=0)
         state(client, "a", "STATUS_UPDATE", "encode", percent=40, chunks_done=2, chunks_total=5)
         state(client, "b", "PROGRESSING", "inspect", percent=0)
@@ -37,19 +38,20 @@ def test_each_title_has_the_state_of_its_newest_events(tmp_path: Path) -> None:
         emit(client, "Media Title Failed", "d", error={"code": "E", "message": "encode failed"})
         state(client, "d", "ERROR", "encode", error={"code": "E", "message": "encode failed"})
         state(client, "d", "STATUS_UPDATE", "encode", percent=60)
-        assert get_title(client.state, "d")["status"] == "processing"
+        assert titles.get("d")["status"] == "processing"
         emit(client, "Media Title Published", "d", outputs={})
         state(client, "d", "COMPLETE", "publish", percent=100)
-        titles = {t["id"]: t for t in list_titles(client.state)}
-        assert [t["id"] for t in list_titles(client.state)] == ["d", "c", "b", "a"]
-        assert {k: t["status"] for k, t in titles.items()} == {
+        by_id = {t["id"]: t for t in titles.all()}
+        assert [t["id"] for t in titles.all()] == ["d", "c", "b", "a"]
+        assert [t["id"] for t in Titles(client.state).all()] == ["d", "c", "b", "a"]  # at once
+        assert {k: t["status"] for k, t in by_id.items()} == {
             "a": "processing",
             "b": "held",
             "c": "rejected",
             "d": "published",
         }
-        assert (titles["a"]["percent"], titles["a"]["chunks_done"]) == (40, 2)
-        assert titles["b"]["error"]["code"] == "HELD" and titles["d"]["error"] is None
-        assert [t["id"] for t in list_titles(client.state, status="held")] == ["b"]
+        assert (by_id["a"]["percent"], by_id["a"]["chunks_done"]) == (40, 2)
+        assert by_id["b"]["error"]["code"] == "HELD" and by_id["d"]["error"] is None
+        assert [t["id"] for t in titles.all(status="held")] == ["b"]
         with pytest.raises(LookupError, match="no title 'zzz'"):
-            get_title(client.state, "zzz")
+            titles.get("zzz")

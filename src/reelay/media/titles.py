@@ -3,17 +3,22 @@
 Everything here is read from the event log (the pipeline's state-change and outcome
 events), the invocations that ran for a title, and its report in the store. Nothing
 here writes, so the dashboard and the API can show a title while it is being made.
+`Titles` folds the log incrementally; a title's timeline reads only the stretch of the
+log between its upload and its last event.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from reelay.client import Client
-from reelay.errors import NoSuchKeyError
+from reelay.errors import InvalidEventError, NoSuchKeyError
 from reelay.events import encode_s3_key
-from reelay.media.config import SOURCE, Title
+from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE, Title
 from reelay.runtime.state import State
 
 STATE_CHANGE = "Media Title State Change"
@@ -24,104 +29,154 @@ OUTCOMES = {
     "Media Title Failed": "failed",
 }
 STATES = ("processing", *OUTCOMES.values())
-
-# Events that name a whole title; anyone may put events with the pipeline's source, and
-# a malformed one must not hide (or break the listing of) the real titles.
-_NAMES_TITLE = " AND ".join(
-    f"json_type(body, '$.detail.title.{field}') = 'text'"
-    for field in ("id", "bucket", "key", "etag")
-)
-# The newest event of the given detail types for each title, one row per title.
-_LATEST = f"""
-SELECT e.seq, e.time, e.detail_type, e.body FROM events e JOIN (
-    SELECT MAX(seq) AS seq FROM events
-    WHERE source = ? AND detail_type IN ({{types}}) AND {_NAMES_TITLE}
-    GROUP BY json_extract(body, '$.detail.title.id')
-) newest ON e.seq = newest.seq
-"""
-_FIRST_SEEN = f"""
-SELECT json_extract(body, '$.detail.title.id') AS title_id, MIN(time) AS created,
-       MAX(time) AS updated
-FROM events WHERE source = ? AND detail_type = ? AND {_NAMES_TITLE} GROUP BY title_id
+_BATCH = 5000
+# What `Titles` folds: the pipeline's state changes and outcomes, and uploads to its
+# ingest prefix (filtered here: most object events are the pipeline's own work files).
+_FOLDED_TYPES = ", ".join(f"'{t}'" for t in (STATE_CHANGE, *OUTCOMES))
+_NEW_EVENTS = f"""
+SELECT seq, time, kind, detail_type, body FROM events WHERE seq > ? AND (
+    (source = '{SOURCE}' AND detail_type IN ({_FOLDED_TYPES}))
+    OR (source = 'aws.s3' AND detail_type LIKE 'ObjectCreated:%'
+        AND json_extract(body, '$.Records[0].s3.bucket.name') = '{BUCKET}'
+        AND json_extract(body, '$.Records[0].s3.object.key') LIKE '{INGEST_PREFIX}%'))
+ORDER BY seq LIMIT ?
 """
 
 
-def _latest(state: State, types: list[str]) -> dict[str, dict[str, Any]]:
-    sql = _LATEST.format(types=",".join("?" * len(types)))
-    out = {}
-    for row in state.read(sql, (SOURCE, *types)):
-        detail = json.loads(row["body"])["detail"]
-        out[detail["title"]["id"]] = {"type": row["detail_type"], "time": row["time"], **detail}
-    return out
+@dataclass
+class _Entry:
+    """What the log has said about one title so far."""
 
+    ref: dict[str, str]  # id, bucket, key, etag
+    created: float | None = None  # its first state change
+    updated: float | None = None
+    now: dict[str, Any] = field(default_factory=dict)  # its newest state change's detail
+    outcome: str | None = None  # its newest outcome's detail type
+    upload_seq: int | None = None  # the upload event that started it
+    first_seq: int = 0  # its first and newest pipeline events
+    last_seq: int = 0
 
-def list_titles(state: State, *, status: str | None = None) -> list[dict[str, Any]]:
-    """Every title the pipeline has seen, newest first, with its state and progress."""
-    progress = _latest(state, [STATE_CHANGE])
-    outcomes = _latest(state, list(OUTCOMES))
-    titles = []
-    for row in state.read(_FIRST_SEEN, (SOURCE, STATE_CHANGE)):
-        now, outcome = progress.get(row["title_id"], {}), outcomes.get(row["title_id"])
-        if not now:
-            continue
+    def summary(self) -> dict[str, Any]:
         # The last state change says whether the title is settled (a failed title that
         # was redriven is processing again); the newest outcome event says how.
-        settled = now.get("status") in ("COMPLETE", "ERROR") and outcome is not None
-        title_status = OUTCOMES[outcome["type"]] if outcome and settled else "processing"
-        error = now.get("error") if title_status != "processing" else None
-        titles.append(
-            {
-                **now["title"],
-                "status": title_status,
-                "stage": now.get("stage"),
-                "percent": now.get("percent", 100 if title_status == "published" else None),
-                "chunks_done": now.get("chunks_done"),
-                "chunks_total": now.get("chunks_total"),
-                "error": error,
-                "created": row["created"],
-                "updated": row["updated"],
-            }
-        )
-    titles.sort(key=lambda t: t["created"], reverse=True)
-    return [t for t in titles if status is None or t["status"] == status]
+        settled = self.now.get("status") in ("COMPLETE", "ERROR") and self.outcome is not None
+        status = OUTCOMES[self.outcome] if settled and self.outcome else "processing"
+        return {
+            **self.ref,
+            "status": status,
+            "stage": self.now.get("stage"),
+            "percent": self.now.get("percent", 100 if status == "published" else None),
+            "chunks_done": self.now.get("chunks_done"),
+            "chunks_total": self.now.get("chunks_total"),
+            "error": self.now.get("error") if status != "processing" else None,
+            "created": self.created,
+            "updated": self.updated,
+        }
 
 
-def get_title(state: State, title_id: str) -> dict[str, Any]:
-    """One title's summary; `LookupError` if the pipeline has never seen it."""
-    for title in list_titles(state):
-        if title["id"] == title_id:
-            return title
-    raise LookupError(f"no title {title_id!r}")
+class Titles:
+    """The titles of one home, folded from its event log as the log grows.
 
+    Each read first folds in only the events appended since the last one (the
+    pipeline's events and uploads to its ingest prefix), so watching a home with
+    thousands of titles costs what happened since the last look, not its history.
+    Events that do not name a whole title are skipped: anyone may put events with
+    the pipeline's source, and a malformed one must not hide or break the real ones.
+    Thread-safe.
+    """
 
-def report(client: Client, title: dict[str, Any]) -> dict[str, Any] | None:
-    """The title's report, once it is settled (None before)."""
-    t = Title.from_dict({k: title[k] for k in ("id", "bucket", "key", "etag")})
-    try:
-        value = json.loads(client.get_object(t.bucket, t.report_key))
-    except NoSuchKeyError:
-        return None
-    return value if isinstance(value, dict) else None
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self._cursor = 0
+        self._titles: dict[str, _Entry] = {}
+        self._uploads: dict[str, int] = {}  # title id -> seq of its upload event
+        self._lock = threading.Lock()
+
+    def all(self, *, status: str | None = None) -> list[dict[str, Any]]:
+        """Every title seen, newest first, with its state and progress."""
+        with self._lock:
+            self._refresh()
+            titles = [e.summary() for e in self._titles.values() if e.created is not None]
+        titles.sort(key=lambda t: t["created"], reverse=True)
+        return [t for t in titles if status is None or t["status"] == status]
+
+    def get(self, title_id: str) -> dict[str, Any]:
+        """One title's summary; `LookupError` if the pipeline has never seen it."""
+        with self._lock:
+            self._refresh()
+            entry = self._titles.get(title_id)
+            if entry is None or entry.created is None:
+                raise LookupError(f"no title {title_id!r}")
+            return entry.summary()
+
+    def _refresh(self) -> None:
+        while rows := self.state.read(_NEW_EVENTS, (self._cursor, _BATCH)):
+            for row in rows:
+                self._fold(row)
+            self._cursor = rows[-1]["seq"]
+
+    def _fold(self, row: sqlite3.Row) -> None:
+        body = json.loads(row["body"])
+        if row["kind"] == "s3":  # an upload starts a title: its timeline starts here
+            for record in body["Records"]:
+                self._uploads.setdefault(Title.from_s3_record(record).id, row["seq"])
+            return
+        try:
+            ref = Title.from_dict(body.get("detail", {}).get("title")).as_dict()
+        except (InvalidEventError, AttributeError):
+            return
+        entry = self._titles.get(ref["id"])
+        if entry is None:
+            entry = self._titles[ref["id"]] = _Entry(ref, first_seq=row["seq"])
+            entry.upload_seq = self._uploads.pop(ref["id"], None)
+        entry.last_seq = row["seq"]
+        if row["detail_type"] == STATE_CHANGE:
+            entry.created = entry.created or row["time"]
+            entry.updated = row["time"]
+            entry.now = body["detail"]
+        elif row["detail_type"] in OUTCOMES:
+            entry.outcome = row["detail_type"]
+
+    def report(self, client: Client, title_id: str) -> dict[str, Any] | None:
+        """The title's report, once it is settled (None before)."""
+        title = Title.from_dict(self.get(title_id))
+        try:
+            value = json.loads(client.get_object(title.bucket, title.report_key))
+        except NoSuchKeyError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def timeline(self, title_id: str) -> list[dict[str, Any]]:
+        """Every task that ran (or waits) for a title: when it was queued, each
+        attempt's start, duration, worker and error, and what it worked on."""
+        summary = self.get(title_id)
+        with self._lock:
+            entry = self._titles[title_id]
+            low = entry.upload_seq or entry.first_seq
+            # A settled title has no more events; one in progress may have any later.
+            settled = summary["status"] != "processing"
+        high = entry.last_seq if settled else self.state.last_seq()
+        return _timeline(self.state, summary, low, high)
 
 
 _TASKS = """
 SELECT i.id, i.function, i.status, i.attempts, i.redrives, i.started, i.finished, i.worker,
        e.time AS queued, e.detail_type, e.body
 FROM invocations i JOIN events e ON e.seq = i.event_seq
-WHERE json_extract(e.body, '$.detail.title.id') = ?
+WHERE e.seq BETWEEN ? AND ? AND (
+      json_extract(e.body, '$.detail.title.id') = ?
    OR json_extract(e.body, '$.requestPayload.detail.title.id') = ?
    OR (e.kind = 's3' AND json_extract(e.body, '$.Records[0].s3.object.key') = ?
-       AND json_extract(e.body, '$.Records[0].s3.object.eTag') = ?)
+       AND json_extract(e.body, '$.Records[0].s3.object.eTag') = ?))
 ORDER BY e.time, i.rowid
 """
 _LABELS = ("chunk", "renditions", "rendition", "output")
 
 
-def timeline(state: State, title: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every task that ran (or waits) for a title: when it was queued, each attempt's
-    start, duration, worker and error, and what it worked on (chunk, renditions)."""
+def _timeline(state: State, title: dict[str, Any], low: int, high: int) -> list[dict[str, Any]]:
     rows = state.read(
-        _TASKS, (title["id"], title["id"], encode_s3_key(title["key"]), title["etag"])
+        _TASKS,
+        (low, high, title["id"], title["id"], encode_s3_key(title["key"]), title["etag"]),
     )
     ids = [r["id"] for r in rows]
     attempts: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}

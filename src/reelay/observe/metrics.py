@@ -24,12 +24,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from reelay.media.titles import STATES, list_titles
+from reelay.media.titles import STATES, Titles
 from reelay.runtime.state import FAILED, QUEUED, RUNNING, State
 
 # Upper bounds (seconds) of the duration histogram: from a no-op to Lambda's 900 s cap.
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 WINDOW_S = 60.0
+LONGEST_ATTEMPT_S = 960.0  # Lambda's 900 s timeout cap, and the dispatcher's grace
 TIMEOUT = "Sandbox.Timedout"
 
 _OUTCOME = (
@@ -50,7 +51,7 @@ SELECT i.function, SUM(json_extract({_RESULT}, '$.throughput.frames')) AS frames
        SUM(a.duration_ms) / 1000.0 AS seconds
 FROM invocations i JOIN attempts a ON a.invocation_id = i.id AND a.attempt = i.attempts
 WHERE i.status = 'succeeded' AND json_extract({_RESULT}, '$.throughput.frames') IS NOT NULL
-  AND a.started + a.duration_ms / 1000.0 >= ?
+  AND a.started >= ? - {LONGEST_ATTEMPT_S} AND a.started + a.duration_ms / 1000.0 >= ?
 GROUP BY i.function
 """
 
@@ -65,27 +66,28 @@ class Metrics(Collector):
     """The metrics of one home's state. A Prometheus collector: register it, or call
     `collect` directly."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, titles: Titles | None = None) -> None:
         self.state = state
+        self.titles = titles or Titles(state)
 
     # -- the live snapshot ---------------------------------------------------------------
 
-    def snapshot(
-        self, now: float | None = None, titles: list[dict[str, Any]] | None = None
-    ) -> dict[str, float]:
-        """Rates over the last minute and depths now, by the names alert rules use.
-        ``titles``: `list_titles` if the caller has just read it."""
+    def snapshot(self, now: float | None = None) -> dict[str, float]:
+        """Rates over the last minute and depths now, by the names alert rules use."""
         now = time.time() if now is None else now
         since = now - WINDOW_S
+        # Attempts that ended in the window started at most the longest timeout earlier:
+        # the first bound lets the index on `started` skip the rest of the history.
         recent = self.state.read(
-            "SELECT duration_ms, ok FROM attempts WHERE started + duration_ms / 1000.0 >= ?",
-            (since,),
+            "SELECT duration_ms, ok FROM attempts "
+            "WHERE started >= ? AND started + duration_ms / 1000.0 >= ?",
+            (since - LONGEST_ATTEMPT_S, since),
         )
         durations = sorted(r[0] / 1000 for r in recent)
         errors = sum(1 for r in recent if not r[1])
         counts = self.state.counts()
         queued, oldest_age = self._pending(now)
-        states = [t["status"] for t in (list_titles(self.state) if titles is None else titles)]
+        states = [t["status"] for t in self.titles.all()]
         return {
             "invocations_per_second": len(recent) / WINDOW_S,
             "error_rate": errors / len(recent) if recent else 0.0,
@@ -204,7 +206,7 @@ class Metrics(Collector):
 
     def _media(self, now: float) -> Iterator[Metric]:
         titles = GaugeMetricFamily("reelay_titles", "Media titles by state.", labels=["state"])
-        states = [t["status"] for t in list_titles(self.state)]
+        states = [t["status"] for t in self.titles.all()]
         for name in STATES:
             titles.add_metric([name], states.count(name))
         frames = CounterMetricFamily(
@@ -228,11 +230,12 @@ class Metrics(Collector):
             f"Media seconds encoded per second of task time, over the last {WINDOW_S:g} s.",
             labels=["function"],
         )
-        for fn, n_frames, n_media, seconds in self.state.read(_THROUGHPUT, (0,)):
+        for fn, n_frames, n_media, seconds in self.state.read(_THROUGHPUT, (0, 0)):
             frames.add_metric([fn], n_frames)
             media.add_metric([fn], n_media)
             busy.add_metric([fn], seconds)
-        for fn, n_frames, n_media, seconds in self.state.read(_THROUGHPUT, (now - WINDOW_S,)):
+        since = now - WINDOW_S
+        for fn, n_frames, n_media, seconds in self.state.read(_THROUGHPUT, (since, since)):
             if seconds:
                 fps.add_metric([fn], n_frames / seconds)
                 realtime.add_metric([fn], n_media / seconds)

@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS invocations (
 );
 CREATE INDEX IF NOT EXISTS invocations_ready ON invocations(status, not_before);
 CREATE INDEX IF NOT EXISTS invocations_function ON invocations(function, created);
+CREATE INDEX IF NOT EXISTS invocations_event ON invocations(event_seq);
 CREATE TABLE IF NOT EXISTS attempts (
     invocation_id TEXT NOT NULL,
     attempt INTEGER NOT NULL,
@@ -85,6 +86,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (invocation_id, attempt)
 );
 CREATE INDEX IF NOT EXISTS attempts_function ON attempts(function, started);
+CREATE INDEX IF NOT EXISTS attempts_started ON attempts(started);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS barriers (
     name TEXT PRIMARY KEY,

@@ -35,8 +35,8 @@ from starlette.responses import StreamingResponse
 
 from reelay.client import Client
 from reelay.errors import InvalidKeyError, ReelayError
-from reelay.media import titles as media_titles
 from reelay.media.config import BUCKET, INGEST_PREFIX, title_id_for
+from reelay.media.titles import Titles
 from reelay.observe.alerts import Alerter, AlertRule
 from reelay.observe.metrics import Metrics
 from reelay.runtime.app import App
@@ -120,18 +120,18 @@ def create_app(
     alerter: Alerter | None = None,
 ) -> FastAPI:
     """The ASGI app: API under ``/api``, ``/metrics``, the dashboard at ``/``."""
-    metrics = Metrics(client.state)
+    titles = Titles(client.state)
+    metrics = Metrics(client.state, titles)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(metrics)
     live = Live()
 
     def read_live() -> dict[str, Any]:
         now = time.time()
-        titles = media_titles.list_titles(client.state)
         return {
-            "point": {"time": now, **metrics.snapshot(now, titles)},
+            "point": {"time": now, **metrics.snapshot(now)},
             "failures": metrics.failures(),
-            "titles": titles[:50],
+            "titles": titles.all()[:50],
             "alerts": alerter.active() if alerter is not None else [],
         }
 
@@ -269,14 +269,13 @@ def create_app(
         status: TitleState | None = None,
     ) -> list[dict[str, Any]]:
         """Every title, newest first, with its state and progress."""
-        return await asyncio.to_thread(media_titles.list_titles, client.state, status=status)
+        return await asyncio.to_thread(titles.all, status=status)
 
     def title_detail(title_id: str) -> dict[str, Any]:
-        title = media_titles.get_title(client.state, title_id)
         return {
-            "title": title,
-            "report": media_titles.report(client, title),
-            "tasks": media_titles.timeline(client.state, title),
+            "title": titles.get(title_id),
+            "report": titles.report(client, title_id),
+            "tasks": titles.timeline(title_id),
         }
 
     @api.get("/api/titles/{title_id}", tags=["titles"])
@@ -287,7 +286,7 @@ def create_app(
     @api.get("/api/titles/{title_id}/files/{path:path}", tags=["titles"])
     async def published_file(title_id: str, path: str) -> Response:
         """A file of the published title (HLS and DASH manifests, segments, subtitles)."""
-        title = await asyncio.to_thread(media_titles.get_title, client.state, title_id)
+        title = await asyncio.to_thread(titles.get, title_id)
         try:
             key = validate_key(f"published/{title['id']}/{path}")
         except InvalidKeyError as exc:
@@ -313,12 +312,9 @@ def create_app(
 
         def read() -> list[dict[str, Any]]:
             if title is not None:
-                tasks = media_titles.timeline(
-                    client.state, media_titles.get_title(client.state, title)
-                )
                 return [
                     client.state.invocation(t["id"]).as_dict()
-                    for t in reversed(tasks)
+                    for t in reversed(titles.timeline(title))
                     if (function is None or t["function"] == function)
                     and (status is None or t["status"] == status)
                 ][:limit]

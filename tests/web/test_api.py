@@ -778,3 +778,13 @@ def test_a_result_that_is_not_strict_json_is_listed_with_nulls(web: Served) -> N
     one = sound(web.http.get(f"/api/invocations/{request_id}")).json()
     assert one["result"] == {"score": None, "n": None}
     assert sound(web.http.get("/metrics")).status_code == 200
+
+
+def test_the_api_filters_name_the_same_states_as_the_runtime_and_titles() -> None:
+    from typing import get_args
+
+    from reelay.media.titles import STATES
+    from reelay.runtime.state import STATUSES
+    from reelay.web.api import Status, TitleState
+
+    assert get_args(Status) == STATUSES and get_args(TitleState) == STATES

@@ -56,7 +56,13 @@ def ensure_web() -> None:
         )
         return
     print("installing the dashboard's hls.js with npm ci", flush=True)
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=WEB, check=True)
+    done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=WEB)
+    if done.returncode != 0:  # the dashboard works without it; only its player needs it
+        print(
+            f"npm ci failed (exit {done.returncode}): the dashboard's player is missing",
+            file=sys.stderr,
+        )
+        return
     stamp.write_text(wanted)
 
 

@@ -54,4 +54,6 @@ def run_media_demo(home: Path | None = None) -> int:
         f"  python3 -m http.server -d {Path(hls).parent} 8000   # then open "
         "http://127.0.0.1:8000/master.m3u8 in Safari or an hls.js player"
     )
+    click.echo("or in the dashboard (timeline, QC charts, a player), at the URL it prints:")
+    click.echo(f"  reelay up --app media --home {home}")
     return 0

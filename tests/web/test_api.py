@@ -788,3 +788,33 @@ def test_the_api_filters_name_the_same_states_as_the_runtime_and_titles() -> Non
     from reelay.web.api import Status, TitleState
 
     assert get_args(Status) == STATUSES and get_args(TitleState) == STATES
+
+
+def test_a_flood_of_refused_requests_is_recorded_as_a_count(tmp_path: Path) -> None:
+    from reelay.client import Client
+    from reelay.config import Settings
+    from reelay.web import Audit, Server, create_app
+
+    with Client(Settings.load(tmp_path / "home")) as client:
+        audit = Audit(client, burst=3, window_s=0.5)
+        app = create_app(client, "right", audit=audit)
+        with Server(app, port=0) as server, httpx.Client(base_url=server.url) as http:
+            for i in range(10):
+                http.get(f"/api/x{i % 2}", headers={"Authorization": "Bearer wrong"})
+            deadline = time.monotonic() + 30  # the server's observer closes the window
+            while not client.state.events(source="reelay.web", limit=100)[0].detail_type.endswith(
+                "Suppressed"
+            ):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            for _ in range(5):  # a new window: its count is recorded when the server stops
+                http.get("/metrics")
+        audited = events_json(client.state, source="reelay.web")
+    one, many = "Unauthorized Request", "Unauthorized Requests Suppressed"
+    assert [e["detail-type"] for e in audited] == [one] * 3 + [many] + [one] * 3 + [many]
+    assert audited[-1]["detail"]["count"] == 2
+    assert audited[-1]["detail"]["paths"] == ["/metrics"]
+    summary = audited[3]["detail"]
+    assert summary["source_ip"] == "127.0.0.1" and summary["count"] == 7
+    assert summary["paths"] == ["/api/x0", "/api/x1"] and summary["reasons"] == {"wrong token": 7}
+    assert summary["first"] <= summary["last"]

@@ -2,7 +2,8 @@
 
 One bearer token guards the whole server (API, metrics, dashboard). Scripts and
 Prometheus send ``Authorization: Bearer TOKEN``; a browser opens the URL that
-``reelay up`` prints once, ``/?token=TOKEN``, which sets an HttpOnly cookie.
+``reelay up`` prints once, ``/?token=TOKEN``, which sets an HttpOnly cookie. `Audit`
+records the requests refused.
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ import hmac
 import os
 import secrets
 import stat
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import HTTPConnection
+
+from reelay.client import Client
 
 COOKIE = "reelay_token"
 TOKEN_FILE = "api-token"
@@ -57,3 +65,91 @@ def presented(conn: HTTPConnection) -> tuple[str | None, str]:
 
 def same(token: str | None, expected: str) -> bool:
     return token is not None and hmac.compare_digest(token.encode(), expected.encode())
+
+
+@dataclass
+class _Window:
+    """One source address's refusals in the current window."""
+
+    start: float
+    recorded: int = 0
+    suppressed: int = 0
+    first: float = 0.0
+    last: float = 0.0
+    paths: set[str] = field(default_factory=set)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+class Audit:
+    """Refused requests, recorded as events without letting a flood fill the log.
+
+    Each source address gets ``burst`` ``Unauthorized Request`` events per ``window_s``
+    (one per refused request: address, method, path, time, reason). Past that its
+    refusals are counted, and the count is recorded as one ``Unauthorized Requests
+    Suppressed`` event when the window closes (`flush`, which the server calls every
+    second and at shutdown). Every refusal is accounted for; the log grows by at most
+    ``burst + 1`` events per address and window. Thread-safe.
+    """
+
+    def __init__(self, client: Client, *, burst: int = 60, window_s: float = 60.0) -> None:
+        self.client = client
+        self.burst = burst
+        self.window_s = window_s
+        self._windows: dict[str, _Window] = {}
+        self._lock = threading.Lock()
+
+    def refused(self, conn: HTTPConnection, reason: str) -> None:
+        now = time.time()
+        address = conn.client.host if conn.client else "unknown"
+        with self._lock:
+            entries = self._closed(now, force=False)
+            window = self._windows.setdefault(address, _Window(now))
+            if window.recorded < self.burst:
+                window.recorded += 1
+                detail = {
+                    "source_ip": address,
+                    "method": conn.scope.get("method", "GET"),
+                    "path": conn.url.path,
+                    "time": now,
+                    "reason": reason,
+                }
+                entries.append(_entry("Unauthorized Request", detail))
+            else:
+                window.suppressed += 1
+                window.first = window.first or now
+                window.last = now
+                if len(window.paths) < 10:
+                    window.paths.add(conn.url.path)
+                window.reasons[reason] += 1
+        self._append(entries)
+
+    def flush(self, *, force: bool = False) -> None:
+        """Record the counts of closed windows (with ``force``, of every window)."""
+        with self._lock:
+            entries = self._closed(time.time(), force=force)
+        self._append(entries)
+
+    def _closed(self, now: float, *, force: bool) -> list[dict[str, Any]]:
+        entries = []
+        for address, window in list(self._windows.items()):
+            if force or now - window.start >= self.window_s:
+                del self._windows[address]
+                if window.suppressed:
+                    detail = {
+                        "source_ip": address,
+                        "count": window.suppressed,
+                        "first": window.first,
+                        "last": window.last,
+                        "paths": sorted(window.paths),
+                        "reasons": dict(window.reasons),
+                    }
+                    entries.append(_entry("Unauthorized Requests Suppressed", detail))
+        return entries
+
+    def _append(self, entries: list[dict[str, Any]]) -> None:
+        for start in range(0, len(entries), 10):  # PutEvents takes 10 entries a call
+            self.client.put_events(entries[start : start + 10])
+
+
+def _entry(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"Source": "reelay.web", "DetailType": detail_type, "Detail": detail}

@@ -3,7 +3,8 @@
 `create_app` builds the ASGI app over a `Client` (and, when a runtime serves an app,
 that `App`, for the functions page). Every request must carry the home's token (see
 `reelay.web._auth`); a request without it gets 401 and leaves an ``Unauthorized
-Request`` event (source ``reelay.web``) with its address, method and path.
+Request`` event (source ``reelay.web``) with its address, method and path (past 60 a
+minute from one address, one event with their count: see `Audit`).
 
 One observer task per server reads the state once a second (metrics snapshot, latest
 failures, titles, alert evaluation) and keeps a short history; each ``/api/live``
@@ -41,7 +42,7 @@ from reelay.observe.alerts import Alerter, AlertRule
 from reelay.observe.metrics import Metrics
 from reelay.runtime.app import App
 from reelay.storage import validate_bucket, validate_key
-from reelay.web._auth import COOKIE, presented, same
+from reelay.web._auth import COOKIE, Audit, presented, same
 
 STATIC = Path(__file__).parent / "static"
 HLS_JS = Path(__file__).parent / "node_modules" / "hls.js" / "dist" / "hls.min.js"
@@ -118,8 +119,10 @@ def create_app(
     *,
     app: App | None = None,
     alerter: Alerter | None = None,
+    audit: Audit | None = None,
 ) -> FastAPI:
     """The ASGI app: API under ``/api``, ``/metrics``, the dashboard at ``/``."""
+    audit = audit or Audit(client)
     titles = Titles(client.state)
     metrics = Metrics(client.state, titles)
     registry = CollectorRegistry(auto_describe=False)
@@ -127,6 +130,7 @@ def create_app(
     live = Live()
 
     def read_live() -> dict[str, Any]:
+        audit.flush()
         now = time.time()
         return {
             "point": {"time": now, **metrics.snapshot(now)},
@@ -175,6 +179,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await asyncio.to_thread(audit.flush, force=True)
 
     api = FastAPI(
         title="reelay",
@@ -192,7 +197,7 @@ def create_app(
     async def authenticate(request: Request, call_next: Callable[..., Any]) -> Response:
         given, where = presented(request)
         if not same(given, token):
-            await asyncio.to_thread(_audit, client, request, "wrong token" if given else "no token")
+            await asyncio.to_thread(audit.refused, request, "wrong token" if given else "no token")
             return _unauthorized(request)
         if where == "query":  # a browser login: keep the token in a cookie, not the URL
             redirect = RedirectResponse(request.url.remove_query_params("token"), 303)
@@ -486,24 +491,6 @@ def _got(error: Any) -> str:
 
 def _media_type(path: str) -> str:
     return _TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
-
-
-def _audit(client: Client, request: Request, reason: str) -> None:
-    client.put_events(
-        [
-            {
-                "Source": "reelay.web",
-                "DetailType": "Unauthorized Request",
-                "Detail": {
-                    "source_ip": request.client.host if request.client else None,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "time": time.time(),
-                    "reason": reason,
-                },
-            }
-        ]
-    )
 
 
 _LOGIN = """<!doctype html><html lang="en"><head><meta charset="utf-8">

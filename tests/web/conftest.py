@@ -35,7 +35,6 @@ class Served:
     client: Client
     home: Path
     http: httpx.Client
-    runtime: Runtime | None = None
     webhook: list[dict[str, Any]] = field(default_factory=list)
 
     def anonymous(self) -> httpx.Client:
@@ -77,7 +76,7 @@ def _serve(client: Client, runtime: Runtime | None, alerter: Alerter | None) -> 
             base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
         ) as http,
     ):
-        yield Served(server.url, token, client, client.settings.home, http, runtime)
+        yield Served(server.url, token, client, client.settings.home, http)
 
 
 @pytest.fixture

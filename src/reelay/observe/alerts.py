@@ -158,6 +158,17 @@ class AlertRule:
         return "metric" if self.metric is not None else "event"
 
     @property
+    def condition(self) -> str:
+        """The rule in one line, for people (the dashboard's rule table)."""
+        if self.metric is not None:
+            text = f"{self.metric} {'>' if self.above is not None else '<'} {self.threshold:g}"
+            return text + (f" for {self.for_s:g} s" if self.for_s else "")
+        text = f"event {self.event.text if self.event else ''}"
+        text += f" by {'.'.join(self.by)}" if self.by else ""
+        text += f" until {self.until.text}" if self.until else ""
+        return text + (f" (resolves {self.for_s:g} s after the last)" if self.for_s else "")
+
+    @property
     def threshold(self) -> float | None:
         return self.above if self.above is not None else self.below
 

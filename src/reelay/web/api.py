@@ -38,7 +38,7 @@ from reelay.client import Client
 from reelay.errors import InvalidKeyError, ReelayError
 from reelay.media.config import BUCKET, INGEST_PREFIX, title_id_for
 from reelay.media.titles import Titles
-from reelay.observe.alerts import Alerter, AlertRule
+from reelay.observe.alerts import Alerter
 from reelay.observe.metrics import Metrics
 from reelay.runtime.app import App
 from reelay.storage import validate_bucket, validate_key
@@ -391,7 +391,17 @@ def create_app(
         """The alert rules and the alerts firing now."""
         if alerter is None:
             return {"rules": [], "firing": []}
-        return {"rules": [_describe(r) for r in alerter.rules], "firing": alerter.active()}
+        rules = [
+            {
+                "name": r.name,
+                "severity": r.severity,
+                "summary": r.summary,
+                "condition": r.condition,
+                "webhook": r.webhook,
+            }
+            for r in alerter.rules
+        ]
+        return {"rules": rules, "firing": alerter.active()}
 
     @api.get("/api/live", tags=["metrics"])
     async def stream(request: Request, title: str | None = None) -> StreamingResponse:
@@ -461,25 +471,6 @@ _TYPES = {
     ".html": "text/html",
     ".svg": "image/svg+xml",
 }
-
-
-def _describe(rule: AlertRule) -> dict[str, Any]:
-    if rule.metric is not None:
-        sign = ">" if rule.above is not None else "<"
-        condition = f"{rule.metric} {sign} {rule.threshold:g}"
-        condition += f" for {rule.for_s:g} s" if rule.for_s else ""
-    else:
-        condition = f"event {rule.event.text if rule.event else ''}"
-        condition += f" by {'.'.join(rule.by)}" if rule.by else ""
-        condition += f" until {rule.until.text}" if rule.until else ""
-        condition += f" (resolves {rule.for_s:g} s after the last)" if rule.for_s else ""
-    return {
-        "name": rule.name,
-        "severity": rule.severity,
-        "summary": rule.summary,
-        "condition": condition,
-        "webhook": rule.webhook,
-    }
 
 
 def _got(error: Any) -> str:

@@ -372,20 +372,37 @@ class State:
         return [Event(**dict(r)) for r in rows]
 
     def events(
-        self, *, limit: int = 50, source: str | None = None, kind: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        source: str | None = None,
+        kind: str | None = None,
+        before: int | None = None,
     ) -> list[Event]:
-        """The newest events first."""
-        rows = self._select("events", "seq DESC", limit, source=source, kind=kind)
+        """The newest events first; ``before``: only those older than that seq (a page
+        after the one that ended with it)."""
+        after = ("seq < ?", (before,)) if before is not None else None
+        rows = self._select("events", "seq DESC", limit, after, source=source, kind=kind)
         return [Event(**dict(r)) for r in rows]
 
     def _select(
-        self, table: str, order: str, limit: int, **equal: str | int | None
+        self,
+        table: str,
+        order: str,
+        limit: int,
+        page: tuple[str, tuple[Any, ...]] | None = None,
+        **equal: str | int | None,
     ) -> list[sqlite3.Row]:
-        """Rows of ``table`` whose columns equal the given values (None: any)."""
+        """Rows of ``table`` whose columns equal the given values (None: any), past the
+        ``page`` condition (keyset pagination: SQL and its arguments)."""
         given = {column: value for column, value in equal.items() if value is not None}
-        where = " AND ".join(f"{column} = ?" for column in given) or "1=1"
-        sql = f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT ?"
-        return self._db().execute(sql, (*given.values(), limit)).fetchall()
+        where = [f"{column} = ?" for column in given]
+        args: list[Any] = list(given.values())
+        if page is not None:
+            where.append(page[0])
+            args += page[1]
+        sql = f"SELECT * FROM {table} WHERE {' AND '.join(where) or '1=1'} ORDER BY {order} LIMIT ?"
+        return self._db().execute(sql, (*args, limit)).fetchall()
 
     def event(self, seq: int) -> Event:
         row = self._db().execute("SELECT * FROM events WHERE seq = ?", (seq,)).fetchone()
@@ -634,12 +651,21 @@ class State:
         status: str | None = None,
         event_seq: int | None = None,
         limit: int = 50,
+        before: str | None = None,
     ) -> list[Invocation]:
-        """The newest invocations first, optionally filtered."""
+        """The newest invocations first, optionally filtered; ``before``: only those after
+        that invocation in this order (the next page)."""
+        page = None
+        if before is not None:
+            page = (
+                "(created, rowid) < (SELECT created, rowid FROM invocations WHERE id = ?)",
+                (before,),
+            )
         rows = self._select(
             "invocations",
             "created DESC, rowid DESC",
             limit,
+            page,
             function=function,
             status=status,
             event_seq=event_seq,

@@ -23,7 +23,14 @@ import click
 
 from reelay.client import Client
 from reelay.config import Settings
-from reelay.errors import AppError, HomeBusyError, InvalidEventError, ReelayError
+from reelay.errors import (
+    AppError,
+    ConfigError,
+    FunctionNotFoundError,
+    HomeBusyError,
+    InvalidEventError,
+    ReelayError,
+)
 from reelay.runtime import Runtime, wait_for_invocation
 from reelay.runtime.app import App, load_app
 from reelay.runtime.state import FAILED, STATUSES, Invocation
@@ -37,6 +44,12 @@ home_option = click.option(
     help="The reelay home (default: $REELAY_HOME, else a per-user data directory).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+app_option = click.option(
+    "--app",
+    "app_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The app file (default: ./reelay.yaml, else the app `reelay up` last served here).",
+)
 limit_option = click.option(
     "--limit",
     type=click.IntRange(1, 100000),
@@ -69,14 +82,61 @@ def friendly(command: F) -> F:
 
 def _app(path: Path | None, client: Client) -> App:
     """The app named by --app, else ./reelay.yaml, else the one ``reelay up`` last served."""
+    app = _known_app(path, client)
+    if app is None:
+        raise click.UsageError("no app: pass --app FILE (or run where reelay.yaml is)")
+    return app
+
+
+def _known_app(path: Path | None, client: Client) -> App | None:
+    """As `_app`, but None when no app is named and none is known to the home."""
     if path is None:
         if Path("reelay.yaml").is_file():
             path = Path("reelay.yaml")
         elif (last := client.state.get_meta("app_path")) is not None:
             path = Path(last)
         else:
-            raise click.UsageError("no app: pass --app FILE (or run where reelay.yaml is)")
+            return None
     return load_app(path)
+
+
+def _check_function(name: str, app_path: Path | None, client: Client) -> None:
+    """Refuse a function name that is neither in the app nor in the home's history.
+
+    A function that ran here once but has since left the app still has its logs and
+    invocations, so the history counts too; a name known to neither is a typo.
+    """
+    app = _known_app(app_path, client)
+    if app is not None and name in app.functions:
+        return
+    if client.state.invocations(function=name, limit=1):
+        return
+    if app is None:
+        raise FunctionNotFoundError(
+            f"function {name!r} has never run in {client.settings.home}, and no app is known "
+            "to check the name against: pass --app FILE"
+        )
+    app.function(name)  # raises FunctionNotFoundError, listing the app's functions
+
+
+def _reading(home: Path | None) -> Settings:
+    """The settings of an existing home, for commands that only read it.
+
+    Opening a home's state creates it, so a command that only reads checks first: a
+    mistyped --home then says so instead of leaving an empty home behind.
+    """
+    settings = Settings.load(home)
+    if not settings.state_path.is_file():
+        raise ConfigError(
+            f"no reelay home at {settings.home} (it has no state.db); check --home or "
+            "REELAY_HOME, or make one with `reelay up`, `reelay put` or `reelay emit`"
+        )
+    return settings
+
+
+def _plural(count: int, noun: str) -> str:
+    """``1 chunk``, ``2 chunks``: a count and its noun, agreeing."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _time(ts: float | None) -> str:
@@ -179,14 +239,16 @@ def up(
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         click.echo(
-            f"reelay up: app {app.name!r} ({len(app.functions)} functions) on "
+            f"reelay up: app {app.name!r} ({_plural(len(app.functions), 'function')}) on "
             f"{settings.home}, executor {runtime.executor_url} "
-            f"({runtime.executor.max_workers} workers)",
+            f"({_plural(runtime.executor.max_workers, 'worker')})",
             err=True,
         )
         if runtime.recovered:
             click.echo(
-                f"requeued {runtime.recovered} invocations left running by a previous run", err=True
+                f"requeued {_plural(runtime.recovered, 'invocation')} left running by a "
+                "previous run",
+                err=True,
             )
         if address is not None:
             token, created = ensure_token(settings.home)
@@ -212,20 +274,48 @@ def up(
 @home_option
 @friendly
 def put(file: Path, destination: str, as_json: bool, home: Path | None) -> None:
-    """Store FILE at s3://BUCKET/KEY in the home's object store (emits ObjectCreated:Put)."""
+    """Store FILE at s3://BUCKET/KEY in the home's object store (emits ObjectCreated:Put).
+
+    A file put under s3://media/ingest/ starts a media title; its id is printed.
+    """
     bucket, key = _parse_s3_url(destination)
     with Client(Settings.load(home)) as client:
         info = client.put_object(bucket, key, file)
+    title_id = _media_title(info.bucket, info.key, info.etag)
     if as_json:
-        _dump({"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag})
-    else:
-        click.echo(f"put s3://{info.bucket}/{info.key} ({info.size} bytes, etag {info.etag})")
+        out = {"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag}
+        _dump(out if title_id is None else out | {"title_id": title_id})
+        return
+    click.echo(
+        f"put s3://{info.bucket}/{info.key} ({_plural(info.size, 'byte')}, etag {info.etag})"
+    )
+    if title_id is not None:
+        click.echo(
+            f"started media title {title_id} (it runs while `reelay up --app media` serves "
+            "this home)"
+        )
+
+
+def _media_title(bucket: str, key: str, etag: str) -> str | None:
+    """The media title an upload starts, if it went to the media pipeline's ingest prefix."""
+    from reelay.media.config import BUCKET, INGEST_PREFIX, title_id_for
+
+    if bucket != BUCKET or not key.startswith(INGEST_PREFIX):
+        return None
+    return title_id_for(key, etag)
 
 
 def _address(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise click.BadParameter(f"{text!r}: expected HOST:PORT", param_hint="--http")
+    if not sep or not host or not port.isascii() or not port.isdigit():
+        raise click.BadParameter(
+            f"{text!r}: expected HOST:PORT, as in 127.0.0.1:8470", param_hint="--http"
+        )
+    if int(port) > 65535:
+        raise click.BadParameter(
+            f"{text!r}: port {int(port)} is out of range; use 1-65535, or 0 for any free port",
+            param_hint="--http",
+        )
     return host.strip("[]"), int(port)
 
 
@@ -362,14 +452,15 @@ def validate(file: Path, kind: str) -> None:
 
         alert_rules = load_alert_rules(file)
         names = ", ".join(r.name for r in alert_rules) or "none"
-        click.echo(f"{file}: ok ({len(alert_rules)} alert rules: {names})")
+        click.echo(f"{file}: ok ({_plural(len(alert_rules), 'alert rule')}: {names})")
     elif kind == "ladder":
         from reelay.media.ladder import load_ladder
 
         ladder = load_ladder(file)
         outputs = [r.name for r in ladder.video] + [r.name for r in ladder.audio]
         click.echo(
-            f"{file}: ok (ladder {ladder.name}: {len(outputs)} outputs: {', '.join(outputs)})"
+            f"{file}: ok (ladder {ladder.name}: {_plural(len(outputs), 'output')}: "
+            f"{', '.join(outputs)})"
         )
     elif kind == "rules":
         from reelay.media.rules import load_rules
@@ -380,7 +471,8 @@ def validate(file: Path, kind: str) -> None:
     else:
         app = load_app(file)
         click.echo(
-            f"{file}: ok ({len(app.functions)} functions: {', '.join(sorted(app.functions))})"
+            f"{file}: ok ({_plural(len(app.functions), 'function')}: "
+            f"{', '.join(sorted(app.functions))})"
         )
 
 
@@ -395,7 +487,7 @@ def validate(file: Path, kind: str) -> None:
 @friendly
 def events(limit: int, source: str | None, as_json: bool, home: Path | None) -> None:
     """List the newest events in the durable log."""
-    with Client(Settings.load(home)) as client:
+    with Client(_reading(home)) as client:
         rows = client.state.events(limit=limit, source=source)
     if as_json:
         _dump([e.as_dict() for e in rows])
@@ -409,15 +501,23 @@ def events(limit: int, source: str | None, as_json: bool, home: Path | None) -> 
 @main.command()
 @click.option("--function", help="Only this function.")
 @click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@app_option
 @limit_option
 @json_option
 @home_option
 @friendly
 def invocations(
-    function: str | None, status: str | None, limit: int, as_json: bool, home: Path | None
+    function: str | None,
+    status: str | None,
+    app_path: Path | None,
+    limit: int,
+    as_json: bool,
+    home: Path | None,
 ) -> None:
     """List the newest invocations."""
-    with Client(Settings.load(home)) as client:
+    with Client(_reading(home)) as client:
+        if function is not None:
+            _check_function(function, app_path, client)
         rows = client.state.invocations(function=function, status=status, limit=limit)
     _invocation_rows(rows, as_json)
 
@@ -444,13 +544,17 @@ def _invocation_rows(rows: Sequence[Any], as_json: bool) -> None:
 
 @main.command()
 @click.argument("function")
+@app_option
 @limit_option
 @json_option
 @home_option
 @friendly
-def logs(function: str, limit: int, as_json: bool, home: Path | None) -> None:
+def logs(
+    function: str, app_path: Path | None, limit: int, as_json: bool, home: Path | None
+) -> None:
     """Show what FUNCTION printed or logged, per invocation attempt (as CloudWatch does)."""
-    with Client(Settings.load(home)) as client:
+    with Client(_reading(home)) as client:
+        _check_function(function, app_path, client)
         rows = client.state.attempts(function=function, limit=limit)
     if as_json:
         _dump([a.__dict__ for a in rows])
@@ -460,7 +564,7 @@ def logs(function: str, limit: int, as_json: bool, home: Path | None) -> None:
         if a.logs:
             click.echo(a.logs.rstrip("\n"))
         if a.logs_truncated:
-            click.echo(f"[{a.logs_truncated} bytes of output dropped]")
+            click.echo(f"[{_plural(a.logs_truncated, 'byte')} of output dropped]")
         click.echo(f"END RequestId: {a.invocation_id}")
         status = "" if a.ok else f"\tStatus: {a.error_type}"
         click.echo(
@@ -476,13 +580,18 @@ def dlq() -> None:
 
 @dlq.command("list")
 @click.option("--function", help="Only this function.")
+@app_option
 @limit_option
 @json_option
 @home_option
 @friendly
-def dlq_list(function: str | None, limit: int, as_json: bool, home: Path | None) -> None:
+def dlq_list(
+    function: str | None, app_path: Path | None, limit: int, as_json: bool, home: Path | None
+) -> None:
     """List failed invocations."""
-    with Client(Settings.load(home)) as client:
+    with Client(_reading(home)) as client:
+        if function is not None:
+            _check_function(function, app_path, client)
         rows = client.state.invocations(function=function, status=FAILED, limit=limit)
     _invocation_rows(rows, as_json)
 
@@ -491,6 +600,7 @@ def dlq_list(function: str | None, limit: int, as_json: bool, home: Path | None)
 @click.argument("request_ids", nargs=-1)
 @click.option("--function", help="Only this function's failed invocations.")
 @click.option("--all", "everything", is_flag=True, help="Redrive the whole DLQ.")
+@app_option
 @json_option
 @home_option
 @friendly
@@ -498,20 +608,26 @@ def dlq_redrive(
     request_ids: tuple[str, ...],
     function: str | None,
     everything: bool,
+    app_path: Path | None,
     as_json: bool,
     home: Path | None,
 ) -> None:
     """Queue failed invocations again, with a fresh retry budget."""
     if not (request_ids or function or everything):
         raise click.UsageError("name REQUEST_IDS, --function NAME or --all")
-    with Client(Settings.load(home)) as client:
+    # Only an existing home has a DLQ to redrive.
+    with Client(_reading(home)) as client:
+        if function is not None:
+            _check_function(function, app_path, client)
         count = client.state.redrive(ids=request_ids, function=function)
     if as_json:
         _dump({"redriven": count})
     else:
-        click.echo(f"redrove {count} invocations")
-    if request_ids and count < len(request_ids):
-        click.echo(f"error: {len(request_ids) - count} of the ids are not in the DLQ", err=True)
+        click.echo(f"redrove {_plural(count, 'invocation')}")
+    missing = len(request_ids) - count
+    if request_ids and missing > 0:
+        verb = "is" if missing == 1 else "are"
+        click.echo(f"error: {missing} of the ids {verb} not in the DLQ", err=True)
         sys.exit(1)
 
 
@@ -583,7 +699,8 @@ def _print_report(report: dict[str, Any]) -> None:
     if src:
         click.echo(
             f"  source: {src['duration_s']:.2f} s, {src['width']}x{src['height']} "
-            f"@ {src['fps']} fps, {src['frames']} frames, {src['streams']} streams"
+            f"@ {src['fps']} fps, {_plural(src['frames'], 'frame')}, "
+            f"{_plural(src['streams'], 'stream')}"
         )
     rows = [
         (

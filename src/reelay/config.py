@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reelay.errors import ConfigError
+from reelay.storage import check_store_url
 
 DURABILITY_CHOICES = ("process", "power")
 
@@ -59,6 +60,14 @@ class Settings:
     region: str = "us-east-1"
     durability: str = "process"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # However the settings were made, a store URL that names no known scheme is
+        # refused here, before anything writes objects to the wrong place.
+        try:
+            check_store_url(self.store_url)
+        except ConfigError as exc:
+            raise ConfigError(f"REELAY_STORE: {exc}") from None
 
     @classmethod
     def load(cls, home: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:

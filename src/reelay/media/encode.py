@@ -254,7 +254,7 @@ def concatenate(parts: list[Path], path: Path) -> Path:
             "+faststart",
             str(path),
         ],
-        input=f"{len(parts)} chunks of {path.name}",
+        input=f"{len(parts)} {'chunk' if len(parts) == 1 else 'chunks'} of {path.name}",
     )
     listing.unlink()
     return path
@@ -299,8 +299,9 @@ def check_video(path: Path, frames: int, plan: Plan, *, what: str) -> StreamStat
     want = plan.seconds(frames)
     if stats.frames != frames or abs(stats.duration_s - want) > 1.0 / plan.fps + 1e-6:
         raise ChunkCheckError(
-            f"{what}: {stats.frames} frames over {stats.duration_s:.3f} s; "
-            f"expected {frames} frames over {want:.3f} s"
+            f"{what}: {stats.frames} {'frame' if stats.frames == 1 else 'frames'} over "
+            f"{stats.duration_s:.3f} s; expected {frames} {'frame' if frames == 1 else 'frames'} "
+            f"over {want:.3f} s"
         )
     return stats
 

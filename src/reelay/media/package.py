@@ -86,7 +86,7 @@ def package(
             "seg-$RepresentationID$-$Number%05d$.$ext$",
             str(out / MANIFEST),
         ],
-        input=f"packaging {len(media)} renditions",
+        input=f"packaging {len(media)} {'rendition' if len(media) == 1 else 'renditions'}",
     )
     codecs = _mpd_codecs(out / MANIFEST)
     for i, t in enumerate(media):

@@ -10,8 +10,12 @@ scheme       backend                                      needs
 ``s3``       `S3Store`: AWS S3, MinIO, Ceph... via boto3   ``pip install 'reelay[s3]'``
 ===========  ===========================================  =====================
 
-A plain path (no ``scheme://``) means ``file``. Implementations are imported only
-when their scheme is opened, so the embedded default never imports boto3.
+`open_store` also takes a plain path (no ``scheme://``) for ``file``, a convenience for
+code; a store URL read from the settings (``REELAY_STORE``) must name its scheme, which
+`check_store_url` enforces, so that a typo such as ``REELAY_STORE=notaurl`` is an error
+instead of a directory made relative to wherever each process happens to run.
+Implementations are imported only when their scheme is opened, so the embedded default
+never imports boto3.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ __all__ = [
     "STORE_SCHEMES",
     "ObjectInfo",
     "ObjectStore",
+    "check_store_url",
     "open_store",
     "validate_bucket",
     "validate_key",
@@ -40,6 +45,41 @@ STORE_SCHEMES: dict[str, str] = {
 }
 
 
+def _scheme(url: str) -> str | None:
+    """The URL's scheme, lower-cased; None for a plain path."""
+    if "://" in url or url.startswith("file:"):
+        return urlsplit(url).scheme.lower()
+    return None
+
+
+def _known(scheme: str, url: str) -> str:
+    target = STORE_SCHEMES.get(scheme)
+    if target is None:
+        raise ConfigError(
+            f"unknown object store scheme {scheme!r} in {url!r}; "
+            f"valid schemes: {', '.join(sorted(STORE_SCHEMES))}"
+        )
+    return target
+
+
+def check_store_url(url: str) -> str:
+    """Check that ``url`` is an object store URL of a known scheme; return the scheme.
+
+    Imports no backend. Raises `reelay.errors.ConfigError` naming the valid schemes for
+    a plain path, an empty string or an unknown scheme.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"object store URL must be a non-empty string, got {url!r}")
+    scheme = _scheme(url)
+    if not scheme:
+        raise ConfigError(
+            f"object store URL {url!r} names no scheme; valid schemes: "
+            f"{', '.join(sorted(STORE_SCHEMES))} (as in file:///abs/dir or s3://PREFIX)"
+        )
+    _known(scheme, url)
+    return scheme
+
+
 def open_store(url: str, **options: Any) -> ObjectStore:
     """Open the object store named by ``url``; ``options`` go to the backend.
 
@@ -50,15 +90,7 @@ def open_store(url: str, **options: Any) -> ObjectStore:
     """
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(f"object store URL must be a non-empty string, got {url!r}")
-    scheme = urlsplit(url).scheme.lower() if "://" in url or url.startswith("file:") else ""
-    if not scheme:
-        scheme = "file"
-    target = STORE_SCHEMES.get(scheme)
-    if target is None:
-        raise ConfigError(
-            f"unknown object store scheme {scheme!r} in {url!r}; "
-            f"valid schemes: {', '.join(sorted(STORE_SCHEMES))}"
-        )
+    target = _known(_scheme(url) or "file", url)
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     store: ObjectStore = cls.from_url(url, **options)

@@ -278,7 +278,8 @@ def validate_bucket(bucket: str) -> str:
         raise InvalidKeyError(f"bucket name must be a str, got {type(bucket).__name__}: {bucket!r}")
     if not 3 <= len(bucket) <= 63:
         raise InvalidKeyError(
-            f"bucket name {bucket!r} is {len(bucket)} characters long; "
+            f"bucket name {bucket!r} is {len(bucket)} "
+            f"{'character' if len(bucket) == 1 else 'characters'} long; "
             "it must be 3 to 63 characters"
         )
     if not _BUCKET_CHARS.fullmatch(bucket):

@@ -162,7 +162,7 @@ class FileStore(StoreBase):
         """Create the bucket's directory; an existing bucket is left as it is."""
         validate_bucket(bucket)
         path = self.root / bucket
-        with _translate_os("create bucket", bucket, None):
+        with _translate_os("create", bucket, None):
             try:
                 path.mkdir(parents=True, exist_ok=True)
             except FileExistsError:
@@ -488,8 +488,9 @@ class FileStore(StoreBase):
                     return meta
                 raise StorageError(
                     f"object {key!r} in bucket {bucket!r} is corrupt: its content "
-                    f"({size} bytes, MD5 {md5}) no longer matches what was stored "
-                    f"({meta.size} bytes, MD5 {meta.md5}); file {data_path}"
+                    f"({size} {'byte' if size == 1 else 'bytes'}, MD5 {md5}) no longer "
+                    f"matches what was stored ({meta.size} "
+                    f"{'byte' if meta.size == 1 else 'bytes'}, MD5 {meta.md5}); file {data_path}"
                 )
         # The sidecar describes another file: ours was replaced without its sidecar
         # (a crash between renames, a file copied in), or the object was overwritten

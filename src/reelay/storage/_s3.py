@@ -387,7 +387,7 @@ class S3Store(StoreBase):
                     "belongs to another account; choose a store prefix (s3://PREFIX) "
                     "to make reelay's bucket names unique"
                 ) from exc
-            raise self._translate(exc, "create bucket", bucket, None) from exc
+            raise self._translate(exc, "create", bucket, None) from exc
 
     @contextlib.contextmanager
     def _prepare(self, data: PutSource) -> Iterator[_Source]:
@@ -610,7 +610,8 @@ def _verify(bucket: str, key: str, response: dict[str, Any], md5: str, size: int
         expected = etag if _is_md5(etag) else None
     if expected is not None and expected != md5:
         raise StorageError(
-            f"object {key!r} in bucket {bucket!r} is corrupt: received {size} bytes with "
+            f"object {key!r} in bucket {bucket!r} is corrupt: received {size} "
+            f"{'byte' if size == 1 else 'bytes'} with "
             f"MD5 {md5}, but the object was stored with MD5 {expected}"
         )
     return expected or md5

@@ -58,7 +58,8 @@ def run_demo(home: Path | None = None, *, files: int = 12) -> int:
         dead = state.invocations(status=FAILED)
         events = state.last_seq()
     click.echo(
-        f"done in {elapsed:.2f} s: {events} events, {counts[SUCCEEDED]} invocations "
+        f"done in {elapsed:.2f} s: {events} {'event' if events == 1 else 'events'}, "
+        f"{counts[SUCCEEDED]} {'invocation' if counts[SUCCEEDED] == 1 else 'invocations'} "
         f"succeeded, {counts[FAILED]} in the DLQ"
     )
     click.echo(
@@ -67,7 +68,8 @@ def run_demo(home: Path | None = None, *, files: int = 12) -> int:
     )
     for inv in dead:
         click.echo(
-            f"DLQ: {inv.function} {inv.id} after {inv.attempts} attempts: "
+            f"DLQ: {inv.function} {inv.id} after {inv.attempts} "
+            f"{'attempt' if inv.attempts == 1 else 'attempts'}: "
             f"{(inv.error or {}).get('errorMessage')}"
         )
     click.echo("look around:")

@@ -180,7 +180,7 @@ function titlePage(id) {
       <dt>Id</dt><dd class="mono">${esc(t.id)}</dd>
       <dt>Source</dt><dd class="mono">s3://${esc(t.bucket)}/${esc(t.key)}</dd>
       ${report.source ? `<dt>Source media</dt><dd>${esc(describeSource(report.source))}</dd>` : ""}
-      ${report.ladder ? `<dt>Ladder</dt><dd>${esc(report.ladder)} · ${esc(report.chunks)} chunks</dd>` : ""}
+      ${report.ladder ? `<dt>Ladder</dt><dd>${esc(report.ladder)} · ${esc(report.chunks)} ${report.chunks === 1 ? "chunk" : "chunks"}</dd>` : ""}
       ${report.timings && report.timings.total ? `<dt>Total</dt><dd>${secs(report.timings.total)}</dd>` : ""}
       ${t.error ? `<dt>Error</dt><dd class="error-text">${esc(t.error.code)}: ${esc(t.error.message)}</dd>` : ""}
     </dl>`;

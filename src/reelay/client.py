@@ -83,8 +83,9 @@ class Client:
 
     def _append_s3(self, name: str, info: ObjectInfo | None, bucket: str, key: str) -> None:
         record = s3_record(name, info, bucket=bucket, key=key, region=self.settings.region)
+        body = json.dumps(s3_event([record]))
         self.state.append(
-            [NewEvent("s3", json.dumps(s3_event([record])), source="aws.s3", detail_type=name)]
+            [NewEvent("s3", body, source="aws.s3", detail_type=name, root=_chain_root())]
         )
 
     # -- events and invocations ------------------------------------------------------
@@ -159,6 +160,7 @@ class Client:
             source=entry["Source"],
             detail_type=entry["DetailType"],
             id=event_id,
+            root=_chain_root(),
         )
 
     def arrive(self, barrier: str, part: str, parts: int, then: Mapping[str, Any]) -> Arrival:
@@ -193,7 +195,14 @@ class Client:
             body = json.dumps(payload, allow_nan=False)  # NaN is not JSON: SQLite refuses it
         except (TypeError, ValueError) as exc:
             raise InvalidEventError(f"the payload is not JSON-serializable: {exc}") from None
-        return NewEvent(kind, body, source="reelay.invoke", detail_type=function, target=function)
+        return NewEvent(
+            kind,
+            body,
+            source="reelay.invoke",
+            detail_type=function,
+            target=function,
+            root=_chain_root(),
+        )
 
     def close(self) -> None:
         if self._state is not None:
@@ -209,6 +218,17 @@ class Client:
 
 
 _defaults: dict[str | None, Client] = {}
+
+
+def _chain_root() -> float | None:
+    """The time the event chain began, when called from a handler (the runtime says it
+    in ``REELAY_ROOT``): events a handler causes belong to its event's chain, which is
+    how the dispatcher finishes older work first. None elsewhere: a new chain."""
+    text = os.environ.get("REELAY_ROOT")
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
 
 
 def default_client() -> Client:

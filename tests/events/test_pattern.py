@@ -9,6 +9,8 @@ Most cases come from AWS's documentation; the page each comes from is cited abov
 - NULLS: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns-null-values.html
 - SNS_NUMERIC: https://docs.aws.amazon.com/sns/latest/dg/numeric-value-matching.html
 - RULER: https://github.com/aws/event-ruler/blob/main/README.md (AWS's matcher)
+- SYNTAX: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern.html
+  ("Considerations when creating event patterns")
 """
 
 from __future__ import annotations
@@ -238,9 +240,88 @@ CASES = [
     ),
     pytest.param({"a": {"b": ["x"]}}, {"a": "not an object"}, False, id="nested-vs-scalar"),
     pytest.param({"a": {"b": ["x"]}}, {"a": None}, False, id="nested-vs-null"),
-    # A nested pattern only constrains nested objects: a dotted key is just a key.
-    pytest.param({"a": {"b": ["x"]}}, {"a.b": "x"}, False, id="dotted-key-is-not-nesting"),
-    pytest.param({"a.b": ["x"]}, {"a.b": "x"}, True, id="dotted-key"),
+    # --- dotted field names -------------------------------------------------------------
+    # SYNTAX, "Considerations": EventBridge compiles a pattern with the dot as the joining
+    # character, so a dotted key and the nesting it spells are one field, in the pattern
+    # and in the event. RULER, "Caveat: Compiled rules and JSON keys with dots": both
+    # {"detail": {"state": {"status": ["running"]}}} and {"detail": {"state.status":
+    # ["running"]}} match both {"detail": {"state": {"status": "running"}}} and
+    # {"detail": {"state.status": "running"}}.
+    pytest.param(
+        {"detail": {"state": {"status": ["running"]}}},
+        {"detail": {"state": {"status": "running"}}},
+        True,
+        id="doc-dots-nested-nested",
+    ),
+    pytest.param(
+        {"detail": {"state": {"status": ["running"]}}},
+        {"detail": {"state.status": "running"}},
+        True,
+        id="doc-dots-nested-pattern-dotted-event",
+    ),
+    pytest.param(
+        {"detail": {"state.status": ["running"]}},
+        {"detail": {"state": {"status": "running"}}},
+        True,
+        id="doc-dots-dotted-pattern-nested-event",
+    ),
+    pytest.param(
+        {"detail": {"state.status": ["running"]}},
+        {"detail": {"state.status": "running"}},
+        True,
+        id="doc-dots-dotted-dotted",
+    ),
+    pytest.param(
+        {"detail": {"state.status": ["running"]}},
+        {"detail": {"state": {"status": "stopped"}}},
+        False,
+        id="dots-other-value",
+    ),
+    pytest.param({"state.status": ["on"]}, {"state": {"status": "on"}}, True, id="dots-top"),
+    pytest.param({"state": {"status": ["on"]}}, {"state.status": "on"}, True, id="dots-top-ev"),
+    pytest.param({"a": {"b.c": [1]}}, {"a.b": {"c": 1}}, True, id="dots-split-differently"),
+    pytest.param({"a.b.c": [1]}, {"a": {"b.c": 1}}, True, id="dots-deep"),
+    pytest.param({"a.b": ["x"]}, {"a": "x"}, False, id="dots-not-a-prefix"),
+    pytest.param({"a..b": ["x"]}, {"a": {"": {"b": "x"}}}, True, id="dots-empty-part"),
+    # A dotted key and nesting merge into one nested pattern, and into one event object.
+    pytest.param(
+        {"a.b": ["x"], "a": {"c": ["y"]}},
+        {"a": {"c": "y"}, "a.b": "x"},
+        True,
+        id="dots-merge",
+    ),
+    pytest.param(
+        {"a.b": ["x"], "a": {"c": ["y"]}},
+        {"a": {"c": "z"}, "a.b": "x"},
+        False,
+        id="dots-merge-no",
+    ),
+    # One field named twice in an event holds both values, as an array would.
+    pytest.param({"a.b": ["1"]}, {"a": {"b": "1"}, "a.b": "2"}, True, id="dots-both-1"),
+    pytest.param({"a.b": ["2"]}, {"a": {"b": "1"}, "a.b": "2"}, True, id="dots-both-2"),
+    # Inside arrays, and with array-consistent matching kept per element.
+    pytest.param(
+        {"items": {"x": {"y": [2]}}},
+        {"items": [{"x.y": 1}, {"x": {"y": 2}}]},
+        True,
+        id="dots-in-array",
+    ),
+    pytest.param({"items.x.y": [1]}, {"items": [{"x.y": 1}]}, True, id="dots-through-array"),
+    pytest.param(
+        {"e": {"a.b": ["1"], "c": ["4"]}},
+        {"e": [{"a.b": "1", "c": "2"}, {"a": {"b": "3"}, "c": "4"}]},
+        False,
+        id="dots-array-consistent-no",
+    ),
+    pytest.param(
+        {"e": {"a.b": ["3"], "c": ["4"]}},
+        {"e": [{"a.b": "1", "c": "2"}, {"a": {"b": "3"}, "c": "4"}]},
+        True,
+        id="dots-array-consistent",
+    ),
+    pytest.param({"a": {"b": [{"exists": True}]}}, {"a.b": None}, True, id="dots-exists"),
+    pytest.param({"a.b": [{"exists": False}]}, {"a": {"b": 1}}, False, id="dots-absent-no"),
+    pytest.param({"a.b": [{"exists": False}]}, {"a": {"c": 1}}, True, id="dots-absent"),
     # --- prefix ---------------------------------------------------------------------------
     # CONTENT: "time" starting with 2017-10-02.
     pytest.param(
@@ -1288,6 +1369,104 @@ def test_matching_does_not_modify_the_event() -> None:
         event
     )
     assert event == before
+    dotted = {"a": {"b": {"c": 1}}, "a.b": {"d": 2}, "x": [{"y.z": 3}, {"y": {"z": 4}}]}
+    before = copy.deepcopy(dotted)
+    assert compile_pattern({"a.b": {"c": [1], "d": [2]}, "x": {"y": {"z": [4]}}}).matches(dotted)
+    assert dotted == before
+
+
+def test_dotted_and_nested_patterns_match_alike() -> None:
+    """SYNTAX "Considerations": EventBridge treats the two spellings as one pattern."""
+    events = [
+        {"detail": {"state": {"status": "running"}}},
+        {"detail": {"state.status": "running"}},
+        {"detail.state.status": "running"},
+        {"detail": {"state": {"status": "stopped"}}},
+        {"detail": {"state": "running"}},
+        {},
+    ]
+    nested = compile_pattern({"detail": {"state": {"status": ["running"]}}})
+    for spelling in (
+        {"detail": {"state.status": ["running"]}},
+        {"detail.state": {"status": ["running"]}},
+        {"detail.state.status": ["running"]},
+    ):
+        dotted = compile_pattern(spelling)
+        assert [dotted.matches(e) for e in events] == [nested.matches(e) for e in events]
+    assert [nested.matches(e) for e in events] == [True, True, True, False, False, False]
+
+
+# --- wildcard complexity ----------------------------------------------------------------------
+# OPERATORS, "Wildcards and event pattern complexity": "If a rule is too complex, EventBridge
+# returns an InvalidEventPatternException when attempting to create the rule"; the remedies it
+# gives are fewer wildcard characters and fewer repeating character sequences after a wildcard.
+# RULER, "Matching with a Machine": the complexity is "how many wildcard rule prefixes match a
+# theoretical worst-case event", as its MachineComplexityEvaluator computes it; event-ruler's
+# MachineComplexityEvaluatorTest pins "*a*a*a*" at 7 ("aaa" is matched by "*", "*a", "*a*",
+# "*a*a", "*a*a*", "*a*a*a" and "*a*a*a*"), and its regression test evaluates under the
+# "production-style cap of 11". AWS publishes no number: reelay allows 10, and refuses 11 up.
+
+
+def complexity(*wildcards: str) -> int:
+    from reelay.events._pattern import _term, _wildcard_complexity
+
+    return _wildcard_complexity([_term({"wildcard": w}) for w in wildcards], 1000)
+
+
+def test_wildcard_complexity_counts_the_prefixes_one_value_can_match() -> None:
+    assert complexity("abc") == 1  # no wildcard: one pattern, one path
+    assert complexity("*a*a*a*") == 7  # RULER's MachineComplexityEvaluatorTest
+    assert complexity("*") == 2  # the value's opening quote, then the wildcard
+    # Each "*:stack/NAME/*" adds 3: the shared leading wildcard, the literal run after it
+    # and its own trailing wildcard, all active at once on ":stack/a/:stack/b/...:stack/".
+    assert [complexity(*(f"*:stack/n{i}/*" for i in range(n))) for n in (1, 2, 3, 4)] == [
+        3,
+        6,
+        9,
+        12,
+    ]
+    # Patterns that share a literal prefix up to their first wildcard share its states.
+    assert complexity("arn:aws:events:us-east-1:*:event-bus/*") == 3
+
+
+def test_too_complex_wildcards_are_refused_with_the_limit() -> None:
+    from reelay.events._pattern import WILDCARD_COMPLEXITY_LIMIT
+
+    assert WILDCARD_COMPLEXITY_LIMIT == 10
+    three = [{"wildcard": f"*:stack/n{i}/*"} for i in range(3)]
+    compile_pattern({"detail": {"stack-id": three}})  # complexity 9: allowed
+    four = [*three, {"wildcard": "*:stack/n3/*"}]
+    with pytest.raises(InvalidPatternError) as caught:
+        compile_pattern({"detail": {"stack-id": four}})
+    message = str(caught.value)
+    assert "pattern key 'detail.stack-id': the wildcard patterns are too complex" in message
+    assert "11 or more wildcard prefixes can match one value at once" in message
+    assert "EventBridge allows at most 10" in message and "fewer wildcard characters" in message
+    # One leaf or several: the patterns of one field share its machine, $or included.
+    with pytest.raises(InvalidPatternError, match="too complex"):
+        compile_pattern({"$or": [{"f": three}, {"f": [{"wildcard": "*:stack/n3/*"}]}]})
+    with pytest.raises(InvalidPatternError, match="too complex"):
+        compile_pattern({"f": [{"anything-but": {"wildcard": "*a*a*a*a*a*"}}]})
+    # Each wildcard followed by a repeat of what came before costs 2 ("*a*a*a*" is 7).
+    compile_pattern({"f": [{"wildcard": "*a*a*a*a*"}]})  # 9
+    with pytest.raises(InvalidPatternError, match="11 or more wildcard prefixes"):
+        compile_pattern({"f": [{"wildcard": "*a*a*a*a*a*"}]})
+
+
+def test_wildcard_complexity_is_per_field_and_per_path() -> None:
+    three = [{"wildcard": f"*:stack/n{i}/*"} for i in range(3)]
+    # Two fields, each under the limit: each has a machine of its own.
+    compile_pattern({"a": three, "b": three})
+    # The same field behind different values of an earlier field: separate machines.
+    compile_pattern({"$or": [{"a": ["1"], "z": three}, {"a": ["2"], "z": three[:1]}]})
+    # ...but behind the same value, one machine.
+    with pytest.raises(InvalidPatternError, match="pattern key 'z'"):
+        compile_pattern(
+            {"$or": [{"a": ["1"], "z": three}, {"a": ["1"], "z": [{"wildcard": "*:stack/n3/*"}]}]}
+        )
+    # A dotted key and its nesting are one field, so one machine.
+    with pytest.raises(InvalidPatternError, match=r"pattern key 'd\.f'"):
+        compile_pattern({"$or": [{"d.f": three}, {"d": {"f": [{"wildcard": "*:stack/n3/*"}]}}]})
 
 
 def test_matches_accepts_a_compiled_pattern_and_tuples() -> None:
@@ -1396,6 +1575,18 @@ def test_index_spreads_patterns_over_their_most_selective_field() -> None:
     assert calls <= 6  # two lookups, then at most two candidate patterns
 
 
+def test_index_matches_dotted_names_either_way() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    index.add("dotted", compile_pattern({"detail.state": ["on"], "source": ["s"]}))
+    index.add("nested", compile_pattern({"detail": {"state": ["on"]}}))
+    index.add("deep", compile_pattern({"detail": {"state.x": ["on"]}}))
+    assert index.match({"source": "s", "detail": {"state": "on"}}) == ["dotted", "nested"]
+    assert index.match({"source": "s", "detail.state": "on"}) == ["dotted", "nested"]
+    assert index.match({"detail": {"state.x": "on"}}) == ["deep"]
+    assert index.match({"detail.state.x": "on"}) == ["deep"]
+    assert index.match({"detail": {"state": "off"}}) == []
+
+
 def test_index_rejects_uncompiled_patterns() -> None:
     index: PatternIndex[str] = PatternIndex()
     with pytest.raises(TypeError, match="compile_pattern"):
@@ -1403,7 +1594,7 @@ def test_index_rejects_uncompiled_patterns() -> None:
 
 
 # Random patterns and events over a small vocabulary, so that they often match.
-FIELDS = ["source", "detail-type", "a", "b"]
+FIELDS = ["source", "detail-type", "a", "b", "a.b"]  # "a.b" is "b" inside "a"
 STRINGS = ["x", "y", "xy", "Xy", "", "10.0.0.1", "2001:db8::1"]
 NUMBERS = [0, 1, 2.5, -3, 300]
 

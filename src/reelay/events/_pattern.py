@@ -17,7 +17,11 @@ empty strings") and as implemented by AWS's open-source matcher, aws/event-ruler
     String tests; ``prefix`` and ``suffix`` also take ``{"equals-ignore-case": "s"}``.
 ``{"wildcard": "a*b"}``
     ``*`` matches any run of characters, ``\\*`` a literal star and ``\\\\`` a
-    backslash; two ``*`` in a row are invalid.
+    backslash; two ``*`` in a row are invalid. Wildcards that are too complex are
+    invalid, as EventBridge rejects them ("Rule is too complex"): the wildcard tests of
+    one field may not let more than `WILDCARD_COMPLEXITY_LIMIT` (10) wildcard prefixes
+    match one value at once, counted as AWS's matcher counts them (see
+    `_check_complexity`).
 ``{"anything-but": ...}``
     A string, a number, or an array of only strings or only numbers; or an object with
     one of ``prefix``, ``suffix``, ``equals-ignore-case``, ``wildcard`` (each taking a
@@ -35,6 +39,12 @@ empty strings") and as implemented by AWS's open-source matcher, aws/event-ruler
 ``"$or": [{...}, {...}]``
     At any level, two or more sub-patterns, any of which may match.
 
+A field name with dots names the nested field it spells, in the pattern and in the
+event, because EventBridge joins nested names with dots when it compiles a pattern:
+``{"a.b": [1]}`` is ``{"a": {"b": [1]}}``, and both match ``{"a.b": 1}`` and
+``{"a": {"b": 1}}``. Where an event names one field both ways, the field has both
+values.
+
 Event arrays are "crushed": a field whose event value is an array matches when any
 element does, nested arrays are flattened, and an array of objects matches a nested
 pattern when one element matches the whole nested pattern (AWS's array-consistent
@@ -50,11 +60,8 @@ objects, and operator names used as field names inside ``$or``.
 Where reelay deliberately differs from AWS:
 
 * the empty pattern ``{}`` is valid and matches every event (AWS rejects it);
-* a dotted key is not the same as nesting (``{"a.b": [1]}`` only matches a key named
-  ``a.b``; AWS's matcher conflates them and calls that unreliable);
 * a key constrained both outside and inside an ``$or`` branch must satisfy both (AWS
   keeps only the last one written);
-* wildcard patterns are not limited in complexity, since matching is linear;
 * numbers compare exactly, where AWS rounds to six decimal places.
 
 `compile_pattern` validates a pattern completely and returns an immutable `Pattern`
@@ -725,17 +732,19 @@ def _anything_but_test(argument: Any, path: str) -> _Test:
 class _Slot:
     """What one branch requires of one key: leaves, and at most one nested object."""
 
-    __slots__ = ("leaves", "plain", "sub")
+    __slots__ = ("leaves", "plain", "sub", "terms")
 
     def __init__(
         self,
         leaves: tuple[_Leaf, ...] = (),
         plain: tuple[frozenset[str], ...] = (),
         sub: _Conj | None = None,
+        terms: tuple[tuple[_Term, ...], ...] = (),
     ) -> None:
         self.leaves = leaves
         self.plain = plain  # exact-string sets of the leaves that have only those
         self.sub = sub
+        self.terms = terms  # each leaf's values, as the wildcard complexity check sees them
 
 
 class _Conj:
@@ -761,7 +770,12 @@ class _Conj:
                 sub = mine.sub
             else:
                 sub = mine.sub.merged(theirs.sub)
-            slots[key] = _Slot(mine.leaves + theirs.leaves, mine.plain + theirs.plain, sub)
+            slots[key] = _Slot(
+                mine.leaves + theirs.leaves,
+                mine.plain + theirs.plain,
+                sub,
+                mine.terms + theirs.terms,
+            )
         return _Conj(slots)
 
     def build(self) -> _Node:
@@ -771,6 +785,15 @@ class _Conj:
             if slot.sub is not None:
                 fields.append((key, slot.sub.build()))
         return _Node(tuple(fields))
+
+    def fields(self, prefix: str = "") -> Iterator[tuple[str, tuple[_Term, ...]]]:
+        """Every leaf of this branch by its dotted path, as EventBridge names fields."""
+        for key, slot in self.slots.items():
+            path = f"{prefix}.{key}" if prefix else key
+            for terms in slot.terms:
+                yield path, terms
+            if slot.sub is not None:
+                yield from slot.sub.fields(path)
 
     def hints(self, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], frozenset[str]]:
         """Paths whose value this branch requires to be one of a few exact strings."""
@@ -802,12 +825,12 @@ def _compile_object(obj: Mapping[Any, Any], path: str, in_or: bool) -> list[_Con
                 )
             if _is_array(value):
                 slot = _compile_leaf(value, where)
-                branches = [b.merged(_Conj({key: slot})) for b in branches]
+                branches = [b.merged(_nest(key, slot)) for b in branches]
             elif _is_object(value):
                 if not value:
                     raise _fail(where, "empty objects are not allowed")
                 subs = _compile_object(value, where, in_or)
-                branches = [b.merged(_Conj({key: _Slot(sub=s)})) for b in branches for s in subs]
+                branches = [b.merged(_nest(key, _Slot(sub=s))) for b in branches for s in subs]
             else:
                 hint = (
                     f"; write [{json.dumps(value)}]"
@@ -825,6 +848,20 @@ def _compile_object(obj: Mapping[Any, Any], path: str, in_or: bool) -> list[_Con
                 "simplify the pattern",
             )
     return branches
+
+
+def _nest(key: str, slot: _Slot) -> _Conj:
+    """The conjunction requiring ``slot`` at ``key``, a dotted key spelling a nested path.
+
+    EventBridge joins nested field names with dots when it compiles a pattern, so
+    ``{"a.b": [1]}`` and ``{"a": {"b": [1]}}`` are the same pattern; nesting the parts
+    here lets both merge with the rest of the pattern as one nested object.
+    """
+    *outer, last = key.split(".")
+    conj = _Conj({last: slot})
+    for part in reversed(outer):
+        conj = _Conj({part: _Slot(sub=conj)})
+    return conj
 
 
 def _compile_or(value: Any, path: str) -> list[_Conj]:
@@ -853,7 +890,320 @@ def _compile_leaf(values: Any, path: str) -> _Slot:
     for value in values:
         builder.add(value)
     plain = (frozenset(builder.strings),) if builder.plain_strings else ()
-    return _Slot(leaves=(builder.build(),), plain=plain)
+    terms = tuple(_term(value) for value in values)
+    return _Slot(leaves=(builder.build(),), plain=plain, terms=(terms,))
+
+
+# ---------------------------------------------------------------------------------------
+# Wildcard complexity: refuse what EventBridge refuses as "too complex"
+
+
+#: The most wildcard prefixes that may match one value at once (see `_check_complexity`).
+WILDCARD_COMPLEXITY_LIMIT: Final = 10
+_STAR: Final = 256  # a wildcard in a tokenized pattern; bytes are 0-255
+_OTHER: Final = -1  # stands for every byte no pattern spells out
+
+
+class _Term:
+    """One value of a pattern array, as the complexity check sees it."""
+
+    __slots__ = ("absent", "identity", "wildcards")
+
+    def __init__(self, identity: str, wildcards: tuple[str, ...], absent: bool) -> None:
+        self.identity = identity  # equal values lead to the same place in AWS's machine
+        self.wildcards = wildcards  # the wildcard strings of a wildcard test
+        self.absent = absent  # {"exists": false}
+
+
+def _term(value: Any) -> _Term:
+    """Describe a validated pattern value for the complexity check."""
+    identity = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    wildcards: tuple[str, ...] = ()
+    if _is_object(value) and len(value) == 1:
+        ((name, argument),) = value.items()
+        if name == "wildcard":
+            wildcards = (argument,)
+        elif name == "anything-but" and _is_object(argument) and "wildcard" in argument:
+            inner = argument["wildcard"]
+            wildcards = tuple(dict.fromkeys(inner)) if _is_array(inner) else (inner,)
+        return _Term(identity, wildcards, name == "exists" and argument is False)
+    return _Term(identity, wildcards, False)
+
+
+class _ByteState:
+    """A state of the byte automaton AWS's matcher builds for one field's values."""
+
+    __slots__ = ("any", "literal", "prefix", "star", "weight")
+
+    def __init__(self) -> None:
+        self.literal: dict[int, list[int]] = {}  # byte -> next states
+        self.any: list[int] = []  # states reached on every byte (a wildcard's loop)
+        self.prefix: dict[int, int] = {}  # the shared trie before the first wildcard
+        self.star: int | None = None  # the shared wildcard state after that trie node
+        self.weight: set[str] = set()  # the patterns whose path runs through this state
+
+
+def _tokens(wildcard: str) -> list[int]:
+    """The pattern as AWS's matcher reads it: UTF-8 bytes and wildcards, in quotes."""
+    tokens = [ord('"')]
+    escaped = False
+    for char in wildcard:
+        if char == "\\" and not escaped:
+            escaped = True
+            continue
+        if char == "*" and not escaped:
+            tokens.append(_STAR)
+        else:
+            tokens.extend(char.encode("utf-8"))
+        escaped = False
+    tokens.append(ord('"'))
+    return tokens
+
+
+def _wildcard_complexity(terms: list[_Term], limit: int) -> int:
+    """How many wildcard pattern prefixes can match one value at once, at most.
+
+    This is the measure of aws/event-ruler's MachineComplexityEvaluator (the matcher
+    behind EventBridge): build the automaton of the field's wildcard patterns, where
+    patterns share their states up to and including their first wildcard and each has
+    its own states after it; then, over every set of states some input can reach,
+    count the patterns that each active state (and each wildcard one byte away) can
+    still complete. Stops at the first count above ``limit`` and returns that count.
+    """
+    states = [_ByteState()]
+    finals: dict[str, int] = {}
+    done: set[tuple[str, str]] = set()
+    alphabet: set[int] = set()
+
+    def new() -> int:
+        states.append(_ByteState())
+        return len(states) - 1
+
+    for term in terms:
+        for wildcard in term.wildcards:
+            if (term.identity, wildcard) in done:
+                continue
+            done.add((term.identity, wildcard))
+            tokens = _tokens(wildcard)
+            current, previous, shared = 0, 0, True
+            for i, token in enumerate(tokens):
+                here = states[current]
+                if i == len(tokens) - 1:  # the closing quote: the pattern's match
+                    target = finals.get(term.identity)
+                    if target is None:
+                        target = finals[term.identity] = new()
+                    created = True
+                elif token == _STAR:
+                    target = here.star if shared else None
+                    created = target is None
+                    if target is None:
+                        target = new()
+                        if shared:
+                            here.star = target
+                    shared = False
+                elif shared and token in here.prefix:
+                    target, created = here.prefix[token], False
+                else:
+                    target, created = new(), True
+                    if shared:
+                        here.prefix[token] = target
+                if token == _STAR:
+                    if not states[target].any:
+                        here.any.append(target)
+                        states[target].any.append(target)
+                elif created:
+                    alphabet.add(token)
+                    here.literal.setdefault(token, []).append(target)
+                    if i > 0 and tokens[i - 1] == _STAR:  # the wildcard may match nothing
+                        states[previous].literal.setdefault(token, []).append(target)
+                states[target].weight.add(term.identity)
+                previous, current = current, target
+    if not finals:
+        return 0
+    worst = 0
+    seen: set[frozenset[int]] = set()
+    pending = [frozenset({0})]
+    inputs = [_OTHER, *sorted(alphabet)]
+    while pending:
+        active = pending.pop()
+        for byte in inputs:
+            reached: set[int] = set()
+            for state in active:
+                reached.update(states[state].any)
+                if byte != _OTHER:
+                    reached.update(states[state].literal.get(byte, ()))
+            if not reached:
+                continue
+            count = 0
+            for state in reached:
+                count += len(states[state].weight)
+                # A value matching "foo" also matches the prefix "foo*".
+                count += sum(len(states[w].weight) for w in states[state].any if w not in reached)
+            if count > limit:
+                return count
+            worst = max(worst, count)
+            key = frozenset(reached)
+            if key not in seen:
+                seen.add(key)
+                pending.append(key)
+    return worst
+
+
+class _Machine:
+    """The values one field has at one point of AWS's rule machine."""
+
+    __slots__ = ("following", "next", "terms")
+
+    def __init__(self) -> None:
+        self.terms: list[_Term] = []
+        self.next: dict[str, _NameState] = {}  # value identity -> where matching goes on
+        self.following: set[_NameState] = set()  # reached through a value, not an absence
+
+
+class _NameState:
+    __slots__ = ("fields",)
+
+    def __init__(self) -> None:
+        self.fields: dict[str, _Machine] = {}
+
+
+def _check_complexity(branches: list[_Conj]) -> None:
+    """Refuse a pattern whose wildcards EventBridge would reject as too complex.
+
+    EventBridge compiles a rule's fields, sorted by their dotted names, into a chain of
+    per-field byte machines (equal values of a field lead to the same next step) and
+    rejects the rule with InvalidEventPatternException ("Rule is too complex") when a
+    machine's wildcard complexity (see `_wildcard_complexity`) is above its limit.
+    AWS documents the rejection and what raises the measure (more wildcards, repeated
+    sequences after a wildcard) but not the number; `WILDCARD_COMPLEXITY_LIMIT` is
+    the cap aws/event-ruler's own tests call production's (rejected from 11).
+    """
+    if not any(t.wildcards for b in branches for _, terms in b.fields() for t in terms):
+        return
+    root = _NameState()
+    for branch in branches:
+        level = {root}
+        for path, terms in sorted(branch.fields(), key=lambda field: field[0]):
+            following: set[_NameState] = set()
+            for state in level:
+                machine = state.fields.setdefault(path, _Machine())
+                last: _NameState | None = None
+                for term in terms:
+                    machine.terms.append(term)
+                    known = machine.next.get(term.identity)
+                    if known is None:
+                        known = last if last is not None else _NameState()
+                        machine.next[term.identity] = known
+                    last = known
+                    following.add(known)
+                    if not term.absent:
+                        machine.following.add(known)
+            level = following
+    seen: set[_NameState] = set()
+    pending = [root]
+    while pending:
+        state = pending.pop()
+        if state in seen:
+            continue
+        seen.add(state)
+        for path, machine in state.fields.items():
+            count = _wildcard_complexity(machine.terms, WILDCARD_COMPLEXITY_LIMIT)
+            if count > WILDCARD_COMPLEXITY_LIMIT:
+                raise _fail(
+                    path,
+                    f"the wildcard patterns are too complex: {count} or more wildcard "
+                    f"prefixes can match one value at once, and EventBridge allows at most "
+                    f"{WILDCARD_COMPLEXITY_LIMIT} (it rejects such a rule as 'Rule is too "
+                    "complex'); use fewer wildcard characters, fewer repeated character "
+                    "sequences after a wildcard, or a prefix or suffix test instead",
+                )
+            pending.extend(machine.following)
+
+
+# ---------------------------------------------------------------------------------------
+# Dotted field names in events
+
+
+def _undot(value: Any) -> Any:
+    """The event with every dotted key spread into the nested path it spells.
+
+    EventBridge names an event's fields by joining nested keys with dots, so the key
+    ``"a.b"`` and the key ``"b"`` inside ``"a"`` are one field. Returns ``value``
+    itself when it has no dotted key (the common case costs one walk, no copy).
+    Where a dotted key and nesting name the same field, objects merge key by key and
+    leaf values collect into an array, as several values of one field.
+    """
+    return _spread(value) if _has_dotted_key(value) else value
+
+
+def _has_dotted_key(value: Any) -> bool:
+    """Whether any object in ``value`` has a key with a dot: the cheap check first."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:  # decoded JSON: exact types keep this loop fast
+            try:
+                if "." in "".join(item):  # every key at once
+                    return True
+            except TypeError:  # a key that is not a string: let _spread look closer
+                return True
+            for inner in item.values():
+                kind = type(inner)
+                if kind is dict or kind is list:
+                    pending.append(inner)
+        elif kind is list:
+            for inner in item:
+                kind = type(inner)
+                if kind is dict or kind is list:
+                    pending.append(inner)
+        elif _is_object(item):
+            if any(not isinstance(key, str) or "." in key for key in item):
+                return True
+            pending.extend(
+                inner for inner in item.values() if _is_object(inner) or _is_array(inner)
+            )
+        elif _is_array(item):
+            pending.extend(inner for inner in item if _is_object(inner) or _is_array(inner))
+    return False
+
+
+def _spread(value: Any) -> Any:
+    """`_undot` for a value known to hold dotted keys; returns it unchanged if it has none."""
+    if _is_object(value):
+        rebuilt: list[tuple[Any, Any]] | None = None
+        for i, (key, item) in enumerate(value.items()):
+            new = _spread(item) if _is_object(item) or _is_array(item) else item
+            if rebuilt is None and (new is not item or (isinstance(key, str) and "." in key)):
+                rebuilt = list(value.items())[:i]
+            if rebuilt is not None:
+                rebuilt.append((key, new))
+        if rebuilt is None:
+            return value
+        spread: dict[Any, Any] = {}
+        for key, item in rebuilt:
+            parts = key.split(".") if isinstance(key, str) else [key]
+            for part in reversed(parts[1:]):
+                item = {part: item}
+            head = parts[0]
+            spread[head] = _merge(spread[head], item) if head in spread else item
+        return spread
+    if _is_array(value):
+        items = [_spread(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return items
+    return value
+
+
+def _merge(mine: Any, theirs: Any) -> Any:
+    """Two values given to one field: objects merge key by key, anything else lists."""
+    if _is_object(mine) and _is_object(theirs):
+        merged = dict(mine)
+        for key, item in theirs.items():
+            merged[key] = _merge(merged[key], item) if key in merged else item
+        return merged
+    return [*(mine if _is_array(mine) else [mine]), *(theirs if _is_array(theirs) else [theirs])]
 
 
 # ---------------------------------------------------------------------------------------
@@ -890,6 +1240,10 @@ class Pattern:
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Return whether ``event`` (a decoded JSON object) matches this pattern."""
+        return self._matches(_undot(event))
+
+    def _matches(self, event: Mapping[str, Any]) -> bool:
+        """`matches` for an event whose dotted keys `_undot` has already spread."""
         return any(branch.matches(event) for branch in self._branches)
 
     def __eq__(self, other: object) -> bool:
@@ -913,6 +1267,7 @@ def compile_pattern(pattern: Mapping[str, Any]) -> Pattern:
             f"an event pattern must be a JSON object, got {_describe(pattern)}"
         )
     branches = _compile_object(pattern, "", in_or=False)
+    _check_complexity(branches)
     # Validation has proved the pattern is plain JSON with string keys.
     text = json.dumps(pattern, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return Pattern(branches, text)
@@ -1039,6 +1394,7 @@ class PatternIndex(Generic[K]):
     def match(self, event: Mapping[str, Any]) -> list[K]:
         """Return the keys of every pattern ``event`` matches, each once, in the order
         they were first added."""
+        event = _undot(event)  # once for every lookup and every candidate
         candidates = set(self._residual)
         for path, table in self._tables.items():
             for value in _strings_at(event, path):
@@ -1049,7 +1405,7 @@ class PatternIndex(Generic[K]):
         seen: set[K] = set()
         for position in sorted(candidates):
             key, pattern = self._entries[position]
-            if key not in seen and pattern.matches(event):
+            if key not in seen and pattern._matches(event):
                 matched.append(key)
                 seen.add(key)
         return matched

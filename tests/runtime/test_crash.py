@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -15,6 +16,7 @@ import pytest
 
 from reelay.client import Client
 from reelay.config import Settings
+from reelay.runtime._scratch import scratch_root, sweep_scratch
 from reelay.runtime.state import FAILED, QUEUED, RUNNING, SUCCEEDED
 
 APP = Path(__file__).parent / "apps" / "basic" / "reelay.yaml"
@@ -83,11 +85,7 @@ def test_sigkill_mid_stream_loses_nothing_and_effects_happen_once(tmp_path: Path
         producer.join()
         try:
             assert wait_until(
-                lambda: (
-                    state.route_cursor() >= state.last_seq()
-                    and state.counts()[QUEUED] == 0
-                    and state.counts()[RUNNING] == 0
-                ),
+                state.idle,
                 180,
             ), (state.counts(), log.read_text()[-3000:])
         finally:
@@ -151,4 +149,56 @@ def test_workers_do_not_outlive_a_killed_dispatcher(tmp_path: Path) -> None:
     finally:
         if up.poll() is None:
             up.kill()
+        client.close()
+
+
+def test_a_killed_dispatcher_leaves_no_orphan_and_no_litter_and_its_lost_attempt_shows(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    log = tmp_path / "up.log"
+    up = start_up(home, log)
+    client = Client(Settings.load(home))
+    marker = home / "out" / "spawn.json"
+    second = None
+    try:
+        assert wait_until(lambda: "reelay up: app" in log.read_text(), 60), log.read_text()
+        client.put_events([{"Source": "test.app", "DetailType": "spawn", "Detail": "{}"}])
+        assert wait_until(marker.exists, 30), log.read_text()
+        spawned = json.loads(marker.read_text())
+        scratch = Path(spawned["scratch"])
+        # The handler's temporary files are in its worker's scratch, under the home.
+        assert scratch.parent.parent == scratch_root(home) and scratch.is_dir()
+        (inv,) = client.state.invocations(function="spawn")
+        assert inv.status == RUNNING and inv.worker and inv.started
+        up.kill()
+        up.wait()
+        # The worker and the child its handler started die with the dispatcher.
+        assert wait_until(lambda: not alive(spawned["child"]), 10), "the child outlived it"
+        assert scratch.is_dir()  # swept by the next start, not by the dying worker
+        second = start_up(home, log)
+        assert wait_until(lambda: client.state.invocation(inv.id).status == SUCCEEDED, 60), (
+            log.read_text()[-3000:]
+        )
+        assert not scratch.parent.exists()  # the dead worker's scratch was swept
+        done = client.state.invocation(inv.id)
+        assert (done.attempts, done.lost) == (2, 1)
+        lost, rerun = sorted(client.state.attempts(invocation_id=inv.id), key=lambda a: a.attempt)
+        assert (lost.ok, lost.error_type, lost.worker, lost.started) == (
+            False,
+            "Runtime.ExitError",
+            inv.worker,
+            inv.started,
+        )
+        assert "was lost" in (lost.error_message or "")
+        assert rerun.ok and rerun.attempt == 2
+        # The live workers' scratch (the re-run made one) is never swept.
+        live = [p for p in scratch_root(home).iterdir() if not p.name.startswith(".")]
+        assert live and sweep_scratch(home) == [] and all(p.is_dir() for p in live)
+    finally:
+        for proc in (up, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                if proc.wait(60) != 0:
+                    proc.kill()
         client.close()

@@ -14,7 +14,7 @@ import pytest
 from reelay.config import Settings
 from reelay.errors import HomeBusyError
 from reelay.runtime import Runtime, load_app
-from reelay.runtime.state import FAILED, QUEUED, RUNNING, SUCCEEDED
+from reelay.runtime.state import CLAIMED, FAILED, QUEUED, RUNNING, SUCCEEDED
 
 APP = Path(__file__).parent / "apps" / "basic" / "reelay.yaml"
 
@@ -238,10 +238,16 @@ def test_stop_gives_back_unstarted_claims_and_finishes_started_ones(settings: Se
         rt.client.put_events([{"Source": "test.app", "DetailType": "nap", "Detail": "{}"}] * 6)
         state = rt.client.state
         deadline = time.monotonic() + 30
-        while state.counts()[RUNNING] < 6 and time.monotonic() < deadline:
-            time.sleep(0.01)  # all six claimed: one running, five queued in the executor
+        while state.counts()[CLAIMED] < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)  # all six claimed: one running, five waiting in the executor
+        # Claimed is not running: only the one a worker started has a worker and a start.
+        running = state.invocations(status=RUNNING)
+        claimed = state.invocations(status=CLAIMED)
+        assert len(running) == 1 and len(claimed) == 5, state.counts()
+        assert running[0].worker and running[0].started is not None
+        assert all(i.worker is None and i.started is None and i.claimed for i in claimed)
     counts = state.counts()
-    assert counts[RUNNING] == 0, counts  # nothing left claimed by a stopped dispatcher
+    assert counts[RUNNING] == counts[CLAIMED] == 0, counts  # nothing left by a stopped dispatcher
     assert 2 <= counts[SUCCEEDED] < 7 and counts[SUCCEEDED] + counts[QUEUED] == 7, counts
     assert all(i.attempts == 0 for i in state.invocations(status=QUEUED))
     with Runtime(app, settings, max_workers=2) as rt:
@@ -262,12 +268,13 @@ def test_lost_attempt_fails_at_its_lease_and_is_retried(
     real_submit = runtime.executor.submit
     lost: list[Future[Any]] = []
 
-    def lose_first(task: Any) -> Future[Any]:
+    def lose_first(task: Any, on_start: Any = None) -> Future[Any]:
         if not lost:  # the first attempt starts and vanishes, as on a lost cluster node
             lost.append(Future())
             lost[0].set_running_or_notify_cancel()
+            on_start("gone@nowhere", time.time())
             return lost[0]
-        return real_submit(task)
+        return real_submit(task, on_start)
 
     monkeypatch.setattr(runtime.executor, "submit", lose_first)
     monkeypatch.setattr(dispatcher_module, "LEASE_GRACE_S", -5.0)  # lease: 6 s timeout - 5 s
@@ -306,3 +313,31 @@ def test_invocation_of_a_function_the_app_no_longer_has_fails_cleanly(runtime: R
     inv = runtime.client.state.invocation(request_id)
     assert inv.status == FAILED and inv.error is not None
     assert inv.error["errorMessage"] == "Function not found: gone"
+
+
+@pytest.mark.parametrize(
+    ("scheduling", "order"),
+    [
+        # Older chains finish first: the events a handler causes keep their chain's age.
+        ("oldest-first", ["A1", "A2", "A3", "B1", "B2", "B3"]),
+        ("fifo", ["A1", "B1", "A2", "B2", "A3", "B3"]),
+    ],
+)
+def test_ready_work_of_older_chains_runs_first(
+    settings: Settings, scheduling: Any, order: list[str]
+) -> None:
+    with Runtime(load_app(APP), settings, max_workers=1, scheduling=scheduling) as rt:
+        ping(rt, "nap")  # the worker is busy while both chains start
+        ping(rt, "chain", name="A", step=1)
+        ping(rt, "chain", name="B", step=1)
+        rt.start()
+        assert rt.wait_idle(60)
+    assert (settings.home / "out" / "chain.log").read_text().split() == order
+    root = {e.id: e for e in rt.client.state.events(limit=20)}
+    chain_events = [e for e in root.values() if e.detail_type == "chain"]
+    assert len({e.chain_start for e in chain_events}) == 2  # two chains, each its own root
+
+
+def test_an_unknown_scheduling_is_refused(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="unknown scheduling 'lifo'; valid: oldest-first, fifo"):
+        Runtime(load_app(APP), settings, scheduling="lifo").__enter__()  # type: ignore[arg-type]

@@ -461,3 +461,31 @@ def test_ray_executor_shares_a_ray_it_did_not_start(ray_cluster: object) -> None
     with open_executor("ray:local") as ex:
         assert ex.max_workers == 2
     assert ray.is_initialized()  # closing did not shut down the session's Ray
+
+
+def test_waiting_tasks_start_lowest_priority_first_and_report_their_start(
+    executor: Executor, make_task: TaskFactory
+) -> None:
+    # Enough blockers to fill the workers and whatever the executor hands on early
+    # (Ray holds up to 4 per worker itself), so the tasks below all wait together.
+    blockers = [
+        executor.submit(make_task(f"{FNS}.sleepy", {"seconds": 0.5}, timeout_s=60))
+        for _ in range(executor.max_workers * 4)
+    ]
+    started: list[tuple[float, str | None, float]] = []
+    futures = {
+        priority: executor.submit(
+            make_task(f"{FNS}.echo", {"p": priority}, priority=priority),
+            on_start=lambda worker, at, p=priority: started.append((p, worker, at)),
+        )
+        for priority in (3.0, 1.0, 2.0, -1.0)
+    }
+    results = {p: f.result(timeout=WAIT_S) for p, f in futures.items()}
+    assert all(f.result(timeout=WAIT_S).ok for f in blockers)
+    assert [p for p, _, _ in started] == [-1.0, 1.0, 2.0, 3.0]  # each told once, in order
+    for priority, worker, at in started:
+        result = results[priority]
+        assert result.ok
+        assert at <= result.started_at + 1.0  # told when it started, not when it ended
+        # The local pool knows the worker; Ray does not say which worker runs a task.
+        assert worker == (None if is_ray(executor) else result.worker)

@@ -9,13 +9,16 @@ import time
 from pathlib import Path
 
 from reelay.runtime.state import (
+    CLAIMED,
     FAILED,
     QUEUED,
     RUNNING,
     SUCCEEDED,
+    Attempt,
     NewEvent,
     NewInvocation,
     Outcome,
+    Start,
     State,
 )
 
@@ -60,11 +63,11 @@ def test_route_claim_finish_and_recover(tmp_path: Path) -> None:
         claimed = state.claim(now + 1, 10, room={"f": 1})
         functions = sorted(inv.function for inv, _ in claimed)
         assert functions == ["f", "g", "g", "g"]  # only one of f's three: its room was 1
-        assert all(inv.attempts == 1 and inv.status == RUNNING for inv, _ in claimed)
+        assert all(inv.attempts == 1 and inv.status == CLAIMED for inv, _ in claimed)
         assert state.claim(now + 1, 10, room={"f": 0}) == []
-        # A dispatcher that dies leaves claims running; recovery requeues them uncounted.
+        # A dispatcher that dies leaves claims; recovery requeues them uncounted.
         assert state.release() == 4
-        assert state.counts()[QUEUED] == 6 and state.counts()[RUNNING] == 0
+        assert state.counts()[QUEUED] == 6 and state.counts()[CLAIMED] == 0
         (only,) = state.claim(now + 1, 10, only=[claimed[0][0].id])
         assert only[0].attempts == 1  # the lost attempt was not counted
         state.finish([Outcome(only[0].id, FAILED, condition="RetriesExhausted")])
@@ -97,3 +100,132 @@ def test_idle_means_routed_and_nothing_queued_or_running(tmp_path: Path) -> None
         assert not state.idle()  # running
         state.finish([Outcome(inv.id, SUCCEEDED, result="null")])
         assert state.idle()
+
+
+def attempt(inv_id: str, n: int, started: float, ok: bool = True) -> Attempt:
+    return Attempt(inv_id, n, "f", started, 385.0, ok, None, None, "7@host", False, 10, "", 0)
+
+
+def test_claimed_is_not_running_until_a_worker_starts_it(tmp_path: Path) -> None:
+    with State(tmp_path) as state:
+        (e,) = state.append([event()])
+        state.route([NewInvocation(e.seq, e.time, "f", 3, 60)], e.seq)
+        claimed_at = time.time()
+        ((inv, _),) = state.claim(claimed_at, 1)
+        row = state.invocation(inv.id)
+        assert (row.status, row.claimed, row.started, row.worker) == (
+            CLAIMED,
+            claimed_at,
+            None,
+            None,
+        )
+        started = claimed_at + 80  # it waited 80 s for a worker
+        state.start([Start(inv.id, 1, started, "7@host")])
+        row = state.invocation(inv.id)
+        assert (row.status, row.started, row.worker) == (RUNNING, started, "7@host")
+        state.finish([Outcome(inv.id, SUCCEEDED, result="1", attempt=attempt(inv.id, 1, started))])
+        row = state.invocation(inv.id)
+        # Its duration is measured from the handler's start, not from the claim.
+        assert row.finished is not None and row.finished - row.started < 60
+        # A start notice that comes after the outcome changes nothing.
+        state.start([Start(inv.id, 1, started, "7@host")])
+        assert state.invocation(inv.id).status == SUCCEEDED
+
+
+def test_finish_without_a_start_notice_takes_the_start_from_the_attempt(tmp_path: Path) -> None:
+    with State(tmp_path) as state:
+        (e,) = state.append([event()])
+        state.route([NewInvocation(e.seq, e.time, "f", 3, 60)], e.seq)
+        ((inv, _),) = state.claim(time.time(), 1)
+        started = time.time() + 5
+        state.finish([Outcome(inv.id, SUCCEEDED, result="1", attempt=attempt(inv.id, 1, started))])
+        row = state.invocation(inv.id)
+        assert (row.started, row.worker) == (started, "7@host")
+
+
+def test_a_running_attempt_lost_with_its_dispatcher_is_recorded_not_charged(
+    tmp_path: Path,
+) -> None:
+    with State(tmp_path) as state:
+        events = state.append([event(0), event(1)])
+        state.route([NewInvocation(e.seq, e.time, "f", 2, 60) for e in events], events[-1].seq)
+        (running, _), (waiting, _) = state.claim(time.time(), 2)
+        started = time.time()
+        state.start([Start(running.id, 1, started, "4242@node")])
+        assert state.release() == 2  # what a dispatcher killed with kill -9 left
+        lost = state.invocation(running.id)
+        assert (lost.status, lost.attempts, lost.lost, lost.charged_attempts) == (QUEUED, 1, 1, 0)
+        assert lost.error is not None and "4242@node was lost" in lost.error["errorMessage"]
+        (record,) = state.attempts(invocation_id=running.id)
+        assert (record.attempt, record.ok, record.error_type, record.worker, record.started) == (
+            1,
+            False,
+            "Runtime.ExitError",
+            "4242@node",
+            started,
+        )
+        assert "was lost" in (record.error_message or "")
+        # The claim that never started leaves no trace and no count.
+        assert state.invocation(waiting.id).attempts == 0
+        assert state.attempts(invocation_id=waiting.id) == []
+        # The re-run is attempt 2, so the history keeps both.
+        ((again, _),) = state.claim(time.time(), 1, only=[running.id])
+        assert again.attempts == 2 and again.charged_attempts == 1
+        state.finish([Outcome(again.id, SUCCEEDED, result="1", attempt=attempt(again.id, 2, 1.0))])
+        assert sorted(a.attempt for a in state.attempts(invocation_id=running.id)) == [1, 2]
+
+
+def test_ready_invocations_are_claimed_lowest_rank_first(tmp_path: Path) -> None:
+    with State(tmp_path) as state:
+        events = state.append([event(i) for i in range(4)])
+        ranks = [30.0, 10.0, None, 20.0]  # None: the event's own time (the newest here)
+        state.route(
+            [
+                NewInvocation(e.seq, e.time, f"f{i}", 3, 60, rank)
+                for i, (e, rank) in enumerate(zip(events, ranks, strict=True))
+            ],
+            events[-1].seq,
+        )
+        order = [inv.function for inv, _ in state.claim(time.time() + 1, 4)]
+        assert order == ["f1", "f3", "f0", "f2"]
+
+
+def test_events_carry_the_time_their_chain_began(tmp_path: Path) -> None:
+    with State(tmp_path) as state:
+        (root,) = state.append([event()])
+        (child,) = state.append([NewEvent("event", "{}", root=root.chain_start)])
+        assert root.root is None and root.chain_start == root.time
+        assert state.event(child.seq).chain_start == root.time
+        assert state.event(child.seq).as_dict()["root"] == root.time
+
+
+# The event log and invocations as the first release made them.
+LEGACY_SCHEMA = """
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, time REAL NOT NULL,
+    kind TEXT NOT NULL, source TEXT NOT NULL DEFAULT '', detail_type TEXT NOT NULL DEFAULT '',
+    target TEXT, body TEXT NOT NULL
+);
+CREATE TABLE invocations (
+    id TEXT PRIMARY KEY, event_seq INTEGER NOT NULL REFERENCES events(seq),
+    function TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL, created REAL NOT NULL, expires REAL NOT NULL,
+    not_before REAL NOT NULL, started REAL, finished REAL, worker TEXT, condition TEXT,
+    error TEXT, result TEXT, redrives INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO events (id, time, kind, body) VALUES ('e', 5.0, 'event', '{}');
+INSERT INTO invocations (id, event_seq, function, status, max_attempts, created, expires,
+    not_before) VALUES ('i', 1, 'f', 'queued', 3, 5.0, 65.0, 5.0);
+"""
+
+
+def test_an_older_home_is_brought_up_to_date(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.executescript(LEGACY_SCHEMA)
+    db.close()
+    with State(tmp_path) as state:
+        assert state.event(1).chain_start == 5.0
+        ((inv, _),) = state.claim(10.0, 1)
+        assert (inv.id, inv.rank, inv.lost, inv.status) == ("i", 5.0, 0, CLAIMED)

@@ -15,8 +15,9 @@ from typing import TextIO
 
 from reelay.client import Client
 from reelay.config import Settings
+from reelay.runtime._scratch import sweep_scratch
 from reelay.runtime.app import App, load_app
-from reelay.runtime.dispatcher import Dispatcher, home_lock
+from reelay.runtime.dispatcher import Dispatcher, Scheduling, home_lock
 from reelay.runtime.executors import Executor, open_executor
 from reelay.runtime.state import FAILED, SUCCEEDED, Invocation
 
@@ -29,7 +30,9 @@ class Runtime:
     """Serve ``app`` on the home in ``settings``. A context manager holding the home's lock.
 
     Entering takes the dispatcher lock (`HomeBusyError` if another dispatcher has it),
-    requeues what a previous dispatcher left running, and starts the executor. Leaving
+    requeues what a previous dispatcher left claimed or running (recording attempts
+    that were running as lost), sweeps the scratch of its dead workers, and starts the
+    executor. Leaving
     drains in-flight work and stops the executor, leaving no process behind.
     """
 
@@ -43,9 +46,11 @@ class Runtime:
         out: TextIO | None = None,
         verbose: bool = False,
         only: Collection[str] | None = None,
+        scheduling: Scheduling = "oldest-first",
     ) -> None:
         self.app = app
         self.only = only  # serve only these invocations (see `Dispatcher`)
+        self.scheduling = scheduling
         self.settings = settings or Settings.load()
         self.executor_url = executor or self.settings.executor_url
         self.max_workers = max_workers
@@ -64,6 +69,7 @@ class Runtime:
             self._stack.enter_context(home_lock(self.settings.home))
             state = self.client.state
             self.recovered = state.release()
+            sweep_scratch(self.settings.home)
             if self.app.path is not None and self.only is None:
                 state.set_meta("app_path", str(self.app.path))
             self.executor = self._stack.enter_context(
@@ -77,6 +83,7 @@ class Runtime:
                 out=self.out,
                 verbose=self.verbose,
                 only=self.only,
+                scheduling=self.scheduling,
             )
             self._stack.callback(self.dispatcher.close)
         except BaseException:
@@ -121,7 +128,7 @@ class Runtime:
     # -- waiting -------------------------------------------------------------------------
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
-        """Wait until every logged event is routed and no invocation is queued or running.
+        """Wait until every logged event is routed and no invocation is active.
 
         Retries that are scheduled later count as queued, so with Lambda's default
         one-minute backoff this waits for them too.

@@ -7,6 +7,7 @@ task can run in another process or on another machine (Ray).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ class Task:
     attempt: int = 1
     environment: dict[str, str] = field(default_factory=dict)
     region: str = REGION
+    priority: float = 0.0  # among tasks waiting for a worker, the lowest starts first
 
     @property
     def function_arn(self) -> str:
@@ -36,6 +38,11 @@ class Task:
     @property
     def log_group_name(self) -> str:
         return f"/aws/lambda/{self.function_name}"
+
+
+StartCallback = Callable[[str | None, float], None]
+"""Told when a worker starts a task: the worker's name ("pid@host"; None when the
+executor cannot tell) and the start time in epoch seconds."""
 
 
 @dataclass(frozen=True)

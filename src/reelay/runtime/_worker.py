@@ -30,9 +30,9 @@ import importlib
 import io
 import json
 import logging
-import math
 import os
 import resource
+import select
 import signal
 import socket
 import sys
@@ -43,8 +43,10 @@ import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, TextIO
 
+from reelay.runtime._scratch import scratch_root, worker_scratch
 from reelay.runtime._task import Task, TaskResult
 from reelay.runtime.context import FUNCTION_VERSION, LambdaContext, log_stream_name
 
@@ -369,6 +371,16 @@ def _set_environment(task: Task) -> None:
     env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}"
     env["_HANDLER"] = task.handler
     env["LAMBDA_TASK_ROOT"] = task.app_root
+    home = task.environment.get("REELAY_HOME")
+    if home:
+        # The handler's temporary files go to this worker's scratch, as a Lambda
+        # handler's go to /tmp; it is swept once the worker is gone (see _scratch).
+        try:
+            scratch = str(worker_scratch(scratch_root(Path(home))))
+        except OSError:
+            return  # no room or no permission: the handler gets the usual temp dir
+        env["TMPDIR"] = scratch
+        tempfile.tempdir = scratch
 
 
 def _environment_snapshot() -> dict[Any, Any]:
@@ -503,6 +515,7 @@ def _run(task: Task, dedicated: bool = False) -> tuple[TaskResult, int | None]:
 
     # Anything buffered before the call belongs to no invocation: flush it out first.
     saved_streams = (sys.stdout, sys.stderr)
+    saved_tempdir = tempfile.tempdir
     _flush(saved_streams)
     os.ftruncate(capture.fd, 0)
     saved_fds = (-1, -1)
@@ -541,6 +554,7 @@ def _run(task: Task, dedicated: bool = False) -> tuple[TaskResult, int | None]:
             os.close(saved_fds[0])
             os.close(saved_fds[1])
             _restore_environment(baseline)
+            tempfile.tempdir = saved_tempdir
     logs, truncated = read_capture(capture.fd)
     result = TaskResult(
         request_id=task.request_id,
@@ -579,28 +593,35 @@ def run_task(task: Task) -> TaskResult:
 
 
 class _OrphanWatchdog:
-    """Enforce the running task's timeout if the parent (the executor) has died.
+    """End the worker, and everything its handler started, when its parent dies.
 
-    While the parent lives it enforces timeouts itself. When it dies (a ``kill -9`` of
-    ``reelay up``), the worker finishes its current call, so that an effect is not cut
-    in half, and then exits on the closed pipe; this thread bounds a call that would
-    otherwise hang forever with nobody left to kill it.
+    A parent that dies (a ``kill -9`` of ``reelay up``) can no longer record a result,
+    and its next start runs the attempt again: a worker that went on (an ffmpeg encoding
+    for a minute more under PID 1) would only compete with that run for the CPU. So the
+    worker kills its whole process group (it leads one) as soon as the parent is gone:
+    at once where a pidfd can watch the parent (Linux), else within `CHECK_S`. An
+    effect cut in half is what a crash does anyway; handlers guard effects with
+    `reelay.idempotency`.
     """
 
-    CHECK_S = 1.0
+    CHECK_S = 0.5
 
     def __init__(self) -> None:
-        self.deadline = math.inf
         self._parent = os.getppid()
         threading.Thread(target=self._watch, name="reelay-orphan-watchdog", daemon=True).start()
 
     def _watch(self) -> None:
-        while True:
-            time.sleep(self.CHECK_S)
-            if os.getppid() != self._parent and time.monotonic() > self.deadline:
-                with contextlib.suppress(OSError):
-                    os.killpg(os.getpid(), signal.SIGKILL)  # the worker leads its group
-                os._exit(137)
+        pidfd = None
+        with contextlib.suppress(AttributeError, OSError):
+            pidfd = os.pidfd_open(self._parent)
+        while os.getppid() == self._parent:
+            if pidfd is not None:
+                select.select([pidfd], [], [])  # readable when the parent has ended
+            else:
+                time.sleep(self.CHECK_S)
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpid(), signal.SIGKILL)  # the worker leads its group
+        os._exit(137)
 
 
 def serve(task_fd: int, result_fd: int, capture_fd: int) -> None:
@@ -629,15 +650,13 @@ def serve(task_fd: int, result_fd: int, capture_fd: int) -> None:
     results = Connection(result_fd, readable=False)
     results.send(None)
     pid = os.getpid()
-    watchdog = _OrphanWatchdog()
+    _OrphanWatchdog()
     while True:
         try:
             task = tasks.recv()
         except (EOFError, OSError):
             return
-        watchdog.deadline = time.monotonic() + task.timeout_s
         result, exit_code = _run(task, dedicated=True)
-        watchdog.deadline = math.inf
         if os.getpid() != pid:  # a child the handler forked returned from it: not ours
             os._exit(0)
         try:

@@ -11,7 +11,17 @@ events meanwhile. Each turn of its loop:
 3. fires schedules that are due (once per fire time, even across restarts);
 4. fails queued invocations older than their maximum event age;
 5. claims ready invocations up to the executor's capacity and each function's reserved
-   concurrency, and submits them.
+   concurrency, and submits them; when a worker starts one, it is marked running.
+
+Ready invocations are claimed in rank order, and the executor starts waiting tasks in
+the same order (`Task.priority`). With the default ``oldest-first`` scheduling an
+invocation's rank is the time its event chain began (the upload of a title, say), so the
+dispatcher finishes what it started: a title's last steps run before younger titles'
+first ones, and the first title publishes long before the last instead of all together.
+Aging bounds the wait of everything else: an invocation created `AGING_S` after its
+chain began ranks as if its chain began `AGING_S` before it was created, so young work
+(an unrelated event, a schedule) waits behind older chains for at most about that long.
+``fifo`` ranks by the event's own time: first in, first out.
 
 It sleeps on the home's doorbell socket and the executor's completions, so an event
 appended by another process starts its handler within milliseconds, without polling.
@@ -22,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import queue
 import select
@@ -35,12 +46,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 from urllib.parse import unquote_plus
 
 from reelay.config import Settings
 from reelay.errors import HomeBusyError
 from reelay.events import PatternIndex, bus_event
+from reelay.runtime._scratch import sweep_scratch
 from reelay.runtime._task import Task, TaskResult
 from reelay.runtime.app import App, Destination, FunctionSpec
 from reelay.runtime.executors import Executor
@@ -54,6 +66,7 @@ from reelay.runtime.state import (
     NewEvent,
     NewInvocation,
     Outcome,
+    Start,
     State,
 )
 
@@ -70,6 +83,14 @@ PREFETCH = 8
 # retried, and its late result is ignored. The lease runs from the attempt's start,
 # not from the claim, so waiting in the executor's queue never expires it.
 LEASE_GRACE_S = 60.0
+# How long an event chain keeps its precedence (see the module docstring): longer than
+# a batch of titles takes on a small machine, short enough that nothing waits for long.
+AGING_S = 600.0
+# Scratch left by dead workers is swept at start and this often.
+SWEEP_S = 60.0
+
+Scheduling = Literal["oldest-first", "fifo"]
+SCHEDULING: tuple[Scheduling, ...] = ("oldest-first", "fifo")
 
 
 @dataclass
@@ -79,7 +100,7 @@ class Claim:
     attempt: int
     future: Future[TaskResult]
     timeout_s: float
-    lease_until: float = float("inf")
+    lease_until: float = math.inf  # set when a worker starts it
 
 
 @contextlib.contextmanager
@@ -180,7 +201,11 @@ class Dispatcher:
         out: TextIO | None = None,
         verbose: bool = False,
         only: Collection[str] | None = None,
+        scheduling: Scheduling = "oldest-first",
     ) -> None:
+        if scheduling not in SCHEDULING:
+            raise ValueError(f"unknown scheduling {scheduling!r}; valid: {', '.join(SCHEDULING)}")
+        self.scheduling = scheduling
         self.app = app
         self.settings = settings
         self.state = state
@@ -195,11 +220,13 @@ class Dispatcher:
         # schedules, nothing else claimed.
         self.only = set(only) if only is not None else None
         self._done: queue.SimpleQueue[tuple[Invocation, Event, TaskResult]] = queue.SimpleQueue()
+        self._starts: queue.SimpleQueue[Start] = queue.SimpleQueue()
         self._bell_r, self._bell_w = socket.socketpair()
         self._bell_r.setblocking(False)
         self._bell_w.setblocking(False)
         self._cursor = state.route_cursor()
         self._next_expiry = 0.0
+        self._next_sweep = time.time() + SWEEP_S
         self._run_id = uuid.uuid4().hex[:12]
         self._schedules: dict[str, float] = {}
         self._environments = {
@@ -240,7 +267,9 @@ class Dispatcher:
     def step(self) -> bool:
         """One turn of the loop; True if anything happened."""
         now = time.time()
+        starts = self._take_starts()
         busy = self._finish_done()
+        self._record_starts(starts)
         if self.only is None:
             busy = self._route() or busy
             self._fire_schedules(now)
@@ -249,7 +278,10 @@ class Dispatcher:
                 self._expire(now)
             self._expire_leases(now)
             self._next_expiry = now + EXPIRY_CHECK_S
-        return self._claim(now) or busy
+        if now >= self._next_sweep:
+            sweep_scratch(self.settings.home)
+            self._next_sweep = now + SWEEP_S
+        return self._claim(now) or busy or bool(starts)
 
     def drain(self, timeout_s: float | None = None) -> None:
         """Give back claims that have not started; wait for and record those that have."""
@@ -302,12 +334,23 @@ class Dispatcher:
                 spec = self.app.functions[name]
                 new.append(
                     NewInvocation(
-                        event.seq, event.time, name, spec.max_attempts, spec.max_event_age_s
+                        event.seq,
+                        event.time,
+                        name,
+                        spec.max_attempts,
+                        spec.max_event_age_s,
+                        self._rank(event),
                     )
                 )
         self.state.route(new, events[-1].seq)
         self._cursor = events[-1].seq
         return True
+
+    def _rank(self, event: Event) -> float:
+        """Where invocations of ``event`` stand among ready ones (lowest claimed first)."""
+        if self.scheduling == "fifo":
+            return event.time
+        return max(event.chain_start, event.time - AGING_S)
 
     # -- schedules -----------------------------------------------------------------------
 
@@ -416,7 +459,13 @@ class Dispatcher:
                 )
             )
         else:
-            future = self.executor.submit(self._task(spec, inv, event))
+            attempt = inv.attempts
+
+            def started(worker: str | None, at: float) -> None:  # on an executor thread
+                self._starts.put(Start(inv.id, attempt, at, worker))
+                self.wake()
+
+            future = self.executor.submit(self._task(spec, inv, event), on_start=started)
         self.running[inv.function] += 1
         self.inflight[inv.id] = Claim(inv.attempts, future, spec.timeout_s if spec else 0.0)
         future.add_done_callback(lambda f: self._completed(inv, event, f))
@@ -432,9 +481,12 @@ class Dispatcher:
             memory_mb=spec.memory_mb,
             attempt=inv.attempts,
             region=self.settings.region,
+            priority=inv.rank if inv.rank is not None else event.time,
             environment=self._environments[spec.name]
             | {
                 "REELAY_REQUEST_ID": inv.id,
+                # Events the handler causes belong to this event's chain (see `_rank`).
+                "REELAY_ROOT": repr(event.chain_start),
                 # Unique per attempt and per dispatcher run: a redelivery after a crash
                 # must not pass for the attempt it replaces (see reelay.idempotency).
                 "REELAY_ATTEMPT_ID": f"{inv.id}:{inv.attempts}:{self._run_id}",
@@ -460,6 +512,29 @@ class Dispatcher:
             )
         self._done.put((inv, event, result))
         self.wake()
+
+    # -- starting and finishing -------------------------------------------------------
+
+    def _take_starts(self) -> list[Start]:
+        starts = []
+        while True:
+            try:
+                starts.append(self._starts.get_nowait())
+            except queue.Empty:
+                return starts
+
+    def _record_starts(self, starts: list[Start]) -> None:
+        """Mark started attempts running and start their leases; an attempt whose
+        result was already recorded needs neither."""
+        live = []
+        for start in starts:
+            claim = self.inflight.get(start.invocation_id)
+            if claim is None or claim.attempt != start.attempt:
+                continue
+            claim.lease_until = start.started + claim.timeout_s + LEASE_GRACE_S
+            live.append(start)
+        if live:
+            self.state.start(live)
 
     # -- finishing -----------------------------------------------------------------------
 
@@ -515,8 +590,8 @@ class Dispatcher:
             ), caused
         message = f"{error.get('errorType')}: {error.get('errorMessage')}"
         delays = self.settings.retry_delays or (0.0,)
-        delay = delays[min(inv.attempts - 1, len(delays) - 1)]
-        if inv.attempts < inv.max_attempts and now + delay <= inv.expires:
+        delay = delays[min(inv.charged_attempts - 1, len(delays) - 1)]
+        if inv.charged_attempts < inv.max_attempts and now + delay <= inv.expires:
             self._log(
                 f"{inv.function} {inv.id} attempt {inv.attempts} failed ({message}); "
                 f"retry in {delay:g} s"
@@ -524,7 +599,8 @@ class Dispatcher:
             return Outcome(
                 inv.id, QUEUED, not_before=now + delay, error=result.error, attempt=attempt
             ), []
-        condition = "RetriesExhausted" if inv.attempts >= inv.max_attempts else "EventAgeExceeded"
+        exhausted = inv.charged_attempts >= inv.max_attempts
+        condition = "RetriesExhausted" if exhausted else "EventAgeExceeded"
         return self._fail(inv, event, condition, result, attempt)
 
     def _fail(
@@ -594,11 +670,7 @@ class Dispatcher:
 
     def _expire_leases(self, now: float) -> None:
         for request_id, claim in list(self.inflight.items()):
-            if not claim.future.running():
-                continue  # queued in the executor (the lease has not begun) or finished
-            if claim.lease_until == float("inf"):
-                claim.lease_until = now + claim.timeout_s + LEASE_GRACE_S
-            elif now > claim.lease_until:
+            if now > claim.lease_until:
                 inv = self.state.invocation(request_id)
                 error = {
                     "errorType": "Sandbox.Timedout",

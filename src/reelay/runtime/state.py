@@ -9,10 +9,17 @@ polling (see `Doorbell`).
 
 Invocation life cycle::
 
-    queued --claim--> running --ok--> succeeded
-       ^                 |
-       +--retry (delay)--+--last attempt failed / event too old--> failed (the DLQ)
-       +--------------------------- redrive ----------------------------+
+    queued --claim--> claimed --a worker starts it--> running --ok--> succeeded
+       ^                                                 |
+       +--retry (delay)----------------------------------+--last attempt failed /
+       |                                                     event too old--> failed (DLQ)
+       +------------------------------- redrive -------------------------------+
+
+``claimed``: the dispatcher took it and handed it to the executor, where it waits for a
+free worker; ``running``: a worker started its handler (``started`` and ``worker`` say
+when and where). Each event carries the time of its chain's root (the upload that
+started a title, say): invocations are ranked by it, so that ready work of older chains
+runs first (see `NewInvocation.rank`).
 """
 
 from __future__ import annotations
@@ -31,10 +38,13 @@ from pathlib import Path
 from typing import Any
 
 QUEUED = "queued"
+CLAIMED = "claimed"
 RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
-STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
+STATUSES = (QUEUED, CLAIMED, RUNNING, SUCCEEDED, FAILED)
+ACTIVE = (QUEUED, CLAIMED, RUNNING)
+"""Statuses of invocations not yet finished."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -45,7 +55,8 @@ CREATE TABLE IF NOT EXISTS events (
     source TEXT NOT NULL DEFAULT '',
     detail_type TEXT NOT NULL DEFAULT '',
     target TEXT,                     -- a function name for direct invokes, else routed by rules
-    body TEXT NOT NULL               -- JSON text: the event as a handler receives it
+    body TEXT NOT NULL,              -- JSON text: the event as a handler receives it
+    root REAL                        -- time of the event that began its chain (NULL: itself)
 );
 CREATE INDEX IF NOT EXISTS events_source ON events(source, detail_type);
 CREATE TABLE IF NOT EXISTS invocations (
@@ -58,16 +69,20 @@ CREATE TABLE IF NOT EXISTS invocations (
     created REAL NOT NULL,
     expires REAL NOT NULL,           -- created + maximumEventAge
     not_before REAL NOT NULL,
-    started REAL,
+    started REAL,                    -- when the current (or last) attempt's handler started
     finished REAL,
     worker TEXT,
     condition TEXT,                  -- Success | RetriesExhausted | EventAgeExceeded
     error TEXT,                      -- JSON of the last error (Lambda's shape)
     result TEXT,                     -- JSON text of the return value
-    redrives INTEGER NOT NULL DEFAULT 0
+    redrives INTEGER NOT NULL DEFAULT 0,
+    claimed REAL,                    -- when the current (or last) attempt was claimed
+    rank REAL,                       -- claim order among ready invocations: lowest first
+    lost INTEGER NOT NULL DEFAULT 0  -- attempts lost with their worker (not charged)
 );
 CREATE INDEX IF NOT EXISTS invocations_ready ON invocations(status, not_before);
 CREATE INDEX IF NOT EXISTS invocations_function ON invocations(function, created);
+CREATE INDEX IF NOT EXISTS invocations_rank ON invocations(status, rank);
 CREATE INDEX IF NOT EXISTS invocations_event ON invocations(event_seq);
 CREATE TABLE IF NOT EXISTS attempts (
     invocation_id TEXT NOT NULL,
@@ -109,9 +124,20 @@ CREATE TABLE IF NOT EXISTS idempotency (
 """
 
 
+# Columns added since a home's database may have been made: (table, column, declaration).
+# Opening an older home adds them (and the indexes that use them) in place.
+ADDED_COLUMNS = (
+    ("events", "root", "REAL"),
+    ("invocations", "claimed", "REAL"),
+    ("invocations", "rank", "REAL"),
+    ("invocations", "lost", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
 @dataclass(frozen=True)
 class NewEvent:
-    """An event to append. ``body`` is JSON text."""
+    """An event to append. ``body`` is JSON text; ``root``: the time of the event that
+    began its chain (None: it begins one)."""
 
     kind: str
     body: str
@@ -119,6 +145,7 @@ class NewEvent:
     detail_type: str = ""
     target: str | None = None
     id: str = ""
+    root: float | None = None
 
 
 @dataclass(frozen=True)
@@ -142,12 +169,19 @@ class Event:
     detail_type: str
     target: str | None
     body: str
+    root: float | None = None
+
+    @property
+    def chain_start(self) -> float:
+        """When the chain this event belongs to began (its own time for a root)."""
+        return self.time if self.root is None else self.root
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
             "id": self.id,
             "time": self.time,
+            "root": self.chain_start,
             "kind": self.kind,
             "source": self.source,
             "detail_type": self.detail_type,
@@ -158,11 +192,15 @@ class Event:
 
 @dataclass(frozen=True)
 class NewInvocation:
+    """An invocation to create. ``rank`` orders ready invocations (lowest claimed
+    first; default: the event's time, first in first out)."""
+
     event_seq: int
     event_time: float
     function: str
     max_attempts: int
     max_event_age_s: float
+    rank: float | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +221,15 @@ class Invocation:
     error: dict[str, Any] | None
     result: str | None
     redrives: int
+    claimed: float | None = None
+    rank: float | None = None
+    lost: int = 0
+
+    @property
+    def charged_attempts(self) -> int:
+        """Attempts that count against ``max_attempts``: those lost with their worker
+        (a dispatcher killed under them) are not the handler's failures."""
+        return self.attempts - self.lost
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -208,6 +255,17 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class Start:
+    """A worker started an attempt's handler: at ``started`` (epoch seconds), on
+    ``worker`` (None when the executor cannot tell)."""
+
+    invocation_id: str
+    attempt: int
+    started: float
+    worker: str | None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What the dispatcher decided after an attempt (or instead of one)."""
 
@@ -224,6 +282,19 @@ def _json(text: str) -> Any:
     """Parse stored JSON for readers; NaN and Infinity, which a handler's result may
     hold (Python writes them) but JSON has not, read as null."""
     return json.loads(text, parse_constant=lambda _: None)
+
+
+def _lost_error(request_id: str, worker: str | None) -> dict[str, Any]:
+    """Lambda's error for an attempt whose sandbox died, saying how it was lost."""
+    return {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": (
+            f"RequestId: {request_id} Error: the worker {worker or '(unknown)'} was lost: "
+            "its dispatcher stopped (killed or crashed) before the attempt finished; "
+            "the invocation runs again"
+        ),
+        "stackTrace": [],
+    }
 
 
 def _invocation(row: sqlite3.Row) -> Invocation:
@@ -283,6 +354,17 @@ class State:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self.doorbell = Doorbell(home)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring an older home's up to date (idempotent)."""
+        with self._write() as db:
+            for table, column, declaration in ADDED_COLUMNS:
+                names = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                if names and column not in names:  # an older home; a new one gets SCHEMA's
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                    if (table, column) == ("invocations", "rank"):
+                        db.execute("UPDATE invocations SET rank = created")
         self._db().executescript(SCHEMA)  # idempotent; executescript manages its transaction
 
     # -- connections and transactions ------------------------------------------------
@@ -345,9 +427,9 @@ class State:
         for e in events:
             event_id = e.id or str(uuid.uuid4())
             cur = db.execute(
-                "INSERT INTO events (id, time, kind, source, detail_type, target, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (event_id, now, e.kind, e.source, e.detail_type, e.target, e.body),
+                "INSERT INTO events (id, time, kind, source, detail_type, target, body, root) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (event_id, now, e.kind, e.source, e.detail_type, e.target, e.body, e.root),
             )
             out.append(
                 Event(
@@ -359,6 +441,7 @@ class State:
                     e.detail_type,
                     e.target,
                     e.body,
+                    e.root,
                 )
             )
         return out
@@ -421,7 +504,12 @@ class State:
                 db,
                 [
                     NewInvocation(
-                        appended.seq, appended.time, function, max_attempts, max_event_age_s
+                        appended.seq,
+                        appended.time,
+                        function,
+                        max_attempts,
+                        max_event_age_s,
+                        appended.chain_start,
                     )
                 ],
                 [request_id],
@@ -452,7 +540,7 @@ class State:
     ) -> None:
         db.executemany(
             "INSERT INTO invocations (id, event_seq, function, status, max_attempts, created, "
-            "expires, not_before) VALUES (?,?,?,?,?,?,?,?)",
+            "expires, not_before, rank) VALUES (?,?,?,?,?,?,?,?,?)",
             [
                 (
                     request_id,
@@ -463,6 +551,7 @@ class State:
                     inv.event_time,
                     inv.event_time + inv.max_event_age_s,
                     inv.event_time,
+                    inv.event_time if inv.rank is None else inv.rank,
                 )
                 for request_id, inv in zip(ids, invocations, strict=True)
             ],
@@ -476,7 +565,8 @@ class State:
         return int(self.get_meta("route_cursor") or 0)
 
     def idle(self) -> bool:
-        """Whether every logged event is routed and no invocation is queued or running.
+        """Whether every logged event is routed and no invocation is active (queued,
+        claimed or running).
 
         Read in one snapshot: read one by one, the counts could predate the routing of
         an event that the cursor, read a moment later, already counts as routed.
@@ -485,7 +575,7 @@ class State:
         db.execute("BEGIN")
         try:
             busy = db.execute(
-                "SELECT COUNT(*) FROM invocations WHERE status IN (?, ?)", (QUEUED, RUNNING)
+                "SELECT COUNT(*) FROM invocations WHERE status IN (?, ?, ?)", ACTIVE
             ).fetchone()[0]
             cursor = db.execute("SELECT value FROM meta WHERE key = 'route_cursor'").fetchone()
             last = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
@@ -503,10 +593,11 @@ class State:
         room: Mapping[str, int] | None = None,
         only: Sequence[str] | None = None,
     ) -> list[tuple[Invocation, Event]]:
-        """Mark up to ``limit`` ready invocations running and return them with their events.
+        """Mark up to ``limit`` ready invocations claimed; return them with their events.
 
-        Candidates come oldest first. ``room`` caps how many more of a function may start
-        (its reserved concurrency left); ``only`` restricts the claim to these ids.
+        Candidates come lowest rank first (then oldest event). ``room`` caps how many
+        more of a function may start (its reserved concurrency left); ``only``
+        restricts the claim to these ids.
         """
         room = dict(room or {})
         skip = [fn for fn, left in room.items() if left <= 0]
@@ -521,9 +612,10 @@ class State:
             rows = db.execute(
                 "SELECT i.*, e.id AS e_id, e.time AS e_time, e.kind AS e_kind, "
                 "e.source AS e_source, e.detail_type AS e_detail_type, e.target AS e_target, "
-                "e.body AS e_body FROM invocations i JOIN events e ON e.seq = i.event_seq "
+                "e.body AS e_body, e.root AS e_root "
+                "FROM invocations i JOIN events e ON e.seq = i.event_seq "
                 f"WHERE i.status = ? AND i.not_before <= ?{extra} "
-                "ORDER BY i.not_before, i.event_seq LIMIT ?",
+                "ORDER BY i.rank, i.event_seq LIMIT ?",
                 (QUEUED, now, *args, limit + sum(max(v, 0) for v in room.values())),
             ).fetchall()
             out: list[tuple[Invocation, Event]] = []
@@ -544,16 +636,39 @@ class State:
                     data.pop("e_detail_type"),
                     data.pop("e_target"),
                     data.pop("e_body"),
+                    data.pop("e_root"),
                 )
-                data.update(status=RUNNING, attempts=data["attempts"] + 1, started=now)
+                data.update(
+                    status=CLAIMED,
+                    attempts=data["attempts"] + 1,
+                    claimed=now,
+                    started=None,
+                    worker=None,
+                )
                 data["error"] = json.loads(data["error"]) if data["error"] else None
                 out.append((Invocation(**data), event))
             db.executemany(
-                "UPDATE invocations SET status = ?, attempts = attempts + 1, started = ? "
-                "WHERE id = ?",
-                [(RUNNING, now, inv.id) for inv, _ in out],
+                "UPDATE invocations SET status = ?, attempts = attempts + 1, claimed = ?, "
+                "started = NULL, worker = NULL WHERE id = ?",
+                [(CLAIMED, now, inv.id) for inv, _ in out],
             )
         return out
+
+    def start(self, starts: Sequence[Start]) -> None:
+        """Mark claimed invocations running: a worker started their handler.
+
+        A start that comes after its attempt's outcome (or of an older attempt) is
+        ignored, so a late notice never turns a finished invocation back to running.
+        """
+        with self._write() as db:
+            db.executemany(
+                "UPDATE invocations SET status = ?, started = ?, worker = ? "
+                "WHERE id = ? AND status = ? AND attempts = ?",
+                [
+                    (RUNNING, s.started, s.worker, s.invocation_id, CLAIMED, s.attempt)
+                    for s in starts
+                ],
+            )
 
     def finish(self, outcomes: Sequence[Outcome], events: Sequence[NewEvent] = ()) -> None:
         """Record attempts, their outcomes and the events they cause in one transaction.
@@ -587,8 +702,8 @@ class State:
                     )
                 db.execute(
                     "UPDATE invocations SET status = ?, not_before = ?, condition = ?, "
-                    "error = ?, result = ?, finished = ?, worker = COALESCE(?, worker) "
-                    "WHERE id = ?",
+                    "error = ?, result = ?, finished = ?, worker = COALESCE(?, worker), "
+                    "started = COALESCE(?, started) WHERE id = ?",
                     (
                         o.status,
                         o.not_before,
@@ -597,6 +712,7 @@ class State:
                         o.result,
                         now if o.status in (SUCCEEDED, FAILED) else None,
                         a.worker if a is not None else None,
+                        a.started if a is not None else None,
                         o.invocation_id,
                     ),
                 )
@@ -604,17 +720,52 @@ class State:
     def release(self, ids: Sequence[str] | None = None) -> int:
         """Give claimed invocations back to the queue; return how many.
 
-        ``ids`` are claims that never started (a dispatcher stopping); None means every
-        running invocation, left by a dispatcher that died. Their attempt never
-        reported, so it is not counted against the retry budget: delivery is at least
-        once, and handlers guard effects with `reelay.idempotency`.
+        ``ids``: claims that never started (a dispatcher stopping gives back what its
+        executor had not begun); such a claim is as if never made. None: everything a
+        dispatcher that died left active (`Runtime` does this at start). An attempt
+        that was running then died with its worker: it is recorded as a failed attempt
+        (``Runtime.ExitError``, saying the worker was lost, with its start and worker),
+        as Lambda records a sandbox that died, but it is not charged against the retry
+        budget (``lost``): delivery is at least once, and handlers guard effects with
+        `reelay.idempotency`.
         """
-        sql = "UPDATE invocations SET status = ?, attempts = MAX(attempts - 1, 0) WHERE status = ?"
+        unstarted = (
+            "UPDATE invocations SET status = ?, attempts = MAX(attempts - 1, 0) WHERE status = ?"
+        )
         with self._write() as db:
-            if ids is None:
-                return db.execute(sql, (QUEUED, RUNNING)).rowcount
-            db.executemany(sql + " AND id = ?", [(QUEUED, RUNNING, id_) for id_ in ids])
-            return len(ids)
+            if ids is not None:
+                db.executemany(unstarted + " AND id = ?", [(QUEUED, CLAIMED, id_) for id_ in ids])
+                return len(ids)
+            count = db.execute(unstarted, (QUEUED, CLAIMED)).rowcount
+            running = db.execute(
+                "SELECT id, attempts, function, started, worker FROM invocations WHERE status = ?",
+                (RUNNING,),
+            ).fetchall()
+            for r in running:
+                error = _lost_error(r["id"], r["worker"])
+                db.execute(
+                    "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        r["id"],
+                        r["attempts"],
+                        r["function"],
+                        r["started"],
+                        0.0,  # how long it ran before it was lost is not known
+                        0,
+                        error["errorType"],
+                        error["errorMessage"],
+                        r["worker"],
+                        0,
+                        0,
+                        "",
+                        0,
+                    ),
+                )
+                db.execute(
+                    "UPDATE invocations SET status = ?, lost = lost + 1, error = ? WHERE id = ?",
+                    (QUEUED, json.dumps(error), r["id"]),
+                )
+        return count + len(running)
 
     def next_due(self) -> float | None:
         """When the earliest queued invocation becomes ready, if any."""

@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 from reelay.errors import ConfigError
-from reelay.runtime._task import Task, TaskResult
+from reelay.runtime._task import StartCallback, Task, TaskResult
 
 if TYPE_CHECKING:
     from reelay.runtime.executors._local import LocalExecutor
@@ -48,8 +48,13 @@ class Executor(Protocol):
     max_workers: int
     """How many tasks run at once; more are queued, and their timeout starts later."""
 
-    def submit(self, task: Task) -> Future[TaskResult]:
-        """Queue ``task``; the future resolves to its `TaskResult`."""
+    def submit(self, task: Task, on_start: StartCallback | None = None) -> Future[TaskResult]:
+        """Queue ``task``; the future resolves to its `TaskResult`.
+
+        Waiting tasks start lowest `Task.priority` first, then in submission order.
+        ``on_start`` is called once, from an executor thread, when a worker starts the
+        task (not if it is cancelled before); it must be quick and must not raise.
+        """
         ...
 
     def close(self) -> None:

@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -42,8 +41,9 @@ from types import TracebackType
 from typing import Self
 
 from reelay.errors import ConfigError, ExecutorError
-from reelay.runtime._task import Task, TaskResult
+from reelay.runtime._task import StartCallback, Task, TaskResult
 from reelay.runtime._worker import exit_error_message, read_capture, task_error
+from reelay.runtime.executors._queue import TaskQueue
 
 __all__ = ["LocalExecutor"]
 
@@ -66,6 +66,7 @@ _BOOTSTRAP = (
 class _Item:
     task: Task
     future: Future[TaskResult]
+    on_start: StartCallback | None = None
     started_at: float = 0.0  # epoch seconds, when handed to a worker
     started: float = 0.0  # monotonic, idem
     running: bool = False  # the future has been marked running
@@ -120,7 +121,7 @@ class LocalExecutor:
             raise ConfigError(f"max_workers must be a positive integer, got {max_workers!r}")
         self.max_workers = max_workers
         self._lock = threading.Lock()
-        self._queue: deque[_Item] = deque()
+        self._queue: TaskQueue[_Item] = TaskQueue()
         self._idle: list[_Worker] = []  # a stack: the most recently used on top
         self._workers: list[_Worker] = []
         self._closed = False
@@ -167,17 +168,17 @@ class LocalExecutor:
         with self._lock:
             return [w.proc.pid for w in self._workers]
 
-    def submit(self, task: Task) -> Future[TaskResult]:
-        """Queue ``task``; it starts at once if a worker is idle."""
+    def submit(self, task: Task, on_start: StartCallback | None = None) -> Future[TaskResult]:
+        """Queue ``task``; it starts at once if a worker is idle (see `Executor.submit`)."""
         future: Future[TaskResult] = Future()
-        item = _Item(task, future)
+        item = _Item(task, future, on_start)
         with self._lock:
             if self._closed:
                 raise ExecutorError("cannot submit to a closed LocalExecutor")
             if self._broken is not None:
                 raise self._broken
             if self._queue or not self._idle:
-                self._queue.append(item)
+                self._queue.push(item)
                 return future
             self._start(self._idle.pop(), item)
         return future
@@ -188,8 +189,7 @@ class LocalExecutor:
             if self._closed:
                 return
             self._closed = True
-            queued = list(self._queue)
-            self._queue.clear()
+            queued = self._queue.clear()
         self._wake()
         if self._thread is not threading.current_thread():
             self._thread.join()
@@ -287,8 +287,10 @@ class LocalExecutor:
             # end-of-file) and report the death. The task never started: requeue it.
             worker.item = None
             worker.deadline = math.inf
-            self._queue.appendleft(item)
+            self._queue.push(item)
             return False
+        if item.on_start is not None:
+            item.on_start(worker.name, item.started_at)
         if worker.deadline < self._wake_at:
             self._wake_at = worker.deadline
             self._wake()
@@ -468,16 +470,15 @@ class LocalExecutor:
     def _assign_queued(self) -> None:
         """Give queued tasks to idle workers. Call with the lock held."""
         while self._queue and self._idle:
-            self._start(self._idle.pop(), self._queue.popleft())
+            self._start(self._idle.pop(), self._queue.pop())
         if self._broken is not None:
-            while self._queue:
-                self._settle_exception(self._queue.popleft().future, self._broken)
+            for item in self._queue.clear():
+                self._settle_exception(item.future, self._broken)
 
     def _break(self, error: ExecutorError) -> None:
         with self._lock:
             self._broken = error
-            queued = list(self._queue)
-            self._queue.clear()
+            queued = self._queue.clear()
             running = [w.item for w in self._workers if w.item is not None]
         for item in queued + running:
             self._settle_exception(item.future, error)

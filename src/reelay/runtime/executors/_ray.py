@@ -43,8 +43,9 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from reelay.errors import ConfigError, ExecutorError, ExecutorUnavailableError
-from reelay.runtime._task import Task, TaskResult
+from reelay.runtime._task import StartCallback, Task, TaskResult
 from reelay.runtime._worker import exit_error_message, run_task, task_error
+from reelay.runtime.executors._queue import TaskQueue
 
 __all__ = ["RayExecutor"]
 
@@ -69,6 +70,7 @@ def _import_ray(url: str) -> ModuleType:
 class _Item:
     task: Task
     future: Future[TaskResult]
+    on_start: StartCallback | None = None
     ref: Any = None  # the ray.ObjectRef once submitted
     ray_future: Future[Any] | None = None  # ref.future(): settles when the ref does
     started_at: float = 0.0
@@ -132,7 +134,7 @@ class RayExecutor:
         # that is when max_workers tasks take every CPU; otherwise they would run.
         self._depth = self.max_workers * (_PIPELINE if self.max_workers >= cpus else 1)
         self._lock = threading.Lock()
-        self._queue: deque[_Item] = deque()
+        self._queue: TaskQueue[_Item] = TaskQueue()
         self._in_flight: set[_Item] = set()  # handed to Ray
         self._clocked: set[_Item] = set()  # presumed running: their deadline counts
         self._unclocked: deque[_Item] = deque()  # presumed waiting inside Ray
@@ -224,15 +226,17 @@ class RayExecutor:
 
     # -- public API --------------------------------------------------------------------
 
-    def submit(self, task: Task) -> Future[TaskResult]:
-        """Queue ``task``; it goes to Ray at once if fewer than ``max_workers`` run."""
+    def submit(self, task: Task, on_start: StartCallback | None = None) -> Future[TaskResult]:
+        """Queue ``task``; it goes to Ray at once if fewer than ``max_workers`` run (see
+        `Executor.submit`; Ray does not say which worker runs it: ``on_start`` gets
+        None for the worker, at the time the task is presumed to start)."""
         future: Future[TaskResult] = Future()
-        item = _Item(task, future)
+        item = _Item(task, future, on_start)
         with self._lock:
             if self._closed:
                 raise ExecutorError("cannot submit to a closed RayExecutor")
             if self._queue or len(self._in_flight) >= self._depth:
-                self._queue.append(item)
+                self._queue.push(item)
                 return future
             self._dispatch(item)
         return future
@@ -243,8 +247,7 @@ class RayExecutor:
             if self._closed:
                 return
             self._closed = True
-            queued = list(self._queue)
-            self._queue.clear()
+            queued = self._queue.clear()
             running = list(self._in_flight)
             self._in_flight.clear()
             self._clocked.clear()
@@ -302,6 +305,8 @@ class RayExecutor:
         item.started = time.monotonic()
         item.deadline = item.started + item.task.timeout_s + self.start_grace_s
         heapq.heappush(self._deadlines, _Deadline(item.deadline, next(self._seq), item))
+        if item.on_start is not None:
+            item.on_start(None, item.started_at)
         if item.deadline < self._wake_at:
             self._wake_at = item.deadline
             self._events.put(None)  # the manager must shorten its wait
@@ -325,8 +330,7 @@ class RayExecutor:
             log.exception("RayExecutor manager failed")
             with self._lock:
                 self._closed = True
-                items = list(self._queue) + list(self._in_flight)
-                self._queue.clear()
+                items = self._queue.clear() + list(self._in_flight)
                 self._in_flight.clear()
             for item in items:
                 _settle_exception(item.future, ExecutorError(f"the Ray executor failed: {exc!r}"))
@@ -368,7 +372,7 @@ class RayExecutor:
                     with contextlib.suppress(Exception):
                         self._ray.cancel(item.ref, force=True)
             while self._queue and len(self._in_flight) < self._depth:
-                self._dispatch(self._queue.popleft())
+                self._dispatch(self._queue.pop())
         for future, outcome in settle:
             if isinstance(outcome, BaseException):
                 _settle_exception(future, outcome)

@@ -58,3 +58,32 @@ def effect(event, context):
 def nap(event, context):
     time.sleep(0.3)
     return context.aws_request_id
+
+
+def spawn(event, context):
+    """First call: start a child process, fill a temporary directory, then hang until
+    killed with the dispatcher; a later call (the re-run) returns at once."""
+    import subprocess
+    import tempfile
+
+    marker = _out("spawn.json")
+    if marker.exists():
+        return "re-run"
+    scratch = tempfile.mkdtemp(prefix="spawn-")
+    Path(scratch, "partial.bin").write_bytes(b"\0" * 4096)
+    child = subprocess.Popen(["sleep", "120"])
+    marker.write_text(json.dumps({"child": child.pid, "scratch": scratch}))
+    time.sleep(120)
+
+
+def chain(event, context):
+    """Step N of chain NAME: log it, then put step N+1 (three steps in all)."""
+    from reelay.client import default_client
+
+    name, step = event["detail"]["name"], event["detail"]["step"]
+    with _out("chain.log").open("a") as f:
+        f.write(f"{name}{step}\n")
+    if step < 3:
+        default_client().put_events(
+            [{"Source": "test.app", "DetailType": "chain", "Detail": {"name": name, "step": step + 1}}]
+        )

@@ -85,5 +85,11 @@ def chain(event, context):
         f.write(f"{name}{step}\n")
     if step < 3:
         default_client().put_events(
-            [{"Source": "test.app", "DetailType": "chain", "Detail": {"name": name, "step": step + 1}}]
+            [
+                {
+                    "Source": "test.app",
+                    "DetailType": "chain",
+                    "Detail": {"name": name, "step": step + 1},
+                }
+            ]
         )

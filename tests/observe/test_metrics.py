@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
@@ -15,6 +17,7 @@ from reelay.config import Settings
 from reelay.observe.alerts import METRICS
 from reelay.observe.metrics import BUCKETS, Metrics
 from reelay.runtime import Runtime, load_app
+from reelay.runtime.state import NewEvent, NewInvocation, Start, State
 
 pytestmark = pytest.mark.slow
 
@@ -150,3 +153,25 @@ def test_the_snapshot_has_every_metric_alert_rules_may_name(
     assert snapshot["invocations_per_second"] == pytest.approx(12 / 60)
     assert snapshot["error_rate"] == pytest.approx(3 / 12)
     assert 0 < snapshot["duration_p50_seconds"] <= snapshot["duration_p99_seconds"]
+
+
+def test_claimed_and_running_are_apart(tmp_path: Path) -> None:
+    """Claimed (waiting for a worker) and running (a handler started) are two depths."""
+    with State(tmp_path) as state:
+        events = state.append([NewEvent("event", "{}") for _ in range(3)])
+        state.route([NewInvocation(e.seq, e.time, "enc", 3, 60) for e in events], events[-1].seq)
+        (first, _), _ = state.claim(time.time(), 2)
+        state.start([Start(first.id, 1, time.time(), "1@host")])
+        metrics = Metrics(state)
+        snapshot = metrics.snapshot()
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(metrics)
+        text = generate_latest(registry).decode()
+    assert (snapshot["queue_depth"], snapshot["claimed"], snapshot["running"]) == (1, 1, 1)
+    pending = {
+        s.labels["status"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "reelay_invocations_pending"
+    }
+    assert pending == {"queued": 1, "claimed": 1, "running": 1}

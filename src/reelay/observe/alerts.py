@@ -87,6 +87,7 @@ METRICS: Final = (
     "duration_p50_seconds",
     "duration_p99_seconds",
     "queue_depth",
+    "claimed",
     "running",
     "dlq_depth",
     "oldest_pending_age_seconds",

@@ -25,7 +25,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from reelay.media.titles import STATES, Titles
-from reelay.runtime.state import FAILED, QUEUED, RUNNING, State
+from reelay.runtime.state import CLAIMED, FAILED, QUEUED, RUNNING, State
 
 # Upper bounds (seconds) of the duration histogram: from a no-op to Lambda's 900 s cap.
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
@@ -94,6 +94,7 @@ class Metrics(Collector):
             "duration_p50_seconds": _percentile(durations, 0.5),
             "duration_p99_seconds": _percentile(durations, 0.99),
             "queue_depth": float(queued),
+            "claimed": float(counts[CLAIMED]),
             "running": float(counts[RUNNING]),
             "dlq_depth": float(counts[FAILED]),
             "oldest_pending_age_seconds": oldest_age,
@@ -175,16 +176,16 @@ class Metrics(Collector):
     def _depths(self, now: float) -> Iterator[Metric]:
         by_status = GaugeMetricFamily(
             "reelay_invocations_pending",
-            "Invocations not yet finished: queued or running.",
+            "Invocations not yet finished: queued, claimed (waiting for a worker) or running.",
             labels=["function", "status"],
         )
         dlq = GaugeMetricFamily(
             "reelay_dlq_depth", "Failed invocations in the dead-letter queue.", labels=["function"]
         )
         rows = self.state.read(
-            "SELECT function, status, COUNT(*) FROM invocations WHERE status IN (?, ?, ?) "
+            "SELECT function, status, COUNT(*) FROM invocations WHERE status IN (?, ?, ?, ?) "
             "GROUP BY function, status",
-            (QUEUED, RUNNING, FAILED),
+            (QUEUED, CLAIMED, RUNNING, FAILED),
         )
         for fn, status, n in rows:
             if status == FAILED:

@@ -148,7 +148,7 @@ def test_validate_ladders_and_rules(tmp_path: Path) -> None:
     ladder = tmp_path / "l.yaml"
     ladder.write_text("name: l\naudio:\n  - {name: a, codec: aac, bitrate_kbps: 96}\n")
     code, out = validate("ladder", ladder)
-    assert code == 0 and "ok (ladder l: 1 outputs: a)" in out
+    assert code == 0 and "ok (ladder l: 1 output: a)" in out
     ladder.write_text("name: l\naudio:\n  - {name: a, codec: mp3, bitrate_kbps: 9}\n")
     code, out = validate("ladder", ladder)
     assert code == 2

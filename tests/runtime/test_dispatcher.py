@@ -108,6 +108,10 @@ def test_zero_retries_and_event_destination(runtime: Runtime, settings: Settings
     assert seen["source"] == "lambda"
     assert seen["detail-type"] == "Lambda Function Invocation Result - Failure"
     assert seen["detail"]["requestContext"]["requestId"] == inv.id
+    # The result event continues the failed invocation's chain.
+    result = runtime.client.state.events(source="lambda", limit=1)[0]
+    assert result.chain_start == runtime.client.state.event(inv.event_seq).chain_start
+    assert result.root is not None
 
 
 def test_redrive_runs_dlq_entries_again(runtime: Runtime) -> None:

@@ -649,6 +649,7 @@ class Dispatcher:
                     source="lambda",
                     detail_type=detail_type,
                     target=dest.function,
+                    root=event.chain_start,
                 )
             ]
         envelope = bus_event(
@@ -665,6 +666,7 @@ class Dispatcher:
                 source="lambda",
                 detail_type=detail_type,
                 id=envelope["id"],
+                root=event.chain_start,  # a destination continues its invocation's chain
             )
         ]
 

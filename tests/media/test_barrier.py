@@ -18,7 +18,7 @@ from reelay.config import Settings
 from reelay.errors import InvalidEventError
 from reelay.media.config import BUCKET, INGEST_PREFIX
 from reelay.runtime import Runtime, load_app
-from reelay.runtime.state import FAILED, QUEUED, RUNNING, SUCCEEDED
+from reelay.runtime.state import ACTIVE, FAILED, SUCCEEDED
 
 from .conftest import ClipFactory
 
@@ -131,7 +131,7 @@ def test_kill_9_in_the_middle_of_encoding(clip: ClipFactory, tmp_path: Path) -> 
             )
             assert wait_for(published, 240), (tmp_path / "up.log").read_text()
             assert wait_for(
-                lambda: client.state.counts()[QUEUED] + client.state.counts()[RUNNING] == 0, 60
+                lambda: not any(client.state.counts()[s] for s in ACTIVE), 60
             )
         finally:
             second.send_signal(signal.SIGINT)

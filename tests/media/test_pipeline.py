@@ -14,7 +14,7 @@ from reelay.client import Client
 from reelay.config import Settings
 from reelay.media._ffmpeg import ffmpeg_path
 from reelay.media.encode import stream_stats
-from reelay.runtime.state import FAILED, QUEUED, RUNNING
+from reelay.runtime.state import ACTIVE, CLAIMED, FAILED, QUEUED, RUNNING
 
 from .conftest import ClipFactory
 
@@ -77,7 +77,7 @@ def assert_settled(home: Path) -> None:
     """Nothing queued, running or in the DLQ: no stuck work."""
     with Client(Settings.load(home)) as client:
         counts = client.state.counts()
-    assert counts[QUEUED] == counts[RUNNING] == counts[FAILED] == 0, counts
+    assert counts[QUEUED] == counts[CLAIMED] == counts[RUNNING] == counts[FAILED] == 0, counts
 
 
 def test_a_clip_is_published_as_correct_decodable_hls_and_dash(
@@ -342,7 +342,7 @@ def test_a_malformed_pipeline_event_fails_clearly_and_harms_nothing(
         assert "Traceback" not in failed.error["errorMessage"]
         (recorded,) = state.invocations(function="fail")
         assert recorded.status == "succeeded"  # the failure is recorded, not repeated
-        assert state.counts()[QUEUED] == state.counts()[RUNNING] == 0
+        assert not any(state.counts()[s] for s in ACTIVE)
 
 
 def test_chunks_of_a_variable_frame_rate_source_pick_the_frames_a_whole_encode_picks(

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
+from reelay._text import plural
 from reelay.client import Client
 from reelay.config import Settings
 from reelay.errors import (
@@ -134,11 +135,6 @@ def _reading(home: Path | None) -> Settings:
     return settings
 
 
-def _plural(count: int, noun: str) -> str:
-    """``1 chunk``, ``2 chunks``: a count and its noun, agreeing."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
@@ -239,15 +235,15 @@ def up(
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         click.echo(
-            f"reelay up: app {app.name!r} ({_plural(len(app.functions), 'function')}) on "
+            f"reelay up: app {app.name!r} ({plural(len(app.functions), 'function')}) on "
             f"{settings.home}, executor {runtime.executor_url} "
-            f"({_plural(runtime.executor.max_workers, 'worker')})",
+            f"({plural(runtime.executor.max_workers, 'worker')})",
             err=True,
         )
         if runtime.recovered:
             click.echo(
-                f"requeued {_plural(runtime.recovered, 'invocation')} left running by a "
-                "previous run",
+                f"requeued {plural(runtime.recovered, 'invocation')} left unfinished by a "
+                "previous run (attempts that were running are recorded as lost)",
                 err=True,
             )
         if address is not None:
@@ -286,9 +282,7 @@ def put(file: Path, destination: str, as_json: bool, home: Path | None) -> None:
         out = {"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag}
         _dump(out if title_id is None else out | {"title_id": title_id})
         return
-    click.echo(
-        f"put s3://{info.bucket}/{info.key} ({_plural(info.size, 'byte')}, etag {info.etag})"
-    )
+    click.echo(f"put s3://{info.bucket}/{info.key} ({plural(info.size, 'byte')}, etag {info.etag})")
     if title_id is not None:
         click.echo(
             f"started media title {title_id} (it runs while `reelay up --app media` serves "
@@ -452,14 +446,14 @@ def validate(file: Path, kind: str) -> None:
 
         alert_rules = load_alert_rules(file)
         names = ", ".join(r.name for r in alert_rules) or "none"
-        click.echo(f"{file}: ok ({_plural(len(alert_rules), 'alert rule')}: {names})")
+        click.echo(f"{file}: ok ({plural(len(alert_rules), 'alert rule')}: {names})")
     elif kind == "ladder":
         from reelay.media.ladder import load_ladder
 
         ladder = load_ladder(file)
         outputs = [r.name for r in ladder.video] + [r.name for r in ladder.audio]
         click.echo(
-            f"{file}: ok (ladder {ladder.name}: {_plural(len(outputs), 'output')}: "
+            f"{file}: ok (ladder {ladder.name}: {plural(len(outputs), 'output')}: "
             f"{', '.join(outputs)})"
         )
     elif kind == "rules":
@@ -471,7 +465,7 @@ def validate(file: Path, kind: str) -> None:
     else:
         app = load_app(file)
         click.echo(
-            f"{file}: ok ({_plural(len(app.functions), 'function')}: "
+            f"{file}: ok ({plural(len(app.functions), 'function')}: "
             f"{', '.join(sorted(app.functions))})"
         )
 
@@ -564,7 +558,7 @@ def logs(
         if a.logs:
             click.echo(a.logs.rstrip("\n"))
         if a.logs_truncated:
-            click.echo(f"[{_plural(a.logs_truncated, 'byte')} of output dropped]")
+            click.echo(f"[{plural(a.logs_truncated, 'byte')} of output dropped]")
         click.echo(f"END RequestId: {a.invocation_id}")
         status = "" if a.ok else f"\tStatus: {a.error_type}"
         click.echo(
@@ -623,7 +617,7 @@ def dlq_redrive(
     if as_json:
         _dump({"redriven": count})
     else:
-        click.echo(f"redrove {_plural(count, 'invocation')}")
+        click.echo(f"redrove {plural(count, 'invocation')}")
     missing = len(request_ids) - count
     if request_ids and missing > 0:
         verb = "is" if missing == 1 else "are"
@@ -699,8 +693,8 @@ def _print_report(report: dict[str, Any]) -> None:
     if src:
         click.echo(
             f"  source: {src['duration_s']:.2f} s, {src['width']}x{src['height']} "
-            f"@ {src['fps']} fps, {_plural(src['frames'], 'frame')}, "
-            f"{_plural(src['streams'], 'stream')}"
+            f"@ {src['fps']} fps, {plural(src['frames'], 'frame')}, "
+            f"{plural(src['streams'], 'stream')}"
         )
     rows = [
         (

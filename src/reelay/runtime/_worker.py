@@ -46,6 +46,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TextIO
 
+from reelay._text import plural
 from reelay.runtime._scratch import scratch_root, worker_scratch
 from reelay.runtime._task import Task, TaskResult
 from reelay.runtime.context import FUNCTION_VERSION, LambdaContext, log_stream_name
@@ -160,7 +161,7 @@ def read_capture(fd: int, cap: int = LOG_CAP_BYTES) -> tuple[str, int]:
     head = os.pread(fd, half, 0).decode("utf-8", "replace")
     tail = os.pread(fd, half, size - half).decode("utf-8", "replace")
     dropped = size - 2 * half
-    return f"{head}\n[... {dropped} bytes of output truncated ...]\n{tail}", dropped
+    return f"{head}\n[... {plural(dropped, 'byte')} of output truncated ...]\n{tail}", dropped
 
 
 class _LambdaLogHandler(logging.Handler):

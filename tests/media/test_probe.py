@@ -128,3 +128,96 @@ def test_limits_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REELAY_MEDIA_MAX_WIDTH", "wide")
     with pytest.raises(ValueError, match="REELAY_MEDIA_MAX_WIDTH='wide' is not a int"):
         Limits.from_env()
+
+
+#: Every container the pipeline takes whose structure says where it ends, in the forms
+#: publishers send (ffmpeg's own muxers, as most tools are).
+CONTAINERS: dict[str, dict] = {
+    "av.ts": {"size": "640x360", "extra": ("-b:v", "2M")},
+    "mpeg2.ts": {"video": "mpeg2"},
+    "audio.ts": {"video": None},
+    "bluray.m2ts": {"extra": ("-f", "mpegts", "-mpegts_m2ts_mode", "1")},
+    "av.mkv": {},
+    "av.webm": {"video": "vp9", "extra": ("-c:a", "libopus")},
+    "moov-last.mp4": {},
+    "faststart.mp4": {"extra": ("-movflags", "+faststart")},
+    "fragmented.mp4": {"extra": ("-movflags", "+frag_keyframe+empty_moov")},
+    "camera.mov": {},
+    "music.m4a": {"video": None},
+    "av.avi": {},
+    "av.flv": {},
+    "av.mxf": {"video": "mpeg2", "extra": ("-c:a", "pcm_s16le")},
+    "av.mpg": {"video": "mpeg2", "extra": ("-c:a", "mp2")},
+    "av.wmv": {"extra": ("-c:v", "wmv2", "-c:a", "wmav2")},
+    "voice.ogg": {"video": None, "extra": ("-c:a", "libopus")},
+    "voice.wav": {"video": None, "extra": ("-c:a", "pcm_s16le")},
+    "voice.mp3": {"video": None, "extra": ("-c:a", "libmp3lame")},
+    "cbr.mp3": {"video": None, "extra": ("-c:a", "libmp3lame", "-write_xing", "0")},
+    "voice.flac": {"video": None, "extra": ("-c:a", "flac")},
+    "voice.aac": {"video": None},
+    "raw.y4m": {"audio_tracks": 0, "extra": ("-c:v", "rawvideo")},
+}
+
+
+def _cut(tmp_path: Path, whole: Path, size: int) -> Path:
+    cut = tmp_path / f"cut-{size}{whole.suffix}"
+    cut.write_bytes(whole.read_bytes()[:size])
+    return cut
+
+
+@pytest.mark.parametrize("name", sorted(CONTAINERS))
+def test_a_container_whose_end_is_cut_is_truncated(
+    tmp_path: Path, clip: ClipFactory, name: str
+) -> None:
+    whole = clip(name, **CONTAINERS[name])
+    assert probe(whole).duration_s == pytest.approx(3.0, abs=0.05)  # the whole file passes
+    size = whole.stat().st_size
+    for fraction in (0.31, 0.5, 0.77, 0.93):
+        cut = _cut(tmp_path, whole, int(size * fraction) | 1)  # odd: never on a boundary
+        with pytest.raises(SourceRejectedError) as info:
+            probe(cut, name=f"s3://media/ingest/{name}")
+        assert info.value.code == "TRUNCATED", (fraction, str(info.value))
+        message = str(info.value)
+        assert message.startswith(f"s3://media/ingest/{name}: truncated: ")
+        assert str(tmp_path) not in message and "Errno" not in message
+
+
+def test_the_truncated_transport_stream_of_the_issue(tmp_path: Path, clip: ClipFactory) -> None:
+    # A 3.8 MB .ts with audio and video cut to its first 1.5 MB passed inspect, was
+    # encoded whole, then held with its audio and video 243 ms apart.
+    whole = clip("issue.ts", seconds=10, size="640x360", extra=("-b:v", "3M"))
+    assert 3_000_000 < whole.stat().st_size < 4_500_000
+    with pytest.raises(SourceRejectedError, match="not a whole number of 188-byte packets"):
+        probe(_cut(tmp_path, whole, 1_500_000))
+
+
+@pytest.mark.parametrize("name", ["av.ts", "mpeg2.ts", "bluray.m2ts", "av.mpg"])
+def test_a_stream_cut_on_a_packet_boundary_is_truncated(
+    tmp_path: Path, clip: ClipFactory, name: str
+) -> None:
+    # Cut between whole packets (188 bytes, 192 in M2TS, 2048-byte packs in a program
+    # stream), the size says nothing; the unfinished last PES and the streams' ends do.
+    whole = clip(name, **CONTAINERS[name])
+    packet = {".ts": 188, ".m2ts": 192, ".mpg": 2048}[whole.suffix]
+    packets = whole.stat().st_size // packet
+    for fraction in (0.31, 0.5, 0.77, 0.93):
+        cut = _cut(tmp_path, whole, int(packets * fraction) * packet)
+        with pytest.raises(SourceRejectedError) as info:
+            probe(cut)
+        assert info.value.code == "TRUNCATED", (fraction, str(info.value))
+
+
+def test_refusals_name_the_file_never_a_local_path_or_an_error_number(
+    tmp_path: Path, clip: ClipFactory
+) -> None:
+    sources = [
+        _write(tmp_path / "notes.mp4", b"just some text, not a video\n" * 50),
+        _write(tmp_path / "random.mkv", bytes(range(256)) * 64),
+        _cut(tmp_path, clip("moov-last.mp4"), clip("moov-last.mp4").stat().st_size // 2),
+    ]
+    for path in sources:
+        with pytest.raises(SourceRejectedError) as info:
+            probe(path, name="s3://media/ingest/film.mp4")
+        message = str(info.value)
+        assert message.startswith("s3://media/ingest/film.mp4: "), message
+        assert str(tmp_path) not in message and "Errno" not in message, message

@@ -103,8 +103,17 @@ def run_ffmpeg(args: Sequence[str], *, input: str, timeout: float | None = None)
     except OSError as exc:
         raise FfmpegNotFoundError(f"cannot run {cmd[0]}: {exc}; {INSTALL_HINT}") from None
     if proc.returncode != 0:
-        raise FfmpegError(proc.returncode, input, proc.stderr.strip()[-STDERR_TAIL:])
+        raise FfmpegError(proc.returncode, input, _local_names(proc.stderr, args)[-STDERR_TAIL:])
     return proc.stderr
+
+
+def _local_names(stderr: str, args: Sequence[str]) -> str:
+    """ffmpeg's messages with each file it was given called by its name alone: the
+    worker's directories (scratch, caches) mean nothing to whoever reads the error."""
+    for arg in sorted(args, key=len, reverse=True):
+        if os.path.isabs(arg) and os.sep in arg:
+            stderr = stderr.replace(arg, os.path.basename(arg))
+    return stderr.strip()
 
 
 def source_input(path: str | os.PathLike[str], *, seek_s: float = 0.0) -> list[str]:

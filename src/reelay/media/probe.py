@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from reelay.errors import SourceRejectedError
+from reelay.media._ends import cut_reason, open_ended
 from reelay.media._ffmpeg import SOURCE_FORMATS
 
 #: Frame rates a variable-frame-rate source is normalised to (the nearest one).
@@ -165,14 +166,80 @@ def probe(
             options={"protocol_whitelist": "file", "format_whitelist": ",".join(SOURCE_FORMATS)},
         )
     except (av.FFmpegError, ValueError, OSError) as exc:
+        _check_end(path, size, None, label)  # a cut file ffmpeg cannot open is TRUNCATED
         raise SourceRejectedError(
-            "NOT_MEDIA", f"{label}: not a media file reelay can read ({exc})"
+            "NOT_MEDIA", f"{label}: not a media file reelay can read ({_reason(exc)})"
         ) from None
     with container:
-        return _inspect(av, container, label, size, limits)
+        _check_end(path, size, container.format.name, label)
+        with path.open("rb") as f:
+            unsure = open_ended(f, size, container.format.name)
+        return _inspect(av, container, label, size, limits, unsure)
 
 
-def _inspect(av: Any, container: Any, label: str, size: int, limits: Limits) -> SourceInfo:
+def _check_end(path: Path, size: int, format_name: str | None, label: str) -> None:
+    """Refuse a file whose container structure says its end was cut off."""
+    with path.open("rb") as f:
+        cut = cut_reason(f, size, format_name)
+    if cut is not None:
+        raise SourceRejectedError("TRUNCATED", f"{label}: truncated: {cut}")
+
+
+def _check_stream_ends(
+    video: Any,
+    audio: list[Any],
+    spans: dict[int, tuple[float, float]],
+    unsure: set[int] | None,
+    label: str,
+) -> None:
+    """Where the structure cannot vouch for the video's last packet (`open_ended`), a
+    video that runs on past every audio track is the mark of a cut: a muxer writes
+    audio in larger packets, ahead of the video it goes with, so a cut leaves the audio
+    short. A whole file's streams end within a frame of each other. With structural
+    evidence that the last video packet is unfinished, one frame's gap is enough; a
+    program stream cut between packs leaves none, so it takes a gap no muxer leaves."""
+    if video is None or video.index not in spans or (unsure is not None and video.id not in unsure):
+        return
+    ends = [spans[a.index][1] for a in audio if a.index in spans]
+    if not ends:
+        return
+    rate = video.average_rate or video.guessed_rate or video.base_rate or 25
+    frame = float(1 / Fraction(rate))
+    gap = spans[video.index][1] - max(ends)
+    if gap > (frame if unsure is not None else max(2 * frame, 0.25)):
+        evidence = "its last video packet is unfinished and " if unsure is not None else ""
+        raise SourceRejectedError(
+            "TRUNCATED",
+            f"{label}: truncated: {evidence}the video runs {gap * 1000:.0f} ms past the "
+            "audio, as it does where a file's end is cut off",
+        )
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in words: never the local path it happened to, nor ffmpeg's
+    error number (an FFmpegError says ``[Errno 1094995529] ...: '/tmp/...'``)."""
+    words = getattr(exc, "strerror", None)
+    return words if isinstance(words, str) and words else str(exc) or type(exc).__name__
+
+
+def _check_declared_length(
+    streams: list[Any], spans: dict[int, tuple[float, float]], label: str
+) -> None:
+    """Streams whose header counts their samples must hold them all."""
+    for s in streams:
+        if s.duration and s.index in spans:
+            declared = float(s.duration * s.time_base)
+            if spans[s.index][1] < declared - 0.01:
+                raise SourceRejectedError(
+                    "TRUNCATED",
+                    f"{label}: truncated: its header declares {declared:.3f} s of "
+                    f"{s.type}, the file holds {spans[s.index][1]:.3f} s",
+                )
+
+
+def _inspect(
+    av: Any, container: Any, label: str, size: int, limits: Limits, unsure: set[int] | None
+) -> SourceInfo:
     vstreams = [s for s in container.streams.video if s.codec_context is not None]
     # Cover art (an attached picture) is a video stream of one frame: not a video.
     vstreams = [s for s in vstreams if not (s.disposition & av.stream.Disposition.attached_pic)]
@@ -188,6 +255,9 @@ def _inspect(av: Any, container: Any, label: str, size: int, limits: Limits) -> 
     # Stream starts relative to the container's (ffmpeg's -ss counts from there).
     origin = container.start_time / 1e6 if container.start_time is not None else 0.0
     spans = {i: (first - origin, end - origin) for i, (first, end) in spans.items()}
+    _check_stream_ends(vstream, astreams, spans, unsure, label)
+    if container.format.name == "flac":  # its STREAMINFO counts the samples
+        _check_declared_length(astreams, spans, label)
     video = (
         _video_info(av, container, vstream, counts, spans, pts_lists, label, limits)
         if vstream
@@ -274,11 +344,14 @@ def _read_packets(
                 pts_lists[i].append(packet.pts)
     except (av.FFmpegError, ValueError) as exc:
         raise SourceRejectedError(
-            "TRUNCATED", f"{label}: the file is damaged or truncated ({exc})"
+            "TRUNCATED", f"{label}: the file is damaged or truncated ({_reason(exc)})"
         ) from None
+    # ISO BMFF headers count the samples (an AVI's count includes the empty chunks that
+    # stand for dropped frames, which the demuxer skips: no evidence of a cut).
+    counted = container.format.name == "mov,mp4,m4a,3gp,3g2,mj2"
     for s in streams:
         declared = s.frames or 0
-        if s.type == "video" and declared > 1 and counts[s.index] < declared:
+        if counted and s.type == "video" and declared > 1 and counts[s.index] < declared:
             raise SourceRejectedError(
                 "TRUNCATED",
                 f"{label}: truncated: its header declares {declared} video frames, "
@@ -299,7 +372,7 @@ def _first_frame(av: Any, container: Any, stream: Any, label: str, n: int = 1) -
     except (av.FFmpegError, ValueError) as exc:
         raise SourceRejectedError(
             "UNDECODABLE",
-            f"{label}: {stream.type} stream {stream.index} does not decode ({exc})",
+            f"{label}: {stream.type} stream {stream.index} does not decode ({_reason(exc)})",
         ) from None
     if not frames:
         raise SourceRejectedError(

@@ -284,14 +284,13 @@ def _json(text: str) -> Any:
     return json.loads(text, parse_constant=lambda _: None)
 
 
-def _lost_error(request_id: str, worker: str | None) -> dict[str, Any]:
+def _lost_error(worker: str | None) -> dict[str, Any]:
     """Lambda's error for an attempt whose sandbox died, saying how it was lost."""
     return {
         "errorType": "Runtime.ExitError",
         "errorMessage": (
-            f"RequestId: {request_id} Error: the worker {worker or '(unknown)'} was lost: "
-            "its dispatcher stopped (killed or crashed) before the attempt finished; "
-            "the invocation runs again"
+            f"the worker {worker or '(unknown)'} was lost: its dispatcher stopped (killed "
+            "or crashed) before the attempt finished; the invocation runs again"
         ),
         "stackTrace": [],
     }
@@ -742,7 +741,7 @@ class State:
                 (RUNNING,),
             ).fetchall()
             for r in running:
-                error = _lost_error(r["id"], r["worker"])
+                error = _lost_error(r["worker"])
                 db.execute(
                     "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (

@@ -26,7 +26,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from reelay.errors import NoSuchKeyError
 from reelay.media.config import SOURCE, title_id_for
 from reelay.media.titles import STATE_CHANGE
-from reelay.runtime.state import FAILED, QUEUED, SUCCEEDED, Attempt, NewEvent, Outcome, State
+from reelay.runtime.state import (
+    FAILED,
+    QUEUED,
+    STATUSES,
+    SUCCEEDED,
+    Attempt,
+    NewEvent,
+    Outcome,
+    State,
+)
 from reelay.web import ensure_token
 from reelay.web._auth import COOKIE, TOKEN_FILE
 
@@ -182,7 +191,7 @@ def test_every_endpoint_refuses_a_request_without_the_right_token(web: Served, w
     )
     with pytest.raises(NoSuchKeyError):
         web.client.head_object("media", "uploads/a.txt")
-    assert web.client.state.counts() == {"queued": 0, "running": 0, "succeeded": 0, "failed": 0}
+    assert web.client.state.counts() == dict.fromkeys(STATUSES, 0)
 
 
 def test_other_schemes_and_near_misses_are_refused(web: Served) -> None:
@@ -511,6 +520,28 @@ def test_event_listing_filters_are_checked(web: Served) -> None:
     assert sound(web.http.get("/api/events", params={"limit": "1000", "kind": "s3"})).json() == []
 
 
+def test_events_are_paged_by_seq(web: Served) -> None:
+    entries = [{"Source": "my.app", "DetailType": f"n{i}", "Detail": {"i": i}} for i in range(7)]
+    web.client.put_events(entries[:5])
+    web.client.put_events(entries[5:])
+    seen: list[int] = []
+    params: dict[str, Any] = {"limit": 3}
+    for _ in range(4):  # 3 + 3 + 1, then an empty page
+        page = sound(web.http.get("/api/events", params=params)).json()
+        seen += [e["seq"] for e in page]
+        if not page:
+            break
+        params["before"] = page[-1]["seq"]
+    assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) == 7
+    assert [e["detail_type"] for e in sound(web.http.get("/api/events")).json()] == [
+        f"n{i}" for i in reversed(range(7))
+    ]
+    by_source = web.http.get("/api/events", params={"source": "my.app", "before": seen[1]})
+    assert [e["seq"] for e in sound(by_source).json()] == seen[2:]
+    for bad in ["0", "-3", "abc", "1.5", str(2**64)]:
+        refused(web.http.get("/api/events", params={"before": bad}), 422, "query.before")
+
+
 # -- invocations -------------------------------------------------------------------------
 
 
@@ -535,6 +566,48 @@ def test_invocation_lookups_and_filters_are_checked(web: Served) -> None:
     ).json()
     assert [i["id"] for i in listed] == [request_id]
     assert sound(http.get("/api/invocations", params={"function": "other"})).json() == []
+
+
+def test_invocations_are_paged_after_an_id(web: Served) -> None:
+    state = web.client.state
+    ids = [run_invocation(state, "thumb" if i % 2 else "probe", (1, None)) for i in range(7)]
+    ids.reverse()  # newest first
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 2}
+    for _ in range(5):  # 2 + 2 + 2 + 1, then an empty page
+        page = sound(web.http.get("/api/invocations", params=params)).json()
+        seen += [i["id"] for i in page]
+        if not page:
+            break
+        params["before"] = page[-1]["id"]
+    assert seen == ids
+    thumbs = [i for i in ids if state.invocation(i).function == "thumb"]
+    page = web.http.get("/api/invocations", params={"function": "thumb", "before": thumbs[0]})
+    assert [i["id"] for i in sound(page).json()] == thumbs[1:]
+    missing = refused(web.http.get("/api/invocations", params={"before": "nope"}), 404)
+    assert missing == "query.before: no invocation 'nope'"
+    refused(web.http.get("/api/invocations", params={"before": ""}), 422, "query.before")
+
+    # A title's invocations page the same way (in the timeline's order, newest first).
+    title = {"id": "t1", "bucket": "media", "key": "ingest/t1.mp4", "etag": "0" * 32}
+    change = {"title": title, "status": "PROGRESSING", "stage": "inspect"}
+    web.client.put_events([{"Source": SOURCE, "DetailType": STATE_CHANGE, "Detail": change}])
+    body = json.dumps({"detail": {"title": title}})
+    mine = [
+        state.append_invocation(
+            NewEvent("invoke", body, source="reelay.invoke", target="encode"),
+            "encode",
+            max_attempts=1,
+            max_event_age_s=60,
+        )[1]
+        for _ in range(3)
+    ]
+    listed = [i["id"] for i in sound(web.http.get("/api/invocations?title=t1")).json()]
+    assert sorted(listed) == sorted(mine)
+    page = web.http.get("/api/invocations", params={"title": "t1", "before": listed[0]})
+    assert [i["id"] for i in sound(page).json()] == listed[1:]
+    elsewhere = web.http.get("/api/invocations", params={"title": "t1", "before": ids[0]})
+    assert "is not in this listing" in refused(elsewhere, 404)
 
 
 # -- titles ------------------------------------------------------------------------------
@@ -717,6 +790,9 @@ def test_the_openapi_document_lists_the_api(web: Served) -> None:
         assert method in paths[path], (path, method)
         assert paths[path][method].get("summary") or paths[path][method].get("description")
     assert not [p for p in paths if not p.startswith(("/api/", "/metrics"))]  # no dashboard
+    for path, cursor in [("/api/events", "integer"), ("/api/invocations", "string")]:
+        (before,) = [p for p in paths[path]["get"]["parameters"] if p["name"] == "before"]
+        assert cursor in json.dumps(before["schema"]) and before["description"]
 
 
 def test_an_unknown_api_path_is_a_json_404_not_the_dashboard(web: Served) -> None:

@@ -312,18 +312,40 @@ def create_app(
         status: Status | None = None,
         title: str | None = None,
         limit: Limit = 100,
+        before: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                description="The next page: the invocations after this one (the last id "
+                "of the previous page) in this listing's order. An unknown id is a 404.",
+            ),
+        ] = None,
     ) -> list[dict[str, Any]]:
-        """The newest invocations first, by function, status or title."""
+        """The newest invocations first, by function, status or title, a page at a time."""
 
         def read() -> list[dict[str, Any]]:
+            if before is not None:
+                try:  # the state would answer an empty page; a cursor that is wrong is an error
+                    client.state.invocation(before)
+                except LookupError:
+                    raise LookupError(f"query.before: no invocation {before!r}") from None
             if title is not None:
-                return [
-                    client.state.invocation(t["id"]).as_dict()
+                ids = [
+                    t["id"]
                     for t in reversed(titles.timeline(title))
                     if (function is None or t["function"] == function)
                     and (status is None or t["status"] == status)
-                ][:limit]
-            rows = client.state.invocations(function=function, status=status, limit=limit)
+                ]
+                if before is not None:
+                    if before not in ids:
+                        raise LookupError(
+                            f"query.before: invocation {before!r} is not in this listing"
+                        )
+                    ids = ids[ids.index(before) + 1 :]
+                return [client.state.invocation(i).as_dict() for i in ids[:limit]]
+            rows = client.state.invocations(
+                function=function, status=status, limit=limit, before=before
+            )
             return [inv.as_dict() for inv in rows]
 
         return await asyncio.to_thread(read)
@@ -348,9 +370,20 @@ def create_app(
         source: str | None = None,
         kind: Literal["s3", "event", "invoke", "schedule"] | None = None,
         limit: Limit = 100,
+        before: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=2**63 - 1,  # SQLite's largest integer
+                description="The next page: the events older than this seq (the last seq "
+                "of the previous page).",
+            ),
+        ] = None,
     ) -> list[dict[str, Any]]:
-        """The newest events first."""
-        rows = await asyncio.to_thread(client.state.events, limit=limit, source=source, kind=kind)
+        """The newest events first, a page at a time."""
+        rows = await asyncio.to_thread(
+            client.state.events, limit=limit, source=source, kind=kind, before=before
+        )
         return [e.as_dict() for e in rows]
 
     @api.post("/api/events", tags=["events"], status_code=201)

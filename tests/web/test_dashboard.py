@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def test_a_title_uploaded_through_the_api_appears_progresses_and_plays(
             width = row.locator(".progress > div").get_attribute("style") or ""
             if not seen or seen[-1] != (state, width):
                 seen.append((state, width))
-            if state != "processing":
+            if state not in ("submitted", "processing"):  # settled
                 break
         time.sleep(0.1)
     states = [s for s, _ in seen]
@@ -73,6 +74,8 @@ def test_a_title_uploaded_through_the_api_appears_progresses_and_plays(
     assert page.evaluate("window.Hls !== undefined")
     played = page.evaluate("document.getElementById('player').videoHeight")
     assert played in (234, 360)  # a rendition of the published ladder is on screen
+    summary = page.locator("#summary").inner_text()
+    assert not re.search(r"published\s+publish", summary), summary  # the stage is done
     title_page = browser.screenshot("title.png")
 
     assert browser.console_errors == []

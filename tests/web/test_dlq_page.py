@@ -66,7 +66,10 @@ def test_a_failed_title_is_redriven_from_the_dlq_page_and_its_alerts_resolve(
     assert {e.detail_type for e in fired} == {"Alert Firing"}
     page.evaluate("location.hash = '#/alerts'")
     page.wait_for_selector("#firing tbody tr >> text=TitleFailed")
-    assert page.locator("#firing tbody tr", has_text="DeadLetters").count() == 1
+    dead_letters = page.locator("#firing tbody tr", has_text="DeadLetters")
+    assert dead_letters.count() == 1
+    value = dead_letters.locator("td").nth(3).inner_text()
+    assert value.isdigit(), f"a count of dead letters reads {value!r}"  # "3", not "3.000"
 
     # The DLQ page lists the two chunk encodes and the audio encode, with their error.
     page.evaluate("location.hash = '#/dlq'")

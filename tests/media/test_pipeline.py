@@ -14,6 +14,7 @@ from reelay.client import Client
 from reelay.config import Settings
 from reelay.media._ffmpeg import ffmpeg_path
 from reelay.media.encode import stream_stats
+from reelay.media.titles import Titles
 from reelay.runtime.state import ACTIVE, CLAIMED, FAILED, QUEUED, RUNNING
 
 from .conftest import ClipFactory
@@ -244,12 +245,33 @@ def test_a_broken_upload_is_quarantined_with_its_reason(
     assert_settled(home)
 
 
-def test_a_truncated_upload_is_rejected(clip: ClipFactory, tmp_path: Path) -> None:
-    whole = clip("whole.mp4", extra=("-movflags", "+faststart"))
-    src = tmp_path / "cut.mp4"
-    src.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
-    report = run(src, tmp_path / "home")
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("faststart.mp4", {"extra": ("-movflags", "+faststart")}),
+        ("moov-last.mp4", {}),  # was NOT_MEDIA, "[Errno 1094995529] ... '/tmp/.../source.mp4'"
+        ("broadcast.ts", {"size": "640x360", "extra": ("-b:v", "2M")}),  # was encoded, held
+    ],
+)
+def test_a_truncated_upload_is_rejected_naming_its_key(
+    clip: ClipFactory, tmp_path: Path, name: str, options: dict
+) -> None:
+    whole = clip(name, **options)
+    src = tmp_path / f"cut-{name}"
+    src.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2 + 1])
+    home = tmp_path / "home"
+    report = run(src, home)
     assert (report["status"], report["error"]["code"]) == ("rejected", "TRUNCATED")
+    # The one recorded reason (the report, the title the API and dashboard show, the
+    # event) names the object, never the worker's copy of it nor an error number.
+    with Client(Settings.load(home)) as client:
+        title = Titles(client.state).get(report["title_id"])
+    (rejected,) = events(home, "Media Title Rejected")
+    for error in (report["error"], title["error"], rejected["error"]):
+        assert error["message"].startswith(f"s3://media/ingest/cut-{name}: truncated: ")
+        assert str(home) not in error["message"] and "Errno" not in error["message"]
+    assert report["source_key"] == f"s3://media/ingest/cut-{name}"
+    assert_settled(home)
 
 
 def test_publish_rules_hold_a_title_with_reasons(clip: ClipFactory, tmp_path: Path) -> None:

@@ -59,6 +59,11 @@ class Title:
     key: str
     etag: str
 
+    @property
+    def url(self) -> str:
+        """The source's object, as errors and reports name it."""
+        return f"s3://{self.bucket}/{self.key}"
+
     def work(self, name: str) -> str:
         return f"work/{self.id}/{name}"
 

@@ -16,8 +16,13 @@ and guards the events it emits with `reelay.once`. The joins are barriers
 (`Client.arrive`): the arrival that completes one emits the next stage's event in the
 same transaction, so each assemble and the package run exactly once per title however
 often an encode is retried or redelivered. Progress follows MediaConvert's job states
-(``Media Title State Change``: PROGRESSING, STATUS_UPDATE with a percent, COMPLETE,
-ERROR).
+(``Media Title State Change``): every stage says PROGRESSING when it starts and
+STATUS_UPDATE with the weight of each part of the work it finishes (the plan gives the
+title's whole weight); then COMPLETE or ERROR. `reelay.media.progress` folds them into
+a stage and a percent.
+
+Errors name the source by its object key (``s3://bucket/key``), never by the worker's
+local copy of it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -42,6 +48,7 @@ from reelay.media.package import Track
 from reelay.media.package import package as write_package
 from reelay.media.plan import Plan, make_plan
 from reelay.media.probe import SourceInfo, probe
+from reelay.media.progress import STAGE_OF, part_of_encode, work
 from reelay.media.rules import evaluate
 
 # -- helpers ---------------------------------------------------------------------------
@@ -60,13 +67,37 @@ def _emit(client: Client, detail_type: str, title: Title, **detail: Any) -> None
     client.put_events([_event(detail_type, title, **detail)])
 
 
-def _state(
-    client: Client, title: Title, status: str, stage: str, percent: int | None = None, **extra: Any
-) -> None:
+def _state(client: Client, title: Title, status: str, stage: str, **extra: Any) -> None:
     """A ``Media Title State Change``, in the spirit of MediaConvert's job state events."""
-    if percent is not None:
-        extra["percent"] = percent
     _emit(client, "Media Title State Change", title, status=status, stage=stage, **extra)
+
+
+def _started(client: Client, title: Title, stage: str, context: Any) -> None:
+    """Say that a stage runs; a redriven part says so (it makes a failed title go on)."""
+    extra = {"redrive": True} if _redriven(client, context) else {}
+    _state(client, title, "PROGRESSING", stage, **extra)
+
+
+def _redriven(client: Client, context: Any) -> bool:
+    request_id = getattr(context, "aws_request_id", None)
+    if not isinstance(request_id, str):
+        return False
+    try:
+        return client.state.invocation(request_id).redrives > 0
+    except LookupError:  # not an invocation of this home (a handler called directly)
+        return False
+
+
+def _finished(
+    client: Client,
+    title: Title,
+    stage: str,
+    part: str,
+    weights: dict[str, float],
+    **extra: Any,
+) -> None:
+    """Say that one part of the title's work is done, and what it weighed."""
+    _state(client, title, "STATUS_UPDATE", stage, part=part, work=weights[part], **extra)
 
 
 @contextlib.contextmanager
@@ -138,8 +169,9 @@ def inspect(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except NoSuchKeyError:  # moved to quarantine by an earlier delivery of this event
             out[title.id] = "gone"
             continue
+        _started(client, title, "inspect", context)
         try:
-            source = probe(src, config.limits, name=Path(title.key).name)
+            source = probe(src, config.limits, name=title.url)
         except SourceRejectedError as exc:
             _reject(client, title, exc, started)
             out[title.id] = "rejected"
@@ -163,7 +195,7 @@ def inspect(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _announcer(client: Client, title: Title, config: MediaConfig, source: SourceInfo) -> Any:
     def announce() -> bool:
         _emit(client, "Media Title Inspected", title, config=config.as_dict())
-        _state(client, title, "PROGRESSING", "inspect", 0, source=source.summary())
+        _state(client, title, "PROGRESSING", "inspect", source=source.summary())
         return True
 
     return announce
@@ -203,6 +235,7 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ) from None
     started = time.time()
     source = load(SourceInfo, _load(client, title, "inspect.json")["source"])
+    _started(client, title, "plan", context)  # a title inspect accepted, not any event's
     cuts = None
     if config.scenes and source.video:
         with _workdir(client) as tmp:
@@ -221,8 +254,7 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
             title,
             SourceRejectedError(
                 "NO_RENDITIONS",
-                f"{Path(title.key).name}: the ladder {config.ladder.name!r} has no "
-                "rendition for its streams",
+                f"{title.url}: the ladder {config.ladder.name!r} has no rendition for its streams",
             ),
             started,
         )
@@ -249,6 +281,16 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
         *(_event("Media Audio Encode Requested", title, output=a.name) for a in the_plan.audio),
         _event("Media Subtitles Requested", title),
     ]
+    weights = work(config, source, the_plan)
+    _finished(
+        client,
+        title,
+        "plan",
+        "plan",
+        weights,
+        work_total=round(sum(weights.values()), 1),
+        chunks_total=len(the_plan.chunks) * len(the_plan.renditions),
+    )
     once(f"media:planned:{title.id}", lambda: len(client.put_events(entries)))
     return {
         "chunks": len(the_plan.chunks),
@@ -266,7 +308,8 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Encode one chunk into a group of renditions (one decode), check, store, arrive."""
     client = default_client()
     title = _title(event)
-    _, source, the_plan = _job(client, title)
+    config, source, the_plan = _job(client, title)
+    _started(client, title, "encode", context)
     chunk = the_plan.chunk(event["detail"].get("chunk"))
     renditions = [the_plan.rendition(n) for n in event["detail"].get("renditions") or [None]]
     started = time.time()
@@ -288,16 +331,13 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
             len(the_plan.chunks),
             _event("Media Rendition Encoded", title, rendition=r.name),
         )
-    done = sum(_arrived(client, _assemble_barrier(title, r.name)) for r in the_plan.renditions)
-    total = len(the_plan.chunks) * len(the_plan.renditions)
-    _state(
+    _finished(
         client,
         title,
-        "STATUS_UPDATE",
         "encode",
-        5 + int(75 * done / max(total, 1)),
-        chunks_done=done,
-        chunks_total=total,
+        part_of_encode(chunk.index, [r.name for r in renditions]),
+        work(config, source, the_plan),
+        chunks=len(renditions),
     )
     return {
         "chunk": chunk.index,
@@ -319,16 +359,12 @@ def _assemble_barrier(title: Title, rendition: str) -> str:
     return f"media:assemble:{title.id}:{rendition}"
 
 
-def _arrived(client: Client, barrier: str) -> int:
-    arrival = client.state.barrier(barrier)
-    return arrival.arrived if arrival else 0
-
-
 def encode_audio(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Encode one audio output over the whole track; then arrive at the package barrier."""
     client = default_client()
     title = _title(event)
-    _, source, the_plan = _job(client, title)
+    config, source, the_plan = _job(client, title)
+    _started(client, title, "encode", context)
     output = the_plan.audio_output(event["detail"].get("output"))
     started = time.time()
     with _workdir(client) as tmp:
@@ -350,6 +386,7 @@ def encode_audio(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "bitrate_kbps": stats.bitrate_kbps,
         },
     )
+    _finished(client, title, "encode", f"audio:{output.name}", work(config, source, the_plan))
     _arrive_package(client, title, the_plan, f"audio:{output.name}")
     return {"output": output.name, "duration_s": stats.duration_s}
 
@@ -358,7 +395,8 @@ def subtitles(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Subtitles (to WebVTT), beside the encodes."""
     client = default_client()
     title = _title(event)
-    _, _, the_plan = _job(client, title)
+    config, source, the_plan = _job(client, title)
+    _started(client, title, "encode", context)
     started = time.time()
     made = []
     with _workdir(client) as tmp:
@@ -375,6 +413,7 @@ def subtitles(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "times/subtitles.json",
         {"stage": "subtitles", "started": started, "finished": time.time(), "files": made},
     )
+    _finished(client, title, "encode", "subtitles", work(config, source, the_plan))
     _arrive_package(client, title, the_plan, "subtitles")
     return {"files": made}
 
@@ -392,7 +431,8 @@ def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Join a rendition's chunks without re-encoding and verify it against the source."""
     client = default_client()
     title = _title(event)
-    _, _, the_plan = _job(client, title)
+    config, source, the_plan = _job(client, title)
+    _started(client, title, "assemble", context)
     r = the_plan.rendition(event["detail"].get("rendition"))
     started = time.time()
     with _workdir(client) as tmp:
@@ -418,6 +458,7 @@ def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "bitrate_kbps": stats.bitrate_kbps,
         },
     )
+    _finished(client, title, "assemble", f"assemble:{r.name}", work(config, source, the_plan))
     _arrive_package(client, title, the_plan, f"video:{r.name}")
     return {"rendition": r.name, "frames": stats.frames, "duration_s": stats.duration_s}
 
@@ -427,8 +468,8 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
     client = default_client()
     title = _title(event)
     config, source, the_plan = _job(client, title)
+    _started(client, title, "package", context)
     started = time.time()
-    _state(client, title, "STATUS_UPDATE", "package", 82)
     tracks: list[Track] = []
     with _workdir(client) as tmp:
         for r in the_plan.renditions:
@@ -489,6 +530,7 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
     )
     entries = [_event("Media QC Requested", title, rendition=r.name) for r in the_plan.renditions]
+    _finished(client, title, "package", "package", work(config, source, the_plan))
     if entries:
         once(f"media:qc-requested:{title.id}", lambda: len(client.put_events(entries)))
     _arrive_publish(client, title, the_plan, "package")
@@ -509,6 +551,7 @@ def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
     client = default_client()
     title = _title(event)
     config, source, the_plan = _job(client, title)
+    _started(client, title, "qc", context)
     name = the_plan.rendition(event["detail"].get("rendition")).name
     started = time.time()
     scores: dict[str, Any] = {}
@@ -530,6 +573,7 @@ def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
         f"qc/{name}.json",
         scores | {"stage": "qc", "started": started, "finished": time.time()},
     )
+    _finished(client, title, "qc", f"qc:{name}", work(config, source, the_plan))
     _arrive_publish(client, title, the_plan, f"qc:{name}")
     return {"rendition": name, **scores}
 
@@ -539,6 +583,7 @@ def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
     client = default_client()
     title = _title(event)
     config, source, the_plan = _job(client, title)
+    _started(client, title, "publish", context)
     started = time.time()
     report = _report(client, title, config, source, the_plan)
     reasons = evaluate(config.rules, report)
@@ -570,7 +615,7 @@ def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 report=title.report_key,
                 outputs=report["outputs"],
             )
-            _state(client, title, "COMPLETE", "publish", 100, outputs=report["outputs"])
+            _state(client, title, "COMPLETE", "publish", outputs=report["outputs"])
         return True
 
     once(f"media:announced:{title.id}", announce)
@@ -585,19 +630,25 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
     response = event.get("responsePayload") or {}
     # arn:aws:lambda:REGION:ACCOUNT:function:NAME:$LATEST
     arn = event.get("requestContext", {}).get("functionArn", "")
-    stage = arn.partition(":function:")[2].split(":")[0] or "a stage"
-    error = {
-        "code": response.get("errorType", "Failed"),
-        "message": f"{stage} failed: {response.get('errorMessage', '')}",
-    }
+    function = arn.partition(":function:")[2].split(":")[0] or "a stage"
+    reason = _in_words(str(response.get("errorMessage", "")))
     try:
         title = (
             Title.from_s3_record(payload["Records"][0]) if "Records" in payload else _title(payload)
         )
     except (InvalidEventError, KeyError, IndexError, TypeError):
         # Not one of the pipeline's own events (it stays in the DLQ with its error).
+        error = {
+            "code": response.get("errorType", "Failed"),
+            "message": f"{function} failed: {reason}",
+        }
         print(f"{error['message']}; the event names no title, so no title is marked failed")
         return {"title_id": None, "error": error}
+    error = {
+        "code": response.get("errorType", "Failed"),
+        "message": f"{function} failed on {title.url}: {reason}",
+    }
+    stage = STAGE_OF.get(function, function)
     report = _base_report(title, "failed") | {"error": error}
     client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
 
@@ -611,6 +662,17 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"title_id": title.id, "error": error}
 
 
+# Where an error still names a local file (an OSError's message, a library's), its name
+# alone is kept: the worker's directories mean nothing to whoever reads the reason.
+_LOCAL_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"/]+/)+([^\s'\"/]+)")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ")
+
+
+def _in_words(message: str) -> str:
+    """An error message as a title's reason: no server paths, no raw error numbers."""
+    return _ERRNO.sub("", _LOCAL_PATH.sub(r"\1", message))
+
+
 # -- the report --------------------------------------------------------------------------
 
 
@@ -618,7 +680,7 @@ def _base_report(title: Title, status: str) -> dict[str, Any]:
     return {
         "status": status,
         "title_id": title.id,
-        "source_key": f"s3://{title.bucket}/{title.key}",
+        "source_key": title.url,
         "source": None,
         "renditions": [],
         "outputs": {},

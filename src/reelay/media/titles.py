@@ -1,10 +1,12 @@
 """Titles as operators see them: each upload's state and progress, and its task timeline.
 
-Everything here is read from the event log (the pipeline's state-change and outcome
-events), the invocations that ran for a title, and its report in the store. Nothing
-here writes, so the dashboard and the API can show a title while it is being made.
-`Titles` folds the log incrementally; a title's timeline reads only the stretch of the
-log between its upload and its last event.
+Everything here is read from the event log (uploads to the ingest prefix, the
+pipeline's state-change and outcome events), the invocations that ran for a title, and
+its report in the store. Nothing here writes, so the dashboard and the API can show a
+title while it is being made. A title exists from the moment its upload is accepted
+(the upload's event is on the log before the upload returns): ``submitted`` until a
+stage of it runs. `Titles` folds the log incrementally; a title's timeline reads only
+the stretch of the log between its upload and its last event.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from reelay.client import Client
 from reelay.errors import InvalidEventError, NoSuchKeyError
 from reelay.events import encode_s3_key
 from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE, Title
+from reelay.media.progress import TitleProgress
 from reelay.runtime.state import State
 
 STATE_CHANGE = "Media Title State Change"
@@ -28,7 +31,7 @@ OUTCOMES = {
     "Media Title Rejected": "rejected",
     "Media Title Failed": "failed",
 }
-STATES = ("processing", *OUTCOMES.values())
+STATES = ("submitted", "processing", *OUTCOMES.values())
 _BATCH = 5000
 # What `Titles` folds: the pipeline's state changes and outcomes, and uploads to its
 # ingest prefix (filtered here: most object events are the pipeline's own work files).
@@ -48,27 +51,45 @@ class _Entry:
     """What the log has said about one title so far."""
 
     ref: dict[str, str]  # id, bucket, key, etag
-    created: float | None = None  # its first state change
-    updated: float | None = None
+    created: float  # its upload (or, without one on the log, its first state change)
+    updated: float
+    upload_seq: int | None = None  # the upload event that started it
+    first_seq: int = 0  # its first and newest events
+    last_seq: int = 0
+    started: bool = False  # a stage of it has run
+    progress: TitleProgress = field(default_factory=TitleProgress)
     now: dict[str, Any] = field(default_factory=dict)  # its newest state change's detail
     outcome: str | None = None  # its newest outcome's detail type
-    upload_seq: int | None = None  # the upload event that started it
-    first_seq: int = 0  # its first and newest pipeline events
-    last_seq: int = 0
+
+    @property
+    def known(self) -> bool:
+        """Uploaded, or seen by a stage (an outcome alone names no title of this home)."""
+        return self.upload_seq is not None or self.started
+
+    def state_change(self, detail: dict[str, Any], time: float) -> None:
+        # A published, held or rejected title is done with; a failed one goes on when
+        # a part of it is redriven (`TitleProgress`).
+        if self.progress.fold(detail, resumable=self.outcome in (None, "Media Title Failed")):
+            self.started = True
+            self.now = detail
+            self.updated = time
 
     def summary(self) -> dict[str, Any]:
-        # The last state change says whether the title is settled (a failed title that
-        # was redriven is processing again); the newest outcome event says how.
-        settled = self.now.get("status") in ("COMPLETE", "ERROR") and self.outcome is not None
-        status = OUTCOMES[self.outcome] if settled and self.outcome else "processing"
+        # The last state change folded says whether the title is settled (a failed
+        # title that was redriven is processing again); the newest outcome says how.
+        settled = self.progress.settled is not None and self.outcome is not None
+        if settled and self.outcome:
+            status = OUTCOMES[self.outcome]
+        else:
+            status = "processing" if self.started else "submitted"
         return {
             **self.ref,
             "status": status,
-            "stage": self.now.get("stage"),
-            "percent": self.now.get("percent", 100 if status == "published" else None),
-            "chunks_done": self.now.get("chunks_done"),
-            "chunks_total": self.now.get("chunks_total"),
-            "error": self.now.get("error") if status != "processing" else None,
+            "stage": self.progress.stage,
+            "percent": self.progress.percent,
+            "chunks_done": self.progress.chunks_done if self.progress.chunks_total else None,
+            "chunks_total": self.progress.chunks_total,
+            "error": self.now.get("error") if settled else None,
             "created": self.created,
             "updated": self.updated,
         }
@@ -89,23 +110,22 @@ class Titles:
         self.state = state
         self._cursor = 0
         self._titles: dict[str, _Entry] = {}
-        self._uploads: dict[str, int] = {}  # title id -> seq of its upload event
         self._lock = threading.Lock()
 
     def all(self, *, status: str | None = None) -> list[dict[str, Any]]:
-        """Every title seen, newest first, with its state and progress."""
+        """Every title uploaded, newest first, with its state and progress."""
         with self._lock:
             self._refresh()
-            titles = [e.summary() for e in self._titles.values() if e.created is not None]
+            titles = [e.summary() for e in self._titles.values() if e.known]
         titles.sort(key=lambda t: t["created"], reverse=True)
         return [t for t in titles if status is None or t["status"] == status]
 
     def get(self, title_id: str) -> dict[str, Any]:
-        """One title's summary; `LookupError` if the pipeline has never seen it."""
+        """One title's summary; `LookupError` if no upload or event names it."""
         with self._lock:
             self._refresh()
             entry = self._titles.get(title_id)
-            if entry is None or entry.created is None:
+            if entry is None or not entry.known:
                 raise LookupError(f"no title {title_id!r}")
             return entry.summary()
 
@@ -117,23 +137,30 @@ class Titles:
 
     def _fold(self, row: sqlite3.Row) -> None:
         body = json.loads(row["body"])
-        if row["kind"] == "s3":  # an upload starts a title: its timeline starts here
+        if row["kind"] == "s3":  # an upload makes a title (the same bytes again: the same)
             for record in body["Records"]:
-                self._uploads.setdefault(Title.from_s3_record(record).id, row["seq"])
+                title = Title.from_s3_record(record)
+                if title.id not in self._titles:
+                    self._titles[title.id] = _Entry(
+                        title.as_dict(),
+                        created=row["time"],
+                        updated=row["time"],
+                        upload_seq=row["seq"],
+                        first_seq=row["seq"],
+                        last_seq=row["seq"],
+                    )
             return
         try:
             ref = Title.from_dict(body.get("detail", {}).get("title")).as_dict()
         except (InvalidEventError, AttributeError):
             return
         entry = self._titles.get(ref["id"])
-        if entry is None:
-            entry = self._titles[ref["id"]] = _Entry(ref, first_seq=row["seq"])
-            entry.upload_seq = self._uploads.pop(ref["id"], None)
+        if entry is None:  # events of a title whose upload is not on this log
+            entry = _Entry(ref, created=row["time"], updated=row["time"], first_seq=row["seq"])
+            self._titles[ref["id"]] = entry
         entry.last_seq = row["seq"]
         if row["detail_type"] == STATE_CHANGE:
-            entry.created = entry.created or row["time"]
-            entry.updated = row["time"]
-            entry.now = body["detail"]
+            entry.state_change(body["detail"], row["time"])
         elif row["detail_type"] in OUTCOMES:
             entry.outcome = row["detail_type"]
 
@@ -154,7 +181,7 @@ class Titles:
             entry = self._titles[title_id]
             low = entry.upload_seq or entry.first_seq
             # A settled title has no more events; one in progress may have any later.
-            settled = summary["status"] != "processing"
+            settled = summary["status"] not in ("submitted", "processing")
         high = entry.last_seq if settled else self.state.last_seq()
         return _timeline(self.state, summary, low, high)
 

@@ -22,6 +22,7 @@ from reelay.config import Settings
 from reelay.errors import NoSuchKeyError
 from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE, title_id_for
 from reelay.media.ladder import load_ladder
+from reelay.media.progress import TitleProgress
 from reelay.media.rules import load_rules
 from reelay.runtime import Runtime, load_app
 
@@ -33,12 +34,6 @@ TERMINAL = {
 }
 EXIT_CODES = {"published": 0, "rejected": 3}
 IDLE_WAIT_S = 60.0
-#: Events that start a stage, and how far along the title is then.
-STAGE_EVENTS = {
-    "Media Title Assembled": ("package", 82),
-    "Media QC Requested": ("qc", 88),
-    "Media Title Checked": ("publish", 95),
-}
 
 
 def transcode(
@@ -147,25 +142,33 @@ def _local(settings: Settings, url: str) -> str:
 
 
 class Progress:
-    """What is known of a title so far, from its events."""
+    """What is known of a title so far, from its events (folded as the title index
+    folds them: `reelay.media.progress.TitleProgress`)."""
 
     def __init__(self) -> None:
         self.title_id = ""
-        self.stage = "upload"
-        self.percent = 0
-        self.chunks_done = 0
-        self.chunks_total = 0
         self.started = time.monotonic()
+        self._fold = TitleProgress()
 
     def update(self, detail_type: str, detail: dict[str, Any]) -> None:
         if detail_type == "Media Title State Change":
-            self.stage = detail.get("stage", self.stage)
-            self.percent = max(self.percent, int(detail.get("percent", self.percent)))
-            self.chunks_done = detail.get("chunks_done", self.chunks_done)
-            self.chunks_total = detail.get("chunks_total", self.chunks_total)
-        elif detail_type in STAGE_EVENTS:
-            self.stage, percent = STAGE_EVENTS[detail_type]
-            self.percent = max(self.percent, percent)
+            self._fold.fold(detail)
+
+    @property
+    def stage(self) -> str:
+        return self._fold.stage or "upload"
+
+    @property
+    def percent(self) -> int:
+        return self._fold.percent
+
+    @property
+    def chunks_done(self) -> int:
+        return self._fold.chunks_done
+
+    @property
+    def chunks_total(self) -> int:
+        return self._fold.chunks_total or 0
 
     @property
     def eta_s(self) -> float | None:

@@ -136,6 +136,7 @@ def test_depths_dlq_and_encode_throughput(scraped: dict[str, dict[tuple, float]]
     realtime = by_function(scraped["reelay_encode_realtime_factor"])["encoder"]
     assert fps > 0 and realtime == pytest.approx(fps / 25)
     assert {dict(k)["state"] for k in scraped["reelay_titles"]} == {
+        "submitted",
         "processing",
         "published",
         "held",

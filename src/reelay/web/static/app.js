@@ -300,12 +300,13 @@ function onLive(listener) {
 
 const COLORS = ["#2f6fde", "#d4413a", "#23945a", "#d98b12"];
 
-// A line chart over the live points, drawn at the size its box has on screen (a
+// A line chart over the live points (series: {name, key, color?}), drawn at the size its box has on screen (a
 // stretched drawing would squash its text), again whenever that size changes.
 function lineChart(title, series, format) {
+  const color = (s, i) => s.color || COLORS[i];
   const panel = document.createElement("div");
   panel.className = "panel chart";
-  const legend = series.length > 1 ? `<div class="legend">${series.map((s, i) => `<span style="color:${COLORS[i]}">■</span> ${esc(s.name)}`).join(" &nbsp;")}</div>` : "";
+  const legend = series.length > 1 ? `<div class="legend">${series.map((s, i) => `<span style="color:${color(s, i)}">■</span> ${esc(s.name)}`).join(" &nbsp;")}</div>` : "";
   panel.innerHTML = `<h3>${esc(title)}<span class="now"></span></h3><svg role="img" aria-label="${esc(title)}"></svg>${legend}`;
   const svg = panel.querySelector("svg");
   const draw = () => {
@@ -319,7 +320,7 @@ function lineChart(title, series, format) {
     const y = (v) => h - pad - (v / max) * (h - pad * 2);
     const paths = series.map((s, i) => {
       const d = points.map((p, j) => `${j ? "L" : "M"}${x(p.time).toFixed(1)},${y(p[s.key] ?? 0).toFixed(1)}`).join("");
-      return `<path class="series" stroke="${COLORS[i]}" d="${d}"/>`;
+      return `<path class="series" stroke="${color(s, i)}" d="${d}"/>`;
     }).join("");
     const last = points.length ? points[points.length - 1] : {};
     panel.querySelector(".now").textContent = series.map((s) => format(last[s.key] ?? 0)).join(" / ");
@@ -349,7 +350,8 @@ function overview() {
     lineChart("Invocations per second", [{ name: "invocations/s", key: "invocations_per_second" }], (v) => num(v, 2)),
     lineChart("Error rate", [{ name: "errors", key: "error_rate" }], (v) => `${num(100 * v, 1)} %`),
     lineChart("Duration", [{ name: "p50", key: "duration_p50_seconds" }, { name: "p99", key: "duration_p99_seconds" }], secs),
-    lineChart("Queue depth", [{ name: "queued", key: "queue_depth" }, { name: "running", key: "running" }], (v) => num(v, 0)),
+    // Claimed: taken by the dispatcher, waiting for a worker; running: a handler started.
+    lineChart("Queue depth", [{ name: "queued", key: "queue_depth", color: "#8a93a6" }, { name: "claimed", key: "claimed", color: "#d98b12" }, { name: "running", key: "running", color: "#2f6fde" }], (v) => num(v, 0)),
     lineChart("DLQ depth", [{ name: "failed", key: "dlq_depth" }], (v) => num(v, 0)),
     lineChart("Oldest pending event", [{ name: "age", key: "oldest_pending_age_seconds" }], secs),
   ];
@@ -418,7 +420,7 @@ function titlePage(id) {
     if (shown !== "title") {
       main.innerHTML = `<h1 id="title-name"></h1>
         <div class="title-head"><div class="panel" id="summary"></div><div class="panel" id="player-panel"><div class="empty">The player appears when the title is published.</div></div></div>
-        <h2>Timeline <span class="legend"><span style="color:var(--wait)">■</span> queued &nbsp;<span style="color:var(--ok)">■</span> ran &nbsp;<span style="color:var(--bad)">■</span> failed attempt &nbsp;<span style="color:var(--accent)">■</span> running</span></h2>
+        <h2>Timeline <span class="legend"><span style="color:var(--wait)">■</span> waiting (queued, claimed) &nbsp;<span style="color:var(--ok)">■</span> ran &nbsp;<span style="color:var(--bad)">■</span> failed attempt &nbsp;<span style="color:var(--accent)">■</span> running</span></h2>
         <div class="panel"><div class="timeline" id="timeline"></div></div>
         <h2>Quality and bitrate per rendition</h2><div class="grid" id="qc"></div>`;
       shown = "title";

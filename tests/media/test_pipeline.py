@@ -296,6 +296,9 @@ def test_a_stage_that_keeps_failing_fails_the_title_until_redriven(
     report = run(src, tmp_path / "home")
     assert report["status"] == "failed"
     assert "REELAY_FFMPEG" in report["error"]["message"]
+    # The reason names the title's object and the stage, not the worker's paths.
+    assert "failed on s3://media/ingest/plain.mp4: " in report["error"]["message"]
+    assert str(tmp_path) not in report["error"]["message"]
     assert len(events(tmp_path / "home", "Media Title Failed")) == 1
     # Fixed, the failed parts are redriven from the DLQ and the title is published.
     monkeypatch.delenv("REELAY_FFMPEG")

@@ -40,7 +40,7 @@ def cut_reason(f: BinaryIO, size: int, format_name: str | None) -> str | None:
     f.seek(0)
     try:
         return checker(f, size)
-    except (struct.error, ValueError, IndexError):
+    except (struct.error, ValueError, IndexError, KeyError):
         return None  # a structure this reader does not follow: say nothing
 
 
@@ -193,7 +193,7 @@ def _caf(f: BinaryIO, size: int) -> str | None:
     offset = 8
     while offset + 12 <= size:
         kind, length = struct.unpack(">4sq", _read_at(f, offset, 12))
-        if length == -1:
+        if length < 0:  # -1: a final data chunk of unknown size
             return None
         if offset + 12 + length > size:
             return (

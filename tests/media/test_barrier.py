@@ -130,9 +130,7 @@ def test_kill_9_in_the_middle_of_encoding(clip: ClipFactory, tmp_path: Path) -> 
                 e.detail_type == "Media Title Published" for e in client.state.events(limit=10000)
             )
             assert wait_for(published, 240), (tmp_path / "up.log").read_text()
-            assert wait_for(
-                lambda: not any(client.state.counts()[s] for s in ACTIVE), 60
-            )
+            assert wait_for(lambda: not any(client.state.counts()[s] for s in ACTIVE), 60)
         finally:
             second.send_signal(signal.SIGINT)
             second.wait(timeout=60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
@@ -12,12 +13,27 @@ import uvicorn
 from reelay.errors import ConfigError
 
 
+class _Uvicorn(uvicorn.Server):
+    """uvicorn, closing the app's streams before it waits for connections to finish."""
+
+    def __init__(self, config: uvicorn.Config, close_streams: Callable[[], Awaitable[None]] | None):
+        super().__init__(config)
+        self._close_streams = close_streams
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._close_streams is not None:
+            await self._close_streams()
+        await super().shutdown(sockets)
+
+
 class Server:
     """Serve an ASGI app on ``host:port`` (port 0: any free one) until the context exits.
 
     The socket is bound in `__enter__`, so a port in use is a `ConfigError` here, not
-    a thread dying quietly, and `url` names the real port. Leaving stops the server,
-    closing open streams, and joins its thread.
+    a thread dying quietly, and `url` names the real port. Leaving stops the server and
+    joins its thread: first the app's open streams are ended (an app whose
+    ``state.close_streams`` is a coroutine function has it awaited, as `create_app`'s
+    does), then uvicorn waits for the responses in flight to finish.
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8470) -> None:
@@ -28,7 +44,8 @@ class Server:
             lifespan="on",
             timeout_graceful_shutdown=2,
         )
-        self._server = uvicorn.Server(config)
+        close_streams = getattr(getattr(app, "state", None), "close_streams", None)
+        self._server = _Uvicorn(config, close_streams)
         self._thread: threading.Thread | None = None
         self.host = host
         self.port = port

@@ -112,6 +112,12 @@ class Live:
         self.tick = asyncio.Condition()
         self.stopping = False
 
+    async def close(self) -> None:
+        """End every stream (each finishes its response) and the observer loops."""
+        self.stopping = True
+        async with self.tick:
+            self.tick.notify_all()
+
 
 def create_app(
     client: Client,
@@ -172,9 +178,7 @@ def create_app(
         try:
             yield
         finally:
-            live.stopping = True
-            async with live.tick:
-                live.tick.notify_all()
+            await live.close()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -190,6 +194,9 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    # `Server` awaits this before it stops serving: an open stream never ends by itself,
+    # and uvicorn would wait out its grace period, then cancel the stream mid-response.
+    api.state.close_streams = live.close
 
     # -- authentication and errors ---------------------------------------------------------
 
@@ -443,9 +450,14 @@ def create_app(
 
         async def frames() -> AsyncIterator[str]:
             first = True
-            while not live.stopping and not await request.is_disconnected():
+            while not await request.is_disconnected():
                 async with live.tick:
-                    await live.tick.wait()
+                    # Checked under the lock, as `Live.close` notifies under it: a stream
+                    # that was not waiting when the server began to stop must not wait now.
+                    if not live.stopping:
+                        await live.tick.wait()
+                if live.stopping:  # the server is stopping: end the response cleanly
+                    return
                 message = dict(live.latest)
                 if first:
                     message["history"] = list(live.points)

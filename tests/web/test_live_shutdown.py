@@ -1,0 +1,100 @@
+"""Ctrl-C to a real `reelay up` while live streams (``/api/live``, server-sent events)
+are connected: the streams are closed first, then the server stops, cleanly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reelay.client import Client
+from reelay.config import Settings
+from reelay.web import Server, create_app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """`reelay up --app media` in its own process group on a free port: the process, the
+    server's URL and the token it printed."""
+    command = [sys.executable, "-m", "reelay.cli", "up", "--app", "media", "--workers", "1"]
+    command += ["--home", str(tmp_path / "home"), "--http", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert process.stderr is not None
+        started = ""
+        while "dashboard: " not in started or not started.endswith("\n"):
+            line = process.stderr.readline()
+            assert line, f"reelay up exited while starting:\n{started}"
+            started += line
+        url, token = started.split("dashboard: ", 1)[1].split()[0].split("/?token=")
+        yield process, url, token
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+
+
+def test_ctrl_c_with_live_streams_open_stops_cleanly(
+    up: tuple[subprocess.Popen[str], str, str],
+) -> None:
+    process, url, token = up
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        with (
+            http.stream("GET", "/api/live") as first,
+            http.stream("GET", "/api/live", params={"title": "none"}) as second,
+        ):
+            assert first.status_code == second.status_code == 200
+            streams = [first.iter_lines(), second.iter_lines()]
+            for lines in streams:
+                assert next(lines).startswith("data: ")  # connected, reading
+            os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C
+            # Each stream ends (the server closes it) rather than being cut off.
+            for lines in streams:
+                rest = list(lines)
+                assert all(line.startswith("data: ") or not line for line in rest), rest
+        _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "ERROR" not in err and "CancelledError" not in err, err
+    assert err.rstrip().endswith("reelay up: stopped"), err
+
+
+def test_leaving_the_server_ends_its_live_streams_first(tmp_path: Path) -> None:
+    # The same through the `Server` seam, in-process: leaving it while a stream is open
+    # ends the stream, rather than waiting out the grace period and cancelling it.
+    logged: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append(record)
+
+    handler = Collect(logging.WARNING)
+    logging.getLogger("uvicorn.error").addHandler(handler)
+    try:
+        with Client(Settings.load(tmp_path / "home")) as client:
+            server = Server(create_app(client, "t"), port=0).__enter__()
+            try:
+                with (
+                    httpx.Client(base_url=server.url, timeout=60) as http,
+                    http.stream("GET", "/api/live", headers={"Authorization": "Bearer t"}) as live,
+                ):
+                    lines = live.iter_lines()
+                    assert next(lines).startswith("data: ")
+                    server.__exit__(None, None, None)
+                    assert all(line.startswith("data: ") or not line for line in lines)
+            finally:
+                server.__exit__(None, None, None)
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(handler)
+    assert [r.getMessage() for r in logged] == []

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,10 +37,12 @@ from starlette.responses import StreamingResponse
 from reelay.client import Client
 from reelay.errors import InvalidKeyError, ReelayError
 from reelay.media.config import BUCKET, INGEST_PREFIX, title_id_for
+from reelay.media.titles import STATES as TITLE_STATES
 from reelay.media.titles import Titles
 from reelay.observe.alerts import Alerter
 from reelay.observe.metrics import Metrics
 from reelay.runtime.app import App
+from reelay.runtime.state import STATUSES
 from reelay.storage import validate_bucket, validate_key
 from reelay.web._auth import COOKIE, Audit, presented, same
 
@@ -50,8 +52,12 @@ HISTORY = 300  # live points kept for a dashboard that opens late (5 minutes at 
 TICK_S = 1.0
 RESERVED_SOURCES = ("aws.", "reelay.")
 
-Status = Literal["queued", "running", "succeeded", "failed"]  # reelay.runtime.state.STATUSES
-TitleState = Literal["processing", "published", "held", "rejected", "failed"]  # titles.STATES
+if TYPE_CHECKING:
+    Status = str
+    TitleState = str
+else:  # the filters take exactly the states the runtime and the titles have (an enum)
+    Status = Literal[STATUSES]
+    TitleState = Literal[TITLE_STATES]
 Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many rows.")]
 
 

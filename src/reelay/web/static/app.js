@@ -9,6 +9,7 @@ const main = document.getElementById("main");
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const badge = (s) => `<span class="badge ${esc(s)}">${esc(s)}</span>`;
 const when = (t) => (t ? new Date(typeof t === "number" ? t * 1000 : t).toLocaleTimeString() : "");
+const clock = (t) => `<span class="nowrap">${esc(when(t))}</span>`; // a time in a table cell
 const secs = (s) => (s == null ? "" : s < 1 ? `${Math.round(s * 1000)} ms` : `${s.toFixed(s < 10 ? 2 : 1)} s`);
 const num = (v, d = 1) => (v == null ? "" : Number(v).toFixed(d));
 // A figure as people write it: a count without decimals ("2", not "2.000"), anything
@@ -208,7 +209,7 @@ class Pager {
       bar.querySelector("[data-go=newest]").disabled = this.before == null;
       bar.querySelector("[data-go=newer]").disabled = this.before == null;
       bar.querySelector("[data-go=older]").disabled = !this.full;
-      bar.querySelector(".page").textContent = this.before == null ? `newest ${this.size}` : `page ${this.previous.length + 1}`;
+      bar.querySelector(".page").textContent = this.before == null ? "newest" : `page ${this.previous.length + 1}`;
     }
   }
 
@@ -360,7 +361,7 @@ function overview() {
   const alerts = alertTable(document.getElementById("alerts"));
   const titles = titleTable(document.getElementById("titles"));
   const failures = new LiveTable(document.getElementById("failures"), [
-    ["When", (f) => esc(when(f.started))],
+    ["When", (f) => clock(f.started)],
     ["Function", (f) => `<span class="mono">${esc(f.function)}</span>`],
     ["Attempt", (f) => esc(f.attempt)],
     ["Error", (f) => `<span class="error-text">${esc(f.error_type)}: ${esc(f.error_message)}</span>`],
@@ -388,7 +389,7 @@ function titleTable(container) {
     ["State", (t) => `${badge(t.status)} ${stageOf(t)}`],
     ["Progress", (t) => `<div class="progress" title="${esc(t.percent ?? 0)}%"><div style="width:${t.percent ?? 0}%"></div></div>
       <span class="muted">${t.chunks_total ? `${esc(t.chunks_done)}/${esc(t.chunks_total)} chunk encodes` : ""}</span>`],
-    ["Started", (t) => esc(when(t.created))],
+    ["Started", (t) => clock(t.created)],
     ["Error", (t) => (t.error ? `<span class="error-text">${esc(t.error.code)}: ${esc(t.error.message)}</span>` : "")],
   ], { key: (t) => t.id, onClick: (t) => (location.hash = `#/titles/${t.id}`), empty: "No titles yet: upload a video to s3://media/ingest/ (reelay transcode, or POST /api/titles)." });
 }
@@ -479,6 +480,11 @@ function timeline(container, rows, tasks) {
       bars.push(`<div class="tl-bar ${a.ok ? "ok" : "bad"}" style="left:${pct(a.started)};width:${width(a.started, a.started + a.duration_s)}"
         title="${esc(task.function)} ${esc(task.label)} · attempt ${esc(a.attempt)} · ${esc(secs(a.duration_s))} on ${esc(a.worker)}${a.cold_start ? " (cold start)" : ""}${a.error ? ` · ${esc(a.error)}` : ""}"></div>`);
     }
+    if (active(task) && !running && task.attempts.length) {
+      const last = task.attempts[task.attempts.length - 1];
+      const end = last.started + last.duration_s;
+      bars.push(`<div class="tl-bar wait" style="left:${pct(end)};width:${width(end, now)}" title="${esc(task.status)}: waiting to run again"></div>`);
+    }
     if (running) {
       bars.push(`<div class="tl-bar run" style="left:${pct(task.started)};width:${width(task.started, now)}" title="running since ${esc(when(task.started))}"></div>`);
     }
@@ -555,14 +561,14 @@ function functions() {
 
 function invocationColumns() {
   return [
-    ["Created", (i) => esc(when(i.created))],
+    ["Created", (i) => clock(i.created)],
     ["Function", (i) => `<span class="mono">${esc(i.function)}</span>`],
     ["Status", (i) => badge(i.status)],
     ["Attempts", (i) => `${esc(i.attempts)}/${esc(i.max_attempts)}${i.redrives ? ` <span class="muted">(redriven ${esc(i.redrives)})</span>` : ""}`],
     ["Duration", (i) => esc(i.started && i.finished ? secs(i.finished - i.started) : "")],
     ["Worker", (i) => `<span class="mono">${esc(i.worker)}</span>`],
     ["Error", (i) => (i.error ? `<span class="error-text">${esc(i.error.errorType)}: ${esc(i.error.errorMessage)}</span>` : "")],
-    ["Request id", (i) => `<span class="mono muted">${esc(i.id)}</span>`],
+    ["Request id", (i) => `<span class="mono muted nowrap">${esc(i.id)}</span>`],
   ];
 }
 
@@ -614,7 +620,7 @@ function events(params) {
     <div id="list"></div><div class="pager bottom"></div>`;
   const table = new LiveTable(document.getElementById("list"), [
     ["Seq", (e) => esc(e.seq)],
-    ["Time", (e) => esc(when(e.time))],
+    ["Time", (e) => clock(e.time)],
     ["Kind", (e) => esc(e.kind)],
     ["Source", (e) => `<span class="mono">${esc(e.source)}</span>`],
     ["Type", (e) => esc(e.detail_type)],
@@ -670,7 +676,7 @@ function alertTable(container) {
   return new LiveTable(container, [
     ["Alert", (a) => `<b>${esc(a.name)}</b>${a.key ? ` <span class="mono muted">${esc(a.key)}</span>` : ""}`],
     ["Severity", (a) => badge(a.severity)],
-    ["Since", (a) => esc(when(a.since))],
+    ["Since", (a) => clock(a.since)],
     ["Value", (a) => esc(figure(a.value))],
     ["Summary", (a) => esc(a.summary)],
   ], { key: (a) => `${a.name}/${a.key}`, empty: "No alert is firing." });

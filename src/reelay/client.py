@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from reelay.config import Settings
 from reelay.errors import InvalidEventError
-from reelay.events import bus_event, s3_event, s3_record
+from reelay.events import bus_event, parse_detail, s3_event, s3_record
 from reelay.runtime.state import Arrival, Event, NewEvent, State
 from reelay.storage import ObjectInfo, ObjectStore, open_store
 
@@ -115,16 +115,10 @@ class Client:
         for field in ("Source", "DetailType"):
             if not isinstance(entry.get(field), str) or not entry[field]:
                 raise InvalidEventError(f"{where}: {field} must be a non-empty string")
-        detail = entry.get("Detail", "{}")
-        if isinstance(detail, str):
-            try:
-                detail = json.loads(detail)
-            except json.JSONDecodeError as exc:
-                raise InvalidEventError(f"{where}: Detail is not valid JSON: {exc}") from None
-        if not isinstance(detail, dict):
-            raise InvalidEventError(
-                f"{where}: Detail must be a JSON object, not {type(detail).__name__}"
-            )
+        try:
+            detail = parse_detail(entry.get("Detail", "{}"))
+        except InvalidEventError as exc:
+            raise InvalidEventError(f"{where}: {exc}") from None
         resources = entry.get("Resources", [])
         if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
             raise InvalidEventError(f"{where}: Resources must be a list of strings")

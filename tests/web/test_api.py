@@ -423,6 +423,26 @@ def test_put_events_appends_entries_to_the_log(web: Served) -> None:
     assert listed[0]["event"]["detail"]["carrier"] == {"name": "post"}
 
 
+def test_put_events_takes_detail_as_json_text_or_an_object(web: Served) -> None:
+    # PutEvents' own form is text holding a JSON object (boto3, the AWS CLI); the
+    # object itself is taken too, as by Client.put_events and `reelay emit`.
+    details = ['{"id": 7, "tags": ["a"]}', {"id": 7, "tags": ["a"]}, " {} ", {}]
+    entries = [{"Source": "shop", "DetailType": "Order", "Detail": d} for d in details]
+    response = sound(web.http.post("/api/events", json={"Entries": entries}))
+    assert response.status_code == 201, response.text
+    logged = events_json(web.client.state, source="shop")
+    assert [e["detail"] for e in logged] == [{"id": 7, "tags": ["a"]}] * 2 + [{}] * 2
+    message = refused(
+        web.http.post("/api/events", json={"Entries": [{**entries[0], "Detail": "[7]"}]}),
+        422,
+        "body.Entries.0.Detail",
+    )
+    assert "Detail must be a JSON object, not list" in message
+    document = sound(web.http.get("/api/openapi.json")).json()
+    entry = document["components"]["schemas"]["EventEntry"]["properties"]["Detail"]
+    assert "JSON text" in entry["description"]
+
+
 ENTRY = {"Source": "s", "DetailType": "d"}
 
 
@@ -448,7 +468,13 @@ BROKEN_EVENTS: list[tuple[bytes | Any, str]] = [
     ({"Entries": [{**ENTRY, "Source": 5}]}, "body.Entries.0.Source"),
     ({"Entries": [{**ENTRY, "Source": "s" * 257}]}, "body.Entries.0.Source"),
     ({"Entries": [{**ENTRY, "DetailType": ["d"]}]}, "body.Entries.0.DetailType"),
-    ({"Entries": [{**ENTRY, "Detail": '{"a": 1}'}]}, "body.Entries.0.Detail"),
+    ({"Entries": [{**ENTRY, "Detail": "[1, 2]"}]}, "body.Entries.0.Detail"),
+    ({"Entries": [{**ENTRY, "Detail": '"text"'}]}, "body.Entries.0.Detail"),
+    ({"Entries": [{**ENTRY, "Detail": "{oops"}]}, "body.Entries.0.Detail"),
+    ({"Entries": [{**ENTRY, "Detail": ""}]}, "body.Entries.0.Detail"),
+    ({"Entries": [{**ENTRY, "Detail": '{"x": NaN}'}]}, "body.Entries.0.Detail"),
+    ({"Entries": [{**ENTRY, "Detail": "[" * 5000}]}, "body.Entries.0.Detail"),
+    ({"Entries": [{**ENTRY, "Detail": None}]}, "body.Entries.0.Detail"),
     ({"Entries": [{**ENTRY, "Detail": [1, 2]}]}, "body.Entries.0.Detail"),
     ({"Entries": [{**ENTRY, "Detail": 5}]}, "body.Entries.0.Detail"),
     (

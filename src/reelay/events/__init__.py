@@ -4,9 +4,10 @@
 - `s3_record` / `s3_event`: S3 event-notification records, exactly as AWS sends them.
 - `parse_schedule`: ``rate(...)`` and ``cron(...)`` expressions as AWS writes them.
 - `bus_event`: an EventBridge event envelope (what PutEvents delivers to a rule target).
+- `parse_detail`: a PutEvents entry's ``Detail`` (a JSON object, as text or not).
 """
 
-from reelay.events._bus import bus_event
+from reelay.events._bus import bus_event, parse_detail
 from reelay.events._pattern import Pattern, PatternIndex, compile_pattern, matches
 from reelay.events._s3 import (
     S3_EVENT_NAMES,
@@ -28,6 +29,7 @@ __all__ = [
     "encode_s3_key",
     "matches",
     "next_sequencer",
+    "parse_detail",
     "parse_schedule",
     "s3_event",
     "s3_event_matches",

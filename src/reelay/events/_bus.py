@@ -1,10 +1,15 @@
-"""The EventBridge event envelope, as a rule target receives it."""
+"""The EventBridge event envelope, as a rule target receives it, and the ``Detail`` of a
+PutEvents entry as EventBridge takes it."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from reelay.errors import InvalidEventError
 
 ACCOUNT_ID = "000000000000"
 
@@ -37,3 +42,35 @@ def bus_event(
         "resources": list(resources or []),
         "detail": detail,
     }
+
+
+def parse_detail(detail: object) -> dict[str, Any]:
+    """A PutEvents entry's ``Detail`` as the event's ``detail`` object.
+
+    EventBridge takes ``Detail`` as text that holds a JSON object (its wire form, what
+    boto3 and the AWS CLI send); reelay takes that, or the object itself. Anything else
+    EventBridge fails as ``MalformedDetail``; here it raises `InvalidEventError`
+    saying what is wrong: not JSON, JSON that is not an object (an array, a string, a
+    number...), or values that are not standard JSON (NaN, Infinity). The one parser
+    for `reelay.client.Client.put_events`, ``reelay emit`` and ``POST /api/events``.
+    """
+    if isinstance(detail, str):
+        try:
+            detail = json.loads(detail)
+        except RecursionError:
+            raise InvalidEventError("Detail is not valid JSON: nested too deeply") from None
+        except ValueError as exc:
+            raise InvalidEventError(f"Detail is not valid JSON: {exc}") from None
+    if not isinstance(detail, Mapping):
+        raise InvalidEventError(f"Detail must be a JSON object, not {type(detail).__name__}")
+    try:  # what the log holds must be standard JSON (SQLite's JSON functions read it)
+        json.dumps(detail, allow_nan=False)
+    except ValueError:
+        raise InvalidEventError(
+            "Detail is not JSON-serializable: NaN and Infinity are not JSON; use null or a number"
+        ) from None
+    except RecursionError:
+        raise InvalidEventError("Detail is not JSON-serializable: nested too deeply") from None
+    except TypeError as exc:  # a mapping given in Python, holding a set or a datetime...
+        raise InvalidEventError(f"Detail is not JSON-serializable: {exc}") from None
+    return dict(detail)

@@ -30,12 +30,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
 
 from reelay.client import Client
 from reelay.errors import InvalidKeyError, ReelayError
+from reelay.events import parse_detail
 from reelay.media.config import BUCKET, INGEST_PREFIX, title_id_for
 from reelay.media.titles import STATES as TITLE_STATES
 from reelay.media.titles import Titles
@@ -69,7 +70,20 @@ class EventEntry(BaseModel):
 
     Source: str = Field(min_length=1, max_length=256)
     DetailType: str = Field(min_length=1, max_length=128)
-    Detail: dict[str, Any] = Field(default_factory=dict)
+    Detail: Annotated[
+        dict[str, Any],
+        BeforeValidator(parse_detail),
+        # Documented as the object: a generator reading "or a string" would send text
+        # that is not JSON and take its refusal for a bug.
+        WithJsonSchema(
+            {
+                "type": "object",
+                "description": "The event's detail: a JSON object, or that object as JSON "
+                "text (the form EventBridge's PutEvents takes). Anything else is refused "
+                "(EventBridge calls it MalformedDetail).",
+            }
+        ),
+    ] = Field(default_factory=dict)
     Resources: list[str] = Field(default_factory=list)
     Time: datetime | None = None
     EventBusName: str | None = None
@@ -85,17 +99,6 @@ class EventEntry(BaseModel):
                 "reelay's own apps and AWS; use your own, such as my.app"
             )
         return source
-
-    @field_validator("Detail")
-    @classmethod
-    def _standard_json(cls, detail: dict[str, Any]) -> dict[str, Any]:
-        # Python's parser takes NaN and Infinity; the log (and SQLite's JSON functions
-        # that read it) must only ever hold standard JSON.
-        try:
-            json.dumps(detail, allow_nan=False)
-        except ValueError:
-            raise ValueError("NaN and Infinity are not JSON; use null or a number") from None
-        return detail
 
 
 class PutEventsRequest(BaseModel):

@@ -18,6 +18,7 @@ from reelay.config import Settings
 from reelay.errors import InvalidEventError
 from reelay.media.config import BUCKET, INGEST_PREFIX
 from reelay.runtime import Runtime, load_app
+from reelay.runtime._scratch import scratch_root, sweep_scratch
 from reelay.runtime.state import ACTIVE, FAILED, SUCCEEDED
 
 from .conftest import ClipFactory
@@ -134,6 +135,10 @@ def test_kill_9_in_the_middle_of_encoding(clip: ClipFactory, tmp_path: Path) -> 
         finally:
             second.send_signal(signal.SIGINT)
             second.wait(timeout=60)
+        # Every temporary file was in a worker's scratch: with the workers gone, one
+        # sweep leaves nothing (the killed run's scratch went at the second start).
+        sweep_scratch(home)
+        assert list(scratch_root(home).iterdir()) == []
         invocations = client.state.invocations(limit=100000)
         assert not [i for i in invocations if i.status == FAILED]
         by_function: dict[str, int] = {}

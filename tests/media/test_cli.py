@@ -60,7 +60,8 @@ def test_transcode_exit_codes_and_text_report(tmp_path: Path) -> None:
     bad.write_bytes(b"nope" * 100)
     proc = reelay("transcode", str(bad), "--home", str(tmp_path / "h"))
     assert proc.returncode == 3
-    assert "rejected" in proc.stdout and "NOT_MEDIA: bad.mp4: not a media file" in proc.stdout
+    assert "rejected" in proc.stdout
+    assert "NOT_MEDIA: s3://media/ingest/bad.mp4: not a media file" in proc.stdout
     assert "Traceback" not in proc.stderr
 
 

@@ -101,10 +101,11 @@ def _finished(
 
 
 @contextlib.contextmanager
-def _workdir(client: Client) -> Iterator[Path]:
-    root = client.settings.home / "cache" / "tmp"
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root) as tmp:
+def _workdir() -> Iterator[Path]:
+    """A temporary directory in the worker's scratch (``TMPDIR``, under the home's
+    cache, so files move into the source cache by rename): the runtime sweeps it if the
+    worker dies in the middle."""
+    with tempfile.TemporaryDirectory(prefix="media-") as tmp:
         yield Path(tmp)
 
 
@@ -115,7 +116,7 @@ def _source_file(client: Client, title: Title) -> Path:
     if not path.exists():
         # Fetched outside the cache directory, then renamed in: a title that fails
         # meanwhile removes that directory (`_drop_source`) under a sibling's download.
-        with _workdir(client) as tmp:
+        with _workdir() as tmp:
             client.download(title.bucket, title.key, tmp / path.name)
             cache.mkdir(parents=True, exist_ok=True)
             os.replace(tmp / path.name, path)
@@ -204,7 +205,7 @@ def _announcer(client: Client, title: Title, config: MediaConfig, source: Source
 def _reject(client: Client, title: Title, exc: SourceRejectedError, started: float) -> None:
     def effect() -> bool:
         target = f"{title.quarantine_prefix}{Path(title.key).name}"
-        with _workdir(client) as tmp:
+        with _workdir() as tmp:
             client.download(title.bucket, title.key, tmp / "source")
             client.put_object(title.bucket, target, tmp / "source")
         client.delete_object(title.bucket, title.key)
@@ -238,7 +239,7 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _started(client, title, "plan", context)  # a title inspect accepted, not any event's
     cuts = None
     if config.scenes and source.video:
-        with _workdir(client) as tmp:
+        with _workdir() as tmp:
             cuts = enc.scene_cuts(_source_file(client, title), source, float(source.video.fps), tmp)
     the_plan = make_plan(
         title.id,
@@ -314,7 +315,7 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     renditions = [the_plan.rendition(n) for n in event["detail"].get("renditions") or [None]]
     started = time.time()
     src = _source_file(client, title)
-    with _workdir(client) as tmp:
+    with _workdir() as tmp:
         paths = enc.encode_chunk(src, source, the_plan, chunk, renditions, tmp)
         for name, path in paths.items():
             client.put_object(title.bucket, _chunk_key(title, name, chunk.index), path)
@@ -367,7 +368,7 @@ def encode_audio(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _started(client, title, "encode", context)
     output = the_plan.audio_output(event["detail"].get("output"))
     started = time.time()
-    with _workdir(client) as tmp:
+    with _workdir() as tmp:
         path = enc.encode_audio(
             _source_file(client, title), source, output, tmp / f"{output.name}.mp4"
         )
@@ -399,7 +400,7 @@ def subtitles(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _started(client, title, "encode", context)
     started = time.time()
     made = []
-    with _workdir(client) as tmp:
+    with _workdir() as tmp:
         files = [
             enc.extract_subtitles(_source_file(client, title), t, tmp / f"subs_{t}.vtt")
             for t in the_plan.subtitles
@@ -435,7 +436,7 @@ def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _started(client, title, "assemble", context)
     r = the_plan.rendition(event["detail"].get("rendition"))
     started = time.time()
-    with _workdir(client) as tmp:
+    with _workdir() as tmp:
         parts = []
         for c in the_plan.chunks:
             part = tmp / f"{c.index:05d}.mp4"
@@ -471,7 +472,7 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _started(client, title, "package", context)
     started = time.time()
     tracks: list[Track] = []
-    with _workdir(client) as tmp:
+    with _workdir() as tmp:
         for r in the_plan.renditions:
             path = tmp / f"{r.name}.mp4"
             client.download(title.bucket, title.work(f"renditions/{r.name}.mp4"), path)
@@ -556,7 +557,7 @@ def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.time()
     scores: dict[str, Any] = {}
     if config.qc_frames > 0:
-        with _workdir(client) as tmp:
+        with _workdir() as tmp:
             path = tmp / f"{name}.mp4"
             client.download(title.bucket, title.work(f"renditions/{name}.mp4"), path)
             scores = enc.measure_quality(
@@ -589,7 +590,7 @@ def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
     reasons = evaluate(config.rules, report)
     if not reasons:
         listing = _load(client, title, "package.json")
-        with _workdir(client) as tmp:
+        with _workdir() as tmp:
             for name in listing["files"]:  # manifests are last in the listing
                 client.download(title.bucket, title.work(f"package/{name}"), tmp / name)
                 client.put_object(title.bucket, f"{title.published_prefix}{name}", tmp / name)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reelay._text import plural
 from reelay.errors import ChunkCheckError
 from reelay.media._ffmpeg import run_ffmpeg, source_input
 from reelay.media.plan import AudioOutput, Chunk, Plan, Rendition
@@ -254,7 +255,7 @@ def concatenate(parts: list[Path], path: Path) -> Path:
             "+faststart",
             str(path),
         ],
-        input=f"{len(parts)} {'chunk' if len(parts) == 1 else 'chunks'} of {path.name}",
+        input=f"{plural(len(parts), 'chunk')} of {path.name}",
     )
     listing.unlink()
     return path
@@ -299,8 +300,8 @@ def check_video(path: Path, frames: int, plan: Plan, *, what: str) -> StreamStat
     want = plan.seconds(frames)
     if stats.frames != frames or abs(stats.duration_s - want) > 1.0 / plan.fps + 1e-6:
         raise ChunkCheckError(
-            f"{what}: {stats.frames} {'frame' if stats.frames == 1 else 'frames'} over "
-            f"{stats.duration_s:.3f} s; expected {frames} {'frame' if frames == 1 else 'frames'} "
+            f"{what}: {plural(stats.frames, 'frame')} over "
+            f"{stats.duration_s:.3f} s; expected {plural(frames, 'frame')} "
             f"over {want:.3f} s"
         )
     return stats

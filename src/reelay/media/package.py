@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from reelay._text import plural
 from reelay.media._ffmpeg import run_ffmpeg
 
 MPD_NS = "urn:mpeg:dash:schema:mpd:2011"
@@ -86,7 +87,7 @@ def package(
             "seg-$RepresentationID$-$Number%05d$.$ext$",
             str(out / MANIFEST),
         ],
-        input=f"packaging {len(media)} {'rendition' if len(media) == 1 else 'renditions'}",
+        input=f"packaging {plural(len(media), 'rendition')}",
     )
     codecs = _mpd_codecs(out / MANIFEST)
     for i, t in enumerate(media):

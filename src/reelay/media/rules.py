@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from reelay._text import plural
 from reelay._yamlfile import Problems, number_in, read_yaml
 from reelay.errors import LadderError
 
@@ -107,7 +108,8 @@ def evaluate(rules: Rules, report: dict[str, Any]) -> list[str]:
             reasons.append(f"renditions missing: {', '.join(missing)}")
     for r in video:
         if rules.frames_match and cfr and r.get("frames") != source["frames"]:
-            reasons.append(f"{r['name']}: {r.get('frames')} frames, source has {source['frames']}")
+            frames = plural(r.get("frames") or 0, "frame")
+            reasons.append(f"{r['name']}: {frames}, source has {source['frames']}")
         if rules.duration_tolerance_frames is not None and fps and r.get("duration_s") is not None:
             off = abs(r["duration_s"] - source["duration_s"]) * fps
             if off > rules.duration_tolerance_frames + 1e-6:

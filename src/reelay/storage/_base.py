@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import BinaryIO, Protocol, Self, runtime_checkable
 
+from reelay._text import plural
 from reelay.errors import InvalidKeyError
 
 __all__ = [
@@ -278,8 +279,7 @@ def validate_bucket(bucket: str) -> str:
         raise InvalidKeyError(f"bucket name must be a str, got {type(bucket).__name__}: {bucket!r}")
     if not 3 <= len(bucket) <= 63:
         raise InvalidKeyError(
-            f"bucket name {bucket!r} is {len(bucket)} "
-            f"{'character' if len(bucket) == 1 else 'characters'} long; "
+            f"bucket name {bucket!r} is {plural(len(bucket), 'character')} long; "
             "it must be 3 to 63 characters"
         )
     if not _BUCKET_CHARS.fullmatch(bucket):

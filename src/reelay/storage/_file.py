@@ -56,6 +56,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from reelay._text import plural
 from reelay.errors import ConfigError, InvalidKeyError, NoSuchKeyError, StorageError
 
 from ._base import (
@@ -488,9 +489,9 @@ class FileStore(StoreBase):
                     return meta
                 raise StorageError(
                     f"object {key!r} in bucket {bucket!r} is corrupt: its content "
-                    f"({size} {'byte' if size == 1 else 'bytes'}, MD5 {md5}) no longer "
-                    f"matches what was stored ({meta.size} "
-                    f"{'byte' if meta.size == 1 else 'bytes'}, MD5 {meta.md5}); file {data_path}"
+                    f"({plural(size, 'byte')}, MD5 {md5}) no longer "
+                    f"matches what was stored ("
+                    f"{plural(meta.size, 'byte')}, MD5 {meta.md5}); file {data_path}"
                 )
         # The sidecar describes another file: ours was replaced without its sidecar
         # (a crash between renames, a file copied in), or the object was overwritten

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from reelay._text import plural
 from reelay.errors import (
     ConfigError,
     InvalidKeyError,
@@ -610,8 +611,8 @@ def _verify(bucket: str, key: str, response: dict[str, Any], md5: str, size: int
         expected = etag if _is_md5(etag) else None
     if expected is not None and expected != md5:
         raise StorageError(
-            f"object {key!r} in bucket {bucket!r} is corrupt: received {size} "
-            f"{'byte' if size == 1 else 'bytes'} with "
+            f"object {key!r} in bucket {bucket!r} is corrupt: received "
+            f"{plural(size, 'byte')} with "
             f"MD5 {md5}, but the object was stored with MD5 {expected}"
         )
     return expected or md5

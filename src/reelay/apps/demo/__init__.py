@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from reelay._text import plural
 from reelay.config import Settings
 from reelay.runtime import Runtime, load_app
 from reelay.runtime.state import FAILED, SUCCEEDED
@@ -58,8 +59,8 @@ def run_demo(home: Path | None = None, *, files: int = 12) -> int:
         dead = state.invocations(status=FAILED)
         events = state.last_seq()
     click.echo(
-        f"done in {elapsed:.2f} s: {events} {'event' if events == 1 else 'events'}, "
-        f"{counts[SUCCEEDED]} {'invocation' if counts[SUCCEEDED] == 1 else 'invocations'} "
+        f"done in {elapsed:.2f} s: {plural(events, 'event')}, "
+        f"{plural(counts[SUCCEEDED], 'invocation')} "
         f"succeeded, {counts[FAILED]} in the DLQ"
     )
     click.echo(
@@ -68,8 +69,8 @@ def run_demo(home: Path | None = None, *, files: int = 12) -> int:
     )
     for inv in dead:
         click.echo(
-            f"DLQ: {inv.function} {inv.id} after {inv.attempts} "
-            f"{'attempt' if inv.attempts == 1 else 'attempts'}: "
+            f"DLQ: {inv.function} {inv.id} after "
+            f"{plural(inv.attempts, 'attempt')}: "
             f"{(inv.error or {}).get('errorMessage')}"
         )
     click.echo("look around:")

@@ -239,10 +239,85 @@ def test_a_browser_without_the_token_gets_the_login_page(web: Served) -> None:
             assert response.status_code == 401
             assert response.headers["www-authenticate"] == "Bearer"
             assert response.headers["content-type"].startswith("text/html")
-            assert '<form method="get" action="/">' in response.text
+            assert '<form method="post" action="/sign-in">' in response.text
             assert 'name="token"' in response.text
+            assert f'name="next" value="{url}"' in response.text
             assert web.token not in response.text
+            assert "wrong" not in response.text  # nothing was tried yet
     assert len(web.client.state.events(source="reelay.web", limit=100)) == 3
+
+
+def sign_in(browser: httpx.Client, origin: str | None = None, **form: str) -> httpx.Response:
+    """POST the sign-in form as a browser does (with its Origin header)."""
+    headers = {"Accept": "text/html", "Origin": origin or str(browser.base_url).rstrip("/")}
+    return sound(browser.post("/sign-in", data=form, headers=headers))
+
+
+def test_the_sign_in_form_posts_the_token_and_says_when_it_is_wrong(web: Served) -> None:
+    with web.anonymous() as browser:
+        for form, says in [
+            ({"token": "wrong", "next": "/titles"}, "That token is wrong"),
+            ({"token": "", "next": "/"}, "Enter the token"),
+            ({"next": "/"}, "Enter the token"),
+        ]:
+            response = sign_in(browser, **form)
+            assert response.status_code == 401
+            assert response.headers["content-type"].startswith("text/html")
+            assert says in response.text
+            assert '<form method="post" action="/sign-in">' in response.text
+            assert f'name="next" value="{form["next"]}"' in response.text  # kept
+            assert "set-cookie" not in response.headers
+            assert "wrong" not in response.text.split("<form")[1]  # the guess is not echoed
+        reasons = [e["detail"] for e in events_json(web.client.state, source="reelay.web")]
+        assert [(d["method"], d["path"], d["reason"]) for d in reasons] == [
+            ("POST", "/sign-in", "wrong token"),
+            ("POST", "/sign-in", "no token"),
+            ("POST", "/sign-in", "no token"),
+        ]
+
+        # The right token: a cookie, and back to the page asked for, with a clean URL.
+        response = sign_in(browser, token=web.token, next="/titles/t1?tab=qc")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/titles/t1?tab=qc"
+        attributes = [a.strip().lower() for a in response.headers["set-cookie"].split(";")]
+        assert attributes[0] == f"{COOKIE}={web.token}".lower()
+        assert {"httponly", "samesite=strict", "path=/"} <= set(attributes)
+        assert sound(browser.get("/api/titles")).json() == []
+
+
+def test_the_sign_in_form_refuses_other_sites_and_other_destinations(web: Served) -> None:
+    with web.anonymous() as browser:
+        # A form on another site posting here (login CSRF) is refused before the token
+        # is looked at; SameSite=Strict guards the cookie, this guards the sign-in.
+        for origin in ["http://evil.example", "null", web.url.replace("127.0.0.1", "localhost")]:
+            response = sign_in(browser, origin, token=web.token, next="/")
+            assert response.status_code == 403, origin
+            assert "set-cookie" not in response.headers
+            assert "another site" in response.text
+        # Where to go next stays on this server, whatever the form says.
+        for target in ["//evil.example/", "http://evil.example/", "/\\evil.example", "x"]:
+            response = sign_in(browser, token=web.token, next=target)
+            assert response.status_code == 303
+            assert response.headers["location"] == "/"
+        # Only a form: a JSON body or an oversized one is no sign-in.
+        refused_json = browser.post("/sign-in", json={"token": web.token})
+        assert sound(refused_json).status_code == 415
+        big = sign_in(browser, token=web.token, next="/" + "a" * 10_000)
+        assert big.status_code == 413
+
+
+def test_a_wrong_token_in_a_link_says_so(web: Served) -> None:
+    with web.anonymous() as browser:
+        response = sound(
+            browser.get("/", params={"token": "wrong"}, headers={"Accept": "text/html"})
+        )
+        assert response.status_code == 401
+        assert "The token in that link is wrong" in response.text
+        assert 'name="next" value="/"' in response.text  # the token is not carried on
+        stale = sound(
+            browser.get("/", headers={"Accept": "text/html", "Cookie": f"{COOKIE}=stale"})
+        )
+        assert "no longer valid" in stale.text
 
 
 def test_the_token_in_the_url_becomes_a_cookie_and_leaves_the_url(web: Served) -> None:

@@ -2,8 +2,9 @@
 
 One bearer token guards the whole server (API, metrics, dashboard). Scripts and
 Prometheus send ``Authorization: Bearer TOKEN``; a browser opens the URL that
-``reelay up`` prints once, ``/?token=TOKEN``, which sets an HttpOnly cookie. `Audit`
-records the requests refused.
+``reelay up`` prints once, ``/?token=TOKEN``, or posts the sign-in form to ``/sign-in``;
+either sets an HttpOnly, SameSite=Strict cookie and redirects to a URL without the
+token. `Audit` records the requests refused.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
 from reelay.client import Client
 
 COOKIE = "reelay_token"
 TOKEN_FILE = "api-token"
+SIGN_IN = "/sign-in"  # where the sign-in form posts
+FORM_LIMIT = 4096  # bytes of a sign-in form
 
 
 def ensure_token(home: Path) -> tuple[str, bool]:
@@ -65,6 +69,48 @@ def presented(conn: HTTPConnection) -> tuple[str | None, str]:
 
 def same(token: str | None, expected: str) -> bool:
     return token is not None and hmac.compare_digest(token.encode(), expected.encode())
+
+
+class FormError(Exception):
+    """A sign-in form that is refused before its token is looked at: an HTTP status
+    and a message for the person signing in."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_sign_in(request: Request) -> tuple[str | None, str]:
+    """The token and the local page to return to from a POSTed sign-in form (HTML's
+    ``application/x-www-form-urlencoded``, at most `FORM_LIMIT` bytes).
+
+    Raises `FormError` for a form posted by another site (its ``Origin`` is not this
+    server's: login CSRF, which SameSite cookies do not cover), one of another type or
+    one too large. A ``next`` that is not a path on this server becomes ``/``.
+    """
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.headers.get('host')}":
+        raise FormError(403, "This sign-in form was sent from another site; sign in here.")
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise FormError(415, "Sign in with the form (application/x-www-form-urlencoded).")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            raise FormError(413, "That sign-in form is too large.")
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    token = fields.get("token", [""])[0] or None
+    return token, local_path(fields.get("next", ["/"])[0])
+
+
+def local_path(target: str) -> str:
+    """``target`` if it is a path on this server, else ``/``: the redirect after a
+    sign-in never leads to another site (``//host``, ``/\\host``, ``http://host``)."""
+    # A browser reads a backslash as a slash, and drops tabs and newlines.
+    foreign = any(ord(c) < 0x20 or c == "\\" for c in target)
+    return target if target.startswith("/") and not target.startswith("//") and not foreign else "/"
 
 
 @dataclass

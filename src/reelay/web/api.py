@@ -22,7 +22,9 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from html import escape
 from pathlib import Path
+from string import Template
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
@@ -45,7 +47,7 @@ from reelay.observe.metrics import Metrics
 from reelay.runtime.app import App
 from reelay.runtime.state import STATUSES
 from reelay.storage import validate_bucket, validate_key
-from reelay.web._auth import COOKIE, Audit, presented, same
+from reelay.web._auth import COOKIE, SIGN_IN, Audit, FormError, presented, read_sign_in, same
 
 STATIC = Path(__file__).parent / "static"
 HLS_JS = Path(__file__).parent / "node_modules" / "hls.js" / "dist" / "hls.min.js"
@@ -209,16 +211,34 @@ def create_app(
 
     # -- authentication and errors ---------------------------------------------------------
 
+    def signed_in(target: str) -> Response:
+        """On to ``target`` (a URL without the token), the token kept in a cookie."""
+        redirect = RedirectResponse(target, 303)
+        redirect.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        return redirect
+
+    async def sign_in(request: Request) -> Response:
+        """The sign-in form, posted: the token is in the body, never in a URL."""
+        try:
+            given, target = await read_sign_in(request)
+        except FormError as exc:
+            return _login_page(exc.message, "/", exc.status)
+        if not same(given, token):
+            await asyncio.to_thread(audit.refused, request, "wrong token" if given else "no token")
+            message = "That token is wrong." if given else "Enter the token."
+            return _login_page(message, target)
+        return signed_in(target)
+
     @api.middleware("http")
     async def authenticate(request: Request, call_next: Callable[..., Any]) -> Response:
+        if request.url.path == SIGN_IN and request.method == "POST":
+            return await sign_in(request)
         given, where = presented(request)
         if not same(given, token):
             await asyncio.to_thread(audit.refused, request, "wrong token" if given else "no token")
-            return _unauthorized(request)
+            return _unauthorized(request, where if given else None)
         if where == "query":  # a browser login: keep the token in a cookie, not the URL
-            redirect = RedirectResponse(request.url.remove_query_params("token"), 303)
-            redirect.set_cookie(COOKIE, token, httponly=True, samesite="strict")
-            return redirect
+            return signed_in(str(request.url.remove_query_params("token")))
         response: Response = await call_next(request)
         return response
 
@@ -538,20 +558,46 @@ def _media_type(path: str) -> str:
     return _TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
 
 
-_LOGIN = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+_LOGIN = Template("""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>reelay: sign in</title>
-<style>body{font:15px system-ui;margin:15vh auto;max-width:28rem;color:#1d2330}
+<style>body{font:15px system-ui;margin:15vh auto;max-width:28rem;padding:0 1rem;color:#1d2330}
 input{width:100%;padding:.5rem;font:inherit;box-sizing:border-box}
-button{margin-top:.6rem;padding:.45rem 1rem;font:inherit}</style></head><body>
+button{margin-top:.6rem;padding:.45rem 1rem;font:inherit}
+.problem{color:#a4262c;background:#fde7e9;border-radius:4px;padding:.5rem .7rem}</style>
+</head><body>
 <h1>reelay</h1><p>This dashboard needs the token that <code>reelay up</code> printed when it
 first started (it is in <code>api-token</code> in the reelay home).</p>
-<form method="get" action="/"><label>Token <input name="token" type="password"
-autocomplete="current-password" autofocus></label><button>Sign in</button></form></body></html>"""
+$problem<form method="post" action="/sign-in"><input type="hidden" name="next" value="$next">
+<label>Token <input name="token" type="password" autocomplete="current-password" autofocus
+required></label><button>Sign in</button></form></body></html>""")
+
+# What the sign-in page says about the token a request carried, by where it was.
+_WRONG = {
+    "query": "The token in that link is wrong.",
+    "cookie": "Your sign-in is no longer valid (the token changed): enter the token again.",
+    "header": "That token is wrong.",
+}
 
 
-def _unauthorized(request: Request) -> Response:
+def _login_page(problem: str | None, target: str, status: int = 401) -> HTMLResponse:
+    """The sign-in form; ``problem``: what was wrong with the last try; ``target``:
+    the page to go to once signed in."""
+    html = _LOGIN.substitute(
+        problem=f'<p class="problem" role="alert">{escape(problem)}</p>\n' if problem else "",
+        next=escape(target),
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return HTMLResponse(html, status, headers=headers)
+
+
+def _unauthorized(request: Request, presented_in: str | None) -> Response:
+    """401: the sign-in page for a browser (saying what was wrong with the token it
+    sent, if any), else JSON."""
     if "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(_LOGIN, 401, headers={"WWW-Authenticate": "Bearer"})
+        url = request.url.remove_query_params("token")
+        target = url.path + (f"?{url.query}" if url.query else "")
+        return _login_page(_WRONG.get(presented_in or ""), target)
     return JSONResponse(
         {"error": "missing or wrong bearer token (Authorization: Bearer TOKEN)"},
         401,

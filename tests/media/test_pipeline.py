@@ -300,11 +300,20 @@ def test_a_stage_that_keeps_failing_fails_the_title_until_redriven(
     assert "failed on s3://media/ingest/plain.mp4: " in report["error"]["message"]
     assert str(tmp_path) not in report["error"]["message"]
     assert len(events(tmp_path / "home", "Media Title Failed")) == 1
-    # Fixed, the failed parts are redriven from the DLQ and the title is published.
-    monkeypatch.delenv("REELAY_FFMPEG")
+    from reelay.media.titles import Titles
     from reelay.runtime import Runtime, load_app
 
+    # Redriven while still broken, it fails again and says so again (not "processing").
     settings = Settings.load(tmp_path / "home", retry_delays=(0.2, 0.5))
+    with Runtime(load_app("media"), settings) as runtime:
+        runtime.start()
+        assert runtime.client.state.redrive() == 3
+        assert runtime.wait_idle(timeout=120)
+    assert len(events(tmp_path / "home", "Media Title Failed")) == 2
+    with Client(settings) as client:
+        assert Titles(client.state).get(report["title_id"])["status"] == "failed"
+    # Fixed, the failed parts are redriven from the DLQ and the title is published.
+    monkeypatch.delenv("REELAY_FFMPEG")
     with Runtime(load_app("media"), settings) as runtime:
         runtime.start()
         assert runtime.client.state.redrive() == 3  # 2 chunks and the audio (dlq redrive --all)

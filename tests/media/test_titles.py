@@ -143,3 +143,24 @@ def test_stage_and_percent_never_go_backwards() -> None:
     other.fold({"status": "STATUS_UPDATE", "stage": "bogus", "part": 3, "work": "x",
                 "work_total": -1})  # fmt: skip
     assert (other.stage, other.percent, other.chunks_done) == (None, 0, 0)
+
+
+def test_a_failed_title_goes_on_only_after_a_later_redrive() -> None:
+    fold = TitleProgress()
+    assert fold.fold({"status": "ERROR", "stage": "encode"})
+    # Parts still running or retrying in the round it failed in leave it failed...
+    assert not fold.fold({"status": "PROGRESSING", "stage": "encode"})
+    assert fold.settled == "ERROR"
+    # ...a part redriven goes on...
+    assert fold.fold({"status": "PROGRESSING", "stage": "encode", "redrive": 1})
+    assert fold.settled is None
+    # ...and if the redriven round fails too, its other parts' retries do not revive it.
+    assert fold.fold({"status": "ERROR", "stage": "encode", "redrive": 1})
+    assert not fold.fold({"status": "PROGRESSING", "stage": "encode", "redrive": 1})
+    assert fold.settled == "ERROR"
+    assert fold.fold({"status": "PROGRESSING", "stage": "encode", "redrive": 2})
+    assert fold.settled is None
+    # Events of older homes said True for the first round.
+    old = TitleProgress()
+    old.fold({"status": "ERROR", "stage": "qc"})
+    assert old.fold({"status": "PROGRESSING", "stage": "qc", "redrive": True})

@@ -73,19 +73,22 @@ def _state(client: Client, title: Title, status: str, stage: str, **extra: Any) 
 
 
 def _started(client: Client, title: Title, stage: str, context: Any) -> None:
-    """Say that a stage runs; a redriven part says so (it makes a failed title go on)."""
-    extra = {"redrive": True} if _redriven(client, context) else {}
+    """Say that a stage runs; a redriven part says how often it was redriven (a title
+    that failed before that redrive goes on: see `TitleProgress`)."""
+    redrives = _redrives(client, getattr(context, "aws_request_id", None))
+    extra = {"redrive": redrives} if redrives else {}
     _state(client, title, "PROGRESSING", stage, **extra)
 
 
-def _redriven(client: Client, context: Any) -> bool:
-    request_id = getattr(context, "aws_request_id", None)
+def _redrives(client: Client, request_id: Any) -> int:
+    """How often the invocation ``request_id`` was redriven from the DLQ (0 if it is
+    not an invocation of this home: a handler called directly, a foreign record)."""
     if not isinstance(request_id, str):
-        return False
+        return 0
     try:
-        return client.state.invocation(request_id).redrives > 0
-    except LookupError:  # not an invocation of this home (a handler called directly)
-        return False
+        return client.state.invocation(request_id).redrives
+    except LookupError:
+        return 0
 
 
 def _finished(
@@ -653,12 +656,16 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = _base_report(title, "failed") | {"error": error}
     client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
 
+    # The failed part's redrive round: a title redriven that fails again says so again.
+    redrives = _redrives(client, event.get("requestContext", {}).get("requestId"))
+
     def announce() -> bool:
         _emit(client, "Media Title Failed", title, error=error)
-        _state(client, title, "ERROR", stage, error=error)
+        _state(client, title, "ERROR", stage, error=error, redrive=redrives)
         return True
 
-    once(f"media:failed:{title.id}", announce)
+    # Once per round, however many parts fail and however often this is delivered.
+    once(f"media:failed:{title.id}:{redrives}", announce)
     _drop_source(client, title)
     return {"title_id": title.id, "error": error}
 

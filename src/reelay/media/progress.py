@@ -97,14 +97,16 @@ class TitleProgress:
     """A title's stage and percent, folded from its state changes (any order).
 
     ``settled`` is the status of a title that has come to an end (``COMPLETE`` or
-    ``ERROR``); a failed title goes on only when a part of it is redriven (the event
-    says ``redrive``), so the parts that were still running when it failed do not make
-    it look alive again.
+    ``ERROR``). A failed title goes on only when a part of it starts after a redrive
+    later than the one it failed in (the events say ``redrive``: how often the part
+    was redriven), so the parts that were still running or retrying when it failed do
+    not make it look alive again.
     """
 
     def __init__(self) -> None:
         self.stage: str | None = None
         self.settled: str | None = None
+        self.failed_in = 0  # the redrive round the title failed in
         self.total: float | None = None
         self.done: dict[str, float] = {}
         self.chunks_done = 0
@@ -118,12 +120,15 @@ class TitleProgress:
         was published, held or rejected)."""
         status = detail.get("status")
         stage = detail.get("stage")
+        given = detail.get("redrive")  # older events say True for the first round
+        redrive = 1.0 if given is True else _number(given) or 0.0
         if status in ("COMPLETE", "ERROR"):
             self.settled = status
+            self.failed_in = int(redrive)
             self.stage = stage if isinstance(stage, str) else self.stage
             return True
         if self.settled is not None:
-            if not (resumable and self.settled == "ERROR" and detail.get("redrive")):
+            if not (resumable and self.settled == "ERROR" and redrive > self.failed_in):
                 return False
             self.settled = None
         if stage in STAGES and (self.stage not in STAGES or _after(stage, self.stage)):

@@ -392,3 +392,40 @@ def test_chunks_of_a_variable_frame_rate_source_pick_the_frames_a_whole_encode_p
             # a frame-rate conversion that drifted at chunk boundaries would compare
             # shifted frames against the reference and lose 10+ VMAF points
             assert abs(a["vmaf"] - b["vmaf"]) < 2, (a["vmaf"], b["vmaf"])
+
+
+def test_the_same_bytes_under_several_keys_at_once_are_titles_apart(
+    clip: ClipFactory, tmp_path: Path
+) -> None:
+    """One title settling (and dropping its cached source) never pulls the source file
+    from under another title of the same bytes: every part succeeds at its first try."""
+    from reelay.runtime import Runtime, load_app
+
+    src = clip("plain.mp4")
+    settings = Settings.load(tmp_path / "home", retry_delays=(0.2, 0.5))
+    app = load_app("media").with_environment(
+        {"REELAY_MEDIA_LADDER": "demo", "REELAY_MEDIA_CHUNK_SECONDS": "1"}
+    )
+    with Runtime(app, settings, max_workers=2) as runtime:
+        for name in "abcd":
+            runtime.client.put_object("media", f"ingest/{name}.mp4", src)
+        runtime.start()
+        assert runtime.wait_idle(timeout=240)
+        failed = [a for a in runtime.client.state.attempts(limit=10000) if not a.ok]
+    assert failed == []
+    assert len(events(tmp_path / "home", "Media Title Published")) == 4
+    assert_settled(tmp_path / "home")
+
+
+def test_titles_of_the_same_bytes_cache_their_source_apart(tmp_path: Path) -> None:
+    # The race above is rare (a file deleted between a task's check and ffmpeg's open),
+    # so the rule that prevents it is pinned too: a cached source belongs to one title.
+    from reelay.media.config import Title, title_id_for
+    from reelay.media.handlers import _source_cache
+
+    with Client(Settings.load(tmp_path / "home")) as client:
+        a, b = (
+            Title(title_id_for(key, "e" * 32), "media", key, "e" * 32)
+            for key in ("ingest/a.mp4", "ingest/b.mp4")
+        )
+        assert _source_cache(client, a) != _source_cache(client, b)

@@ -132,7 +132,9 @@ def _drop_source(client: Client, title: Title) -> None:
 
 
 def _source_cache(client: Client, title: Title) -> Path:
-    return client.settings.home / "cache" / "sources" / title.etag
+    # Per title, not per content: the same bytes uploaded under two keys are two titles,
+    # and one settling (which drops its cache) must not pull the file from under the other.
+    return client.settings.home / "cache" / "sources" / title.id
 
 
 def _load(client: Client, title: Title, name: str) -> Any:

@@ -13,13 +13,12 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from reelay.config import Settings
 from reelay.errors import InvalidEventError
-from reelay.events import bus_event, parse_detail, s3_event, s3_record
+from reelay.events import bus_event, parse_detail, parse_time, s3_event, s3_record
 from reelay.runtime.state import Arrival, Event, NewEvent, State
 from reelay.storage import ObjectInfo, ObjectStore, open_store
 
@@ -125,15 +124,9 @@ class Client:
         when = entry.get("Time")
         if when is not None:
             try:
-                when = datetime.fromisoformat(when) if isinstance(when, str) else when
-            except ValueError:
-                when = None
-            if not isinstance(when, datetime):
-                raise InvalidEventError(
-                    f"{where}: Time must be an ISO 8601 timestamp such as 2026-01-31T12:00:00Z"
-                )
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
+                when = parse_time(when)
+            except InvalidEventError as exc:
+                raise InvalidEventError(f"{where}: {exc}") from None
         event_id = str(uuid.uuid4())
         body = bus_event(
             entry["Source"],

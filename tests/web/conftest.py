@@ -1,13 +1,14 @@
 """Fixtures for the web tests: a real server on loopback over a real home.
 
 ``api``: the HTTP API over a home with no runtime (fast; for requests and their
-errors). ``served``: the same with the media app served by a real `Runtime`, and the
+errors); ``web``: the same, failing the test if the server logged an error. ``served``: the same with the media app served by a real `Runtime`, and the
 built-in alert rules posting to a webhook receiver on loopback.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import threading
 from collections.abc import Iterator
@@ -83,6 +84,26 @@ def _serve(client: Client, runtime: Runtime | None, alerter: Alerter | None) -> 
 def api(tmp_path: Path) -> Iterator[Served]:
     with Client(Settings.load(tmp_path / "home")) as client:
         yield from _serve(client, None, None)
+
+
+@pytest.fixture
+def web(api: Served) -> Iterator[Served]:
+    """`api`, and the test fails if the server logged an unhandled exception (a 500 or
+    a broken stream), whether or not the test looked at that response."""
+    errors: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            errors.append(record)
+
+    handler = Collect(logging.ERROR)
+    logger = logging.getLogger("uvicorn.error")  # configured when the fixture started
+    logger.addHandler(handler)
+    try:
+        yield api
+    finally:
+        logger.removeHandler(handler)
+    assert not errors, [r.getMessage() for r in errors]
 
 
 @pytest.fixture

@@ -4,10 +4,11 @@
 - `s3_record` / `s3_event`: S3 event-notification records, exactly as AWS sends them.
 - `parse_schedule`: ``rate(...)`` and ``cron(...)`` expressions as AWS writes them.
 - `bus_event`: an EventBridge event envelope (what PutEvents delivers to a rule target).
-- `parse_detail`: a PutEvents entry's ``Detail`` (a JSON object, as text or not).
+- `parse_detail` / `parse_time`: a PutEvents entry's ``Detail`` (a JSON object, as text
+  or not) and ``Time`` (RFC 3339).
 """
 
-from reelay.events._bus import bus_event, parse_detail
+from reelay.events._bus import bus_event, parse_detail, parse_time
 from reelay.events._pattern import Pattern, PatternIndex, compile_pattern, matches
 from reelay.events._s3 import (
     S3_EVENT_NAMES,
@@ -31,6 +32,7 @@ __all__ = [
     "next_sequencer",
     "parse_detail",
     "parse_schedule",
+    "parse_time",
     "s3_event",
     "s3_event_matches",
     "s3_record",

@@ -4,6 +4,7 @@ PutEvents entry as EventBridge takes it."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -74,3 +75,24 @@ def parse_detail(detail: object) -> dict[str, Any]:
     except TypeError as exc:  # a mapping given in Python, holding a set or a datetime...
         raise InvalidEventError(f"Detail is not JSON-serializable: {exc}") from None
     return dict(detail)
+
+
+# RFC 3339's date-time (what JSON Schema's "date-time" format means): a UTC offset
+# is part of it, so no timestamp is read in some local zone.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})", re.I)
+
+
+def parse_time(time: object) -> datetime:
+    """A PutEvents entry's ``Time``: an RFC 3339 timestamp such as
+    ``2026-01-31T12:00:00Z``, or a `datetime` (naive: UTC). Raises `InvalidEventError`
+    otherwise. The one parser for `reelay.client.Client.put_events` and the API."""
+    if isinstance(time, datetime):
+        return time if time.tzinfo is not None else time.replace(tzinfo=UTC)
+    if isinstance(time, str) and _RFC3339.fullmatch(time):
+        try:
+            return datetime.fromisoformat(time.upper())
+        except ValueError:  # the right shape, but no such day or hour
+            pass
+    raise InvalidEventError(
+        "Time must be an ISO 8601 timestamp with its UTC offset, such as 2026-01-31T12:00:00Z"
+    )

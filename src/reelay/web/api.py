@@ -28,6 +28,7 @@ from string import Template
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -35,10 +36,11 @@ from prometheus_client.registry import CollectorRegistry
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
+from starlette.routing import Match, Route
 
 from reelay.client import Client
 from reelay.errors import InvalidKeyError, ReelayError
-from reelay.events import parse_detail
+from reelay.events import parse_detail, parse_time
 from reelay.media.config import BUCKET, INGEST_PREFIX, title_id_for
 from reelay.media.titles import STATES as TITLE_STATES
 from reelay.media.titles import Titles
@@ -47,7 +49,9 @@ from reelay.observe.metrics import Metrics
 from reelay.runtime.app import App
 from reelay.runtime.state import STATUSES
 from reelay.storage import validate_bucket, validate_key
+from reelay.web import _openapi
 from reelay.web._auth import COOKIE, SIGN_IN, Audit, FormError, presented, read_sign_in, same
+from reelay.web._openapi import describe, errors
 
 STATIC = Path(__file__).parent / "static"
 HLS_JS = Path(__file__).parent / "node_modules" / "hls.js" / "dist" / "hls.min.js"
@@ -87,7 +91,17 @@ class EventEntry(BaseModel):
         ),
     ] = Field(default_factory=dict)
     Resources: list[str] = Field(default_factory=list)
-    Time: datetime | None = None
+    Time: Annotated[
+        datetime | None,
+        BeforeValidator(lambda time: None if time is None else parse_time(time)),
+        WithJsonSchema(
+            {
+                "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+                "description": "When it happened, in RFC 3339 (e.g. 2026-01-31T12:00:00Z); "
+                "absent or null: when it is put.",
+            }
+        ),
+    ] = None
     EventBusName: str | None = None
 
     @field_validator("Source")
@@ -128,6 +142,42 @@ class Live:
         self.stopping = True
         async with self.tick:
             self.tick.notify_all()
+
+
+class _Api(FastAPI):
+    """FastAPI, serving the document `reelay.web._openapi.describe` completes."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = describe(super().openapi())
+        return self.openapi_schema
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events (so documented)."""
+
+    media_type = "text/event-stream"
+
+
+class PrometheusText(Response):
+    """Prometheus' text exposition format (so documented)."""
+
+    media_type = "text/plain"
+
+
+# An upload's body: the object's bytes, read as a stream (never held in memory).
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The object's bytes, streamed (any size; not empty).",
+        "content": {
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary", "minLength": 1}
+            }
+        },
+    }
+}
+_PAGES = "/{page:path}"  # the dashboard's pages, and OPTIONS on any path
 
 
 def create_app(
@@ -196,7 +246,7 @@ def create_app(
                     await task
             await asyncio.to_thread(audit.flush, force=True)
 
-    api = FastAPI(
+    api = _Api(
         title="reelay",
         summary="Events, functions, invocations, titles and the DLQ of one reelay home.",
         version="1",
@@ -249,10 +299,43 @@ def create_app(
         ]
         return JSONResponse({"error": "; ".join(problems), "problems": problems}, 422)
 
+    def allowed(request: Request) -> list[str]:
+        """The methods the request's path takes (none: no such path)."""
+        methods: set[str] = set()
+        for route in api.routes:
+            if not isinstance(route, Route) or not route.methods:
+                continue
+            # The catch-all matches every path; the dashboard serves only its own pages.
+            if route.path == _PAGES and not _is_page(request.url.path):
+                continue
+            if route.matches(request.scope)[0] is not Match.NONE:
+                methods |= route.methods
+        return sorted(methods - {"OPTIONS"})
+
+    def not_allowed(request: Request) -> JSONResponse:
+        """405 with the methods the path takes, or 404 when it takes none."""
+        methods = allowed(request)
+        if not methods:
+            return JSONResponse({"error": f"no such endpoint: {request.url.path}"}, 404)
+        message = f"{request.method} is not allowed on {request.url.path}; it takes "
+        return JSONResponse(
+            {"error": message + ", ".join(methods)},
+            405,
+            headers={"Allow": ", ".join([*methods, "OPTIONS"])},
+        )
+
     @api.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # the one error shape, {"error": message}, that clients and the dashboard read
-        return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+        if exc.status_code == 405:  # Starlette's Allow names one route's methods, not all
+            return not_allowed(request)
+        message = exc.detail
+        if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI read no JSON
+            message = f"body: not JSON ({_unreadable(exc.__cause__)})"
+        body: dict[str, Any] = {"error": message}
+        if exc.status_code == 422:
+            body["problems"] = [message]
+        return JSONResponse(body, exc.status_code, headers=exc.headers)
 
     @api.exception_handler(ReelayError)
     async def refused(_: Request, exc: ReelayError) -> JSONResponse:
@@ -282,18 +365,59 @@ def create_app(
             if f.tell() == 0:
                 raise HTTPException(422, "body: the upload is empty")
             f.flush()
-            info = await asyncio.to_thread(client.put_object, bucket, key, Path(f.name))
+            try:
+                info = await asyncio.to_thread(client.put_object, bucket, key, Path(f.name))
+            except InvalidKeyError as exc:  # a valid key this store cannot hold (beside another)
+                raise HTTPException(409, str(exc)) from None
         return {"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag}
 
-    @api.put("/api/objects/{bucket}/{key:path}", tags=["objects"], status_code=201)
-    async def put_object(request: Request, bucket: str, key: str) -> dict[str, Any]:
+    @api.put(
+        "/api/objects/{bucket}/{key:path}",
+        tags=["objects"],
+        status_code=201,
+        responses=errors(409),
+        openapi_extra=_UPLOAD_BODY,
+    )
+    async def put_object(
+        request: Request,
+        bucket: Annotated[
+            str,
+            PathParameter(
+                description="An S3 bucket name.",
+                json_schema_extra={"pattern": _openapi.BUCKET, "minLength": 3, "maxLength": 63},
+            ),
+        ],
+        key: Annotated[
+            str,
+            PathParameter(
+                description="The object key: at most 1024 bytes of UTF-8, segments "
+                "separated by '/'.",
+                json_schema_extra={"pattern": _openapi.KEY, "maxLength": _openapi.KEY_LENGTH},
+            ),
+        ],
+    ) -> dict[str, Any]:
         """Upload an object (the raw request body, streamed); its S3 event is appended."""
         return await store_upload(request, bucket, key)
 
-    @api.post("/api/titles", tags=["titles"], status_code=201)
+    @api.post(
+        "/api/titles",
+        tags=["titles"],
+        status_code=201,
+        responses=errors(409),
+        openapi_extra=_UPLOAD_BODY,
+    )
     async def upload_title(
         request: Request,
-        name: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^/\\]+$")],
+        name: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=200,
+                pattern=r"^[^/\\]+$",
+                description="The source's file name (stored under the ingest prefix).",
+                json_schema_extra={"pattern": _openapi.FILE_NAME},
+            ),
+        ],
     ) -> dict[str, Any]:
         """Upload a source video (the raw body) to the media pipeline's ingest prefix."""
         try:  # the key is made from the name: a bad key is the name's fault
@@ -319,20 +443,37 @@ def create_app(
             "tasks": titles.timeline(title_id),
         }
 
-    @api.get("/api/titles/{title_id}", tags=["titles"])
+    @api.get("/api/titles/{title_id}", tags=["titles"], responses=errors(404))
     async def get_title(title_id: str) -> dict[str, Any]:
         """A title: summary, report (once settled) and the timeline of its tasks."""
         return await asyncio.to_thread(title_detail, title_id)
 
-    @api.get("/api/titles/{title_id}/files/{path:path}", tags=["titles"])
-    async def published_file(title_id: str, path: str) -> Response:
+    @api.get(
+        "/api/titles/{title_id}/files/{path:path}",
+        tags=["titles"],
+        response_class=Response,
+        responses={200: {"content": _FILE_TYPES}, **errors(404)},
+    )
+    async def published_file(
+        title_id: str,
+        path: Annotated[
+            str,
+            PathParameter(
+                description="The file's path in the published title, e.g. hls/index.m3u8.",
+                json_schema_extra={"pattern": _openapi.KEY, "maxLength": _openapi.KEY_LENGTH},
+            ),
+        ],
+    ) -> Response:
         """A file of the published title (HLS and DASH manifests, segments, subtitles)."""
         title = await asyncio.to_thread(titles.get, title_id)
         try:
             key = validate_key(f"published/{title['id']}/{path}")
         except InvalidKeyError as exc:
             raise HTTPException(422, f"path.path: {exc}") from None
-        data = await asyncio.to_thread(client.get_object, title["bucket"], key)
+        try:
+            data = await asyncio.to_thread(client.get_object, title["bucket"], key)
+        except InvalidKeyError:  # a key the store cannot hold: no file was published there
+            raise LookupError(f"no file {path!r} in title {title_id!r}") from None
         return Response(data, media_type=_media_type(path))
 
     # -- functions, invocations, events, DLQ ---------------------------------------------------
@@ -342,7 +483,7 @@ def create_app(
         """The served app's functions with their settings and invocation counts."""
         return await asyncio.to_thread(_functions, client, app)
 
-    @api.get("/api/invocations", tags=["invocations"])
+    @api.get("/api/invocations", tags=["invocations"], responses=errors(404))
     async def invocations(
         function: str | None = None,
         status: Status | None = None,
@@ -386,7 +527,7 @@ def create_app(
 
         return await asyncio.to_thread(read)
 
-    @api.get("/api/invocations/{request_id}", tags=["invocations"])
+    @api.get("/api/invocations/{request_id}", tags=["invocations"], responses=errors(404))
     async def invocation(request_id: str) -> dict[str, Any]:
         """One invocation with its event and every attempt's logs."""
 
@@ -422,7 +563,7 @@ def create_app(
         )
         return [e.as_dict() for e in rows]
 
-    @api.post("/api/events", tags=["events"], status_code=201)
+    @api.post("/api/events", tags=["events"], status_code=201, responses=errors(400))
     async def put_events(request: PutEventsRequest) -> dict[str, Any]:
         """Append custom events (EventBridge PutEvents entries); rules route them."""
         entries = [e.model_dump(exclude_none=True) for e in request.Entries]
@@ -437,7 +578,7 @@ def create_app(
         )
         return [inv.as_dict() for inv in rows]
 
-    @api.post("/api/dlq/redrive", tags=["dlq"])
+    @api.post("/api/dlq/redrive", tags=["dlq"], responses=errors(400))
     async def redrive(
         request: Annotated[RedriveRequest, Body(default_factory=RedriveRequest)],
     ) -> dict[str, int]:
@@ -449,7 +590,7 @@ def create_app(
 
     # -- metrics, alerts and the live stream ---------------------------------------------------
 
-    @api.get("/metrics", tags=["metrics"], response_class=Response)
+    @api.get("/metrics", tags=["metrics"], response_class=PrometheusText)
     async def prometheus() -> Response:
         """Prometheus text exposition format."""
         body = await asyncio.to_thread(generate_latest, registry)
@@ -472,8 +613,8 @@ def create_app(
         ]
         return {"rules": rules, "firing": alerter.active()}
 
-    @api.get("/api/live", tags=["metrics"])
-    async def stream(request: Request, title: str | None = None) -> StreamingResponse:
+    @api.get("/api/live", tags=["metrics"], response_class=EventStream)
+    async def stream(request: Request, title: str | None = None) -> EventStream:
         """Server-sent events: the history once, then a point a second (with ``title``,
         that title's detail too)."""
 
@@ -498,9 +639,7 @@ def create_app(
                         message["title"] = None
                 yield f"data: {json.dumps(message)}\n\n"
 
-        return StreamingResponse(
-            frames(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
-        )
+        return EventStream(frames(), headers={"Cache-Control": "no-store"})
 
     # -- the dashboard -------------------------------------------------------------------------
 
@@ -522,11 +661,19 @@ def create_app(
         return FileResponse(path, media_type=_media_type(name))
 
     @api.get("/", include_in_schema=False)
-    @api.get("/{page:path}", include_in_schema=False)
-    async def dashboard(page: str = "") -> Response:
-        if page == "api" or page.startswith(("api/", "metrics")):
-            raise HTTPException(404, f"no such endpoint: /{page}")
+    @api.get(_PAGES, include_in_schema=False)
+    async def dashboard(request: Request) -> Response:
+        if not _is_page(request.url.path):  # an API path, not the method it takes
+            return not_allowed(request)
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @api.options(_PAGES, include_in_schema=False)
+    async def options(request: Request) -> Response:
+        """The methods a path takes (RFC 9110's OPTIONS), in ``Allow``."""
+        methods = allowed(request)
+        if not methods:
+            return JSONResponse({"error": f"no such endpoint: {request.url.path}"}, 404)
+        return Response(status_code=204, headers={"Allow": ", ".join([*methods, "OPTIONS"])})
 
     return api
 
@@ -545,6 +692,26 @@ _TYPES = {
     ".html": "text/html",
     ".svg": "image/svg+xml",
 }
+
+
+_FILE_TYPES = {
+    media_type: {"schema": {"type": "string", "format": "binary"}}
+    for media_type in sorted({*_TYPES.values(), "application/octet-stream"})
+}
+
+
+def _is_page(path: str) -> bool:
+    """Whether ``path`` is the dashboard's (any path but the API's and the metrics')."""
+    return not (path == "/api" or path.startswith(("/api/", "/metrics")))
+
+
+def _unreadable(cause: BaseException) -> str:
+    """Why FastAPI could not read a body as JSON, in words."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "it is nested too deeply"
+    return str(cause) or type(cause).__name__
 
 
 def _got(error: Any) -> str:

@@ -1,0 +1,166 @@
+"""What the served OpenAPI document says beyond what FastAPI derives from the routes.
+
+FastAPI documents parameters, JSON bodies and successes. This module adds the rest of
+the contract the server keeps: how to authenticate (`SECURITY`), the one error shape
+every 4xx answer has (`Problem`; `Invalid` for 422, which FastAPI would otherwise
+describe as its own ``{detail: [...]}``), and the rules the object-store names follow
+(`BUCKET`, `KEY`, `FILE_NAME`: patterns that say what `reelay.storage.validate_bucket`
+and `reelay.storage.validate_key` check, so a client can tell a valid name from the
+document alone). `describe` applies it to the generated document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from reelay.storage._base import MAX_KEY_BYTES
+
+
+class Problem(BaseModel):
+    """Every error answer (4xx): what was wrong, in one message."""
+
+    error: str = Field(description="What was wrong, naming the value or field at fault.")
+
+
+class Invalid(Problem):
+    """A request refused for its parameters or body (422)."""
+
+    problems: list[str] = Field(
+        description="Each problem, starting with where it is: ``query.limit: ...``, "
+        "``body.Entries.0.Source: ...``, ``path.key: ...``."
+    )
+
+
+_REF = "#/components/schemas/"
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("Problem", "Refused: the body cannot be read as JSON, or the runtime refused it."),
+    401: (
+        "Problem",
+        "No token, or a wrong one: send `Authorization: Bearer TOKEN` (the token is in "
+        "`api-token` in the reelay home), or the cookie the dashboard's sign-in sets.",
+    ),
+    404: ("Problem", "No such thing: the message names what was looked for."),
+    409: (
+        "Problem",
+        "The object store cannot hold this key beside one it holds (a file store cannot "
+        "hold both `a` and `a/b`), or cannot hold it at all (a file store takes at most "
+        "255 bytes between slashes).",
+    ),
+    422: ("Invalid", "Invalid parameters or body: each problem names its field."),
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route, for its ``responses=`` (401 and 422 are added to
+    every operation that can give them by `describe`)."""
+    return {code: _answer(code) for code in codes}
+
+
+def _answer(code: int) -> dict[str, Any]:
+    schema, description = _ERRORS[code]
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF + schema}}},
+    }
+    if code == 401:
+        answer["headers"] = {
+            "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}
+        }
+    return answer
+
+
+SECURITY = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The home's API token (`api-token` in the reelay home; `reelay up` "
+        "prints it when it creates it).",
+    },
+    "cookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "reelay_token",
+        "description": "Set (HttpOnly, SameSite=Strict) by the dashboard's sign-in.",
+    },
+}
+
+DESCRIPTION = """\
+Every request carries the home's token (see the security schemes). Every error answer
+is JSON, `{"error": "..."}`, and a 422 lists each problem in `problems`, naming its
+field. A method a path does not take is answered 405 with an `Allow` header, and
+`OPTIONS` answers 204 with the same header."""
+
+# validate_bucket: 3 to 63 of [a-z0-9.-], a letter or digit at each end, no "..", not
+# an IPv4 address, none of the prefixes and suffixes S3 reserves.
+BUCKET = (
+    r"^(?!xn--|sthree-|amzn-s3-demo-)(?!.*\.\.)(?![0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$)"
+    r"(?!.*(?:-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$)"
+    r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+)
+# validate_key: no control character (Unicode's Cc: C0, DEL, C1), no backslash; no
+# empty, "." or ".." segment (so no "/" at either end, no "//"). Its length limit is
+# in bytes of UTF-8 (MAX_KEY_BYTES), which a pattern cannot count: see KEY_LENGTH.
+_SEGMENT = r"(?!\.\.?(?:/|$))[^/\\\x00-\x1f\x7f-\x9f]+"
+KEY = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
+KEY_LENGTH = MAX_KEY_BYTES // 4  # characters that fit in the limit whatever they are
+# A file name under the media ingest prefix: one segment, at most 200 characters.
+FILE_NAME = rf"^{_SEGMENT}$"
+
+
+# Where an answer names what another operation takes (OpenAPI links), so a client (or
+# a tester such as schemathesis) can follow a listing or an upload to its lookup:
+# (path, method, status) -> {link name: (its path, its method, {parameter: value})}.
+LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
+    ("/api/titles", "post", "201"): {
+        "GetTitle": ("/api/titles/{title_id}", "get", {"title_id": "$response.body#/title_id"})
+    },
+    ("/api/titles", "get", "200"): {
+        "GetTitle": ("/api/titles/{title_id}", "get", {"title_id": "$response.body#/0/id"})
+    },
+    ("/api/invocations", "get", "200"): {
+        "GetInvocation": (
+            "/api/invocations/{request_id}",
+            "get",
+            {"request_id": "$response.body#/0/id"},
+        )
+    },
+    ("/api/dlq", "get", "200"): {
+        "GetInvocation": (
+            "/api/invocations/{request_id}",
+            "get",
+            {"request_id": "$response.body#/0/id"},
+        ),
+    },
+}
+
+
+def _link(path: str, method: str, parameters: dict[str, str]) -> dict[str, Any]:
+    pointer = path.replace("~", "~0").replace("/", "~1")  # a JSON pointer's escapes
+    return {"operationRef": f"#/paths/{pointer}/{method}", "parameters": parameters}
+
+
+def describe(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` (FastAPI's), completed: security schemes, the error shape of every
+    4xx answer (no trace of FastAPI's own validation-error schema), and links."""
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    for model in (Problem, Invalid):
+        schemas[model.__name__] = model.model_json_schema(ref_template=_REF + "{model}")
+    components["securitySchemes"] = SECURITY
+    document["security"] = [{"bearer": []}, {"cookie": []}]
+    document["info"]["description"] = DESCRIPTION
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            answers = operation["responses"]
+            answers["401"] = _answer(401)
+            for code in list(answers):
+                if code.startswith("4"):  # FastAPI files errors under the route's type
+                    answers[code] = _answer(int(code))
+    for (path, method, status), links in LINKS.items():
+        answer = document["paths"][path][method]["responses"][status]
+        answer["links"] = {name: _link(*target) for name, target in links.items()}
+    return document

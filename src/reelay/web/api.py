@@ -764,6 +764,8 @@ def _unauthorized(request: Request, presented_in: str | None) -> Response:
     if "text/html" in request.headers.get("accept", ""):
         url = request.url.remove_query_params("token")
         target = url.path + (f"?{url.query}" if url.query else "")
+        if url.path == SIGN_IN:  # the form's own address, opened: on to the overview
+            target = "/"
         return _login_page(_WRONG.get(presented_in or ""), target)
     return JSONResponse(
         {"error": "missing or wrong bearer token (Authorization: Bearer TOKEN)"},

@@ -278,9 +278,6 @@ def test_the_sign_in_form_refuses_other_sites_and_other_destinations(web: Served
             response = sign_in(browser, token=web.token, next=target)
             assert response.status_code == 303
             assert response.headers["location"] == "/"
-        # The form's own address, opened, signs in to the overview.
-        form = sound(browser.get("/sign-in", headers={"Accept": "text/html"}))
-        assert form.status_code == 401 and 'name="next" value="/"' in form.text
         # Only a form: a JSON body or an oversized one is no sign-in.
         refused_json = browser.post("/sign-in", json={"token": web.token})
         assert sound(refused_json).status_code == 415
@@ -300,6 +297,9 @@ def test_a_wrong_token_in_a_link_says_so(web: Served) -> None:
             browser.get("/", headers={"Accept": "text/html", "Cookie": f"{COOKIE}=stale"})
         )
         assert "no longer valid" in stale.text
+        # The form's own address, opened, signs in to the overview.
+        form = sound(browser.get("/sign-in", headers={"Accept": "text/html"}))
+        assert form.status_code == 401 and 'name="next" value="/"' in form.text
 
 
 def test_the_token_in_the_url_becomes_a_cookie_and_leaves_the_url(web: Served) -> None:

@@ -4,7 +4,10 @@
 that `App`, for the functions page). Every request must carry the home's token (see
 `reelay.web._auth`); a request without it gets 401 and leaves an ``Unauthorized
 Request`` event (source ``reelay.web``) with its address, method and path (past 60 a
-minute from one address, one event with their count: see `Audit`).
+minute from one address, one event with their count: see `Audit`); a browser signs in
+with the form it is shown instead. `reelay.web._openapi` completes the served OpenAPI
+document (security, error answers, name rules); a path answers OPTIONS, and a method
+it does not take 405, with every method it takes in ``Allow``.
 
 One observer task per server reads the state once a second (metrics snapshot, latest
 failures, titles, alert evaluation) and keeps a short history; each ``/api/live``

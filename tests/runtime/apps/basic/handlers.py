@@ -77,19 +77,17 @@ def spawn(event, context):
 
 
 def chain(event, context):
-    """Step N of chain NAME: log it, then put step N+1 (three steps in all)."""
+    """Step N of chain NAME: log it, put step N+1 (three steps in all), and work on a
+    little, so that step N+1 is ready before this worker is free (what is ready when a
+    worker frees is what the ordering chooses from)."""
     from reelay.client import default_client
 
     name, step = event["detail"]["name"], event["detail"]["step"]
     with _out("chain.log").open("a") as f:
         f.write(f"{name}{step}\n")
     if step < 3:
+        detail = {"name": name, "step": step + 1}
         default_client().put_events(
-            [
-                {
-                    "Source": "test.app",
-                    "DetailType": "chain",
-                    "Detail": {"name": name, "step": step + 1},
-                }
-            ]
+            [{"Source": "test.app", "DetailType": "chain", "Detail": detail}]
         )
+        time.sleep(0.3)

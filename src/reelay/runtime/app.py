@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -107,11 +108,17 @@ class S3Trigger:
             and s3_event_matches(self.event, event_name)
         )
 
+    def describe(self) -> str:
+        return f"{self.event} s3://{self.bucket}/{self.prefix}*{self.suffix}"
+
 
 @dataclass(frozen=True)
 class PatternTrigger:
     pattern: dict[str, Any]
     compiled: Pattern = field(compare=False, repr=False)
+
+    def describe(self) -> str:
+        return f"pattern {json.dumps(self.pattern, separators=(',', ':'))}"
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,9 @@ class ScheduleTrigger:
     schedule: Schedule = field(compare=False, repr=False)
     name: str = ""
     input: Any = None
+
+    def describe(self) -> str:
+        return self.expression
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,11 @@ class FunctionSpec:
     @property
     def max_attempts(self) -> int:
         return 1 + self.max_retry_attempts
+
+    @property
+    def triggers(self) -> list[str]:
+        """Each trigger in a line a person reads: S3 events, patterns, schedules."""
+        return [t.describe() for t in (*self.s3, *self.patterns, *self.schedules)]
 
 
 @dataclass(frozen=True)

@@ -543,7 +543,7 @@ function functions() {
   main.innerHTML = `<h1>Functions</h1><div class="toolbar"><input type="search" placeholder="Search functions"></div><div id="list"></div>`;
   const table = new LiveTable(document.getElementById("list"), [
     ["Function", (f) => `<span class="mono">${esc(f.name)}</span><div class="muted mono">${esc(f.handler)}</div>`],
-    ["Triggers", (f) => esc(f.triggers)],
+    ["Triggers", (f) => (f.triggers || []).map((t) => `<div class="mono">${esc(t)}</div>`).join("")],
     ["Invocations", (f) => esc(f.invocations)],
     ["Errors", (f) => (f.errors ? `<span class="error-text">${esc(f.errors)}</span>` : "0")],
     ["Avg", (f) => esc(f.avg_ms == null ? "" : secs(f.avg_ms / 1000))],

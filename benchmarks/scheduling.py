@@ -24,7 +24,9 @@ from reelay.config import Settings
 from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE
 from reelay.media.samples import make_clip
 from reelay.runtime import Runtime, load_app
-from reelay.runtime.dispatcher import SCHEDULING, Scheduling
+from reelay.runtime.state import SCHEDULING, Scheduling
+
+TIMEOUT_S = 1800.0
 
 
 def publish_times(
@@ -44,6 +46,10 @@ def publish_times(
         done: list[float] = []
         cursor = 0
         while len(done) < titles:
+            if time.monotonic() - started > TIMEOUT_S:
+                raise SystemExit(
+                    f"{scheduling}: {len(done)} of {titles} published in {TIMEOUT_S:g} s"
+                )
             for event in client.state.events_after(cursor):
                 cursor = event.seq
                 if event.source != SOURCE:
@@ -54,7 +60,8 @@ def publish_times(
                     detail = json.loads(event.body)["detail"]
                     raise SystemExit(f"{scheduling}: a title did not publish: {detail}")
             time.sleep(0.05)
-        runtime.wait_idle(60)
+        if not runtime.wait_idle(60):
+            raise SystemExit(f"{scheduling}: work still pending a minute after the last publish")
     return done
 
 

@@ -122,8 +122,10 @@ def test_redrive_runs_dlq_entries_again(runtime: Runtime) -> None:
     assert state.redrive(ids=[inv.id]) == 1
     assert runtime.wait_idle(30)
     again = state.invocation(inv.id)
-    assert again.status == FAILED and again.redrives == 1 and again.attempts == 1
-    assert len(state.attempts(invocation_id=inv.id)) == 1  # attempt 1 again, replaced
+    # A fresh budget (one attempt: maximumRetryAttempts 0); the history keeps both.
+    assert again.status == FAILED and again.redrives == 1 and again.attempts == 2
+    assert again.charged_attempts == 1
+    assert sorted(a.attempt for a in state.attempts(invocation_id=inv.id)) == [1, 2]
     assert state.redrive(ids=["not-an-id"]) == 0
 
 
@@ -242,8 +244,11 @@ def test_stop_gives_back_unstarted_claims_and_finishes_started_ones(settings: Se
         rt.client.put_events([{"Source": "test.app", "DetailType": "nap", "Detail": "{}"}] * 6)
         state = rt.client.state
         deadline = time.monotonic() + 30
-        while state.counts()[CLAIMED] < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)  # all six claimed: one running, five waiting in the executor
+        while time.monotonic() < deadline:
+            counts = state.counts()
+            if counts[CLAIMED] == 5 and counts[RUNNING] == 1:
+                break  # all six claimed: one running, five waiting in the executor
+            time.sleep(0.01)
         # Claimed is not running: only the one a worker started has a worker and a start.
         running = state.invocations(status=RUNNING)
         claimed = state.invocations(status=CLAIMED)
@@ -345,3 +350,29 @@ def test_ready_work_of_older_chains_runs_first(
 def test_an_unknown_scheduling_is_refused(settings: Settings) -> None:
     with pytest.raises(ValueError, match="unknown scheduling 'lifo'; valid: oldest-first, fifo"):
         Runtime(load_app(APP), settings, scheduling="lifo").__enter__()  # type: ignore[arg-type]
+
+
+def test_a_drain_that_gives_up_leaves_a_started_attempt_running_not_claimed(
+    settings: Settings,
+) -> None:
+    """Stopping without waiting for a running attempt: the next start records it as
+    lost (it ran), rather than taking it for a claim that never started."""
+    stop = threading.Event()
+    with Runtime(load_app(APP), settings, max_workers=1) as rt:
+        serving = threading.Thread(target=rt.serve, args=(stop,), kwargs={"drain_s": 0.0})
+        serving.start()
+        ping(rt, "nap", seconds=30)
+        state = rt.client.state
+        deadline = time.monotonic() + 30
+        while not state.invocations(status=RUNNING) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()  # the nap runs on: the drain gives up on it at once
+        assert rt.dispatcher is not None
+        rt.dispatcher.wake()
+        serving.join()
+    (inv,) = state.invocations(function="nap")
+    assert inv.status == RUNNING
+    with Runtime(load_app(APP), settings, max_workers=1) as rt:
+        assert rt.recovered == 1
+        (lost,) = rt.client.state.attempts(invocation_id=inv.id)
+        assert lost.error_type == "Runtime.ExitError" and "was lost" in (lost.error_message or "")

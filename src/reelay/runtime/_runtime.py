@@ -15,11 +15,12 @@ from typing import TextIO
 
 from reelay.client import Client
 from reelay.config import Settings
+from reelay.errors import ConfigError
 from reelay.runtime._scratch import sweep_scratch
 from reelay.runtime.app import App, load_app
-from reelay.runtime.dispatcher import Dispatcher, Scheduling, home_lock
+from reelay.runtime.dispatcher import Dispatcher, home_lock
 from reelay.runtime.executors import Executor, open_executor
-from reelay.runtime.state import FAILED, SUCCEEDED, Invocation
+from reelay.runtime.state import FAILED, SCHEDULING, SUCCEEDED, Invocation, Scheduling
 
 __all__ = ["App", "Runtime", "load_app", "wait_for_invocation"]
 
@@ -48,6 +49,8 @@ class Runtime:
         only: Collection[str] | None = None,
         scheduling: Scheduling = "oldest-first",
     ) -> None:
+        if scheduling not in SCHEDULING:
+            raise ConfigError(f"unknown scheduling {scheduling!r}; valid: {', '.join(SCHEDULING)}")
         self.app = app
         self.only = only  # serve only these invocations (see `Dispatcher`)
         self.scheduling = scheduling

@@ -162,7 +162,12 @@ class FunctionSpec:
     @property
     def triggers(self) -> list[str]:
         """Each trigger in a line a person reads: S3 events, patterns, schedules."""
-        return [t.describe() for t in (*self.s3, *self.patterns, *self.schedules)]
+        triggers: tuple[S3Trigger | PatternTrigger | ScheduleTrigger, ...] = (
+            *self.s3,
+            *self.patterns,
+            *self.schedules,
+        )
+        return [t.describe() for t in triggers]
 
 
 @dataclass(frozen=True)

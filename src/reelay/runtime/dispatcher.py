@@ -21,7 +21,7 @@ first ones, and the first title publishes long before the last instead of all to
 Aging bounds the wait of everything else: an invocation created `AGING_S` after its
 chain began ranks as if its chain began `AGING_S` before it was created, so young work
 (an unrelated event, a schedule) waits behind older chains for at most about that long.
-``fifo`` ranks by the event's own time: first in, first out.
+``fifo`` ranks by the event's own time: first in, first out (see `state.rank`).
 
 It sleeps on the home's doorbell socket and the executor's completions, so an event
 appended by another process starts its handler within milliseconds, without polling.
@@ -46,7 +46,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
 from reelay.config import Settings
@@ -66,8 +66,10 @@ from reelay.runtime.state import (
     NewEvent,
     NewInvocation,
     Outcome,
+    Scheduling,
     Start,
     State,
+    rank,
 )
 
 IDLE_RECHECK_S = 0.5  # a lost doorbell ring delays work by at most this much
@@ -83,14 +85,8 @@ PREFETCH = 8
 # retried, and its late result is ignored. The lease runs from the attempt's start,
 # not from the claim, so waiting in the executor's queue never expires it.
 LEASE_GRACE_S = 60.0
-# How long an event chain keeps its precedence (see the module docstring): longer than
-# a batch of titles takes on a small machine, short enough that nothing waits for long.
-AGING_S = 600.0
 # Scratch left by dead workers is swept at start and this often.
 SWEEP_S = 60.0
-
-Scheduling = Literal["oldest-first", "fifo"]
-SCHEDULING: tuple[Scheduling, ...] = ("oldest-first", "fifo")
 
 
 @dataclass
@@ -180,7 +176,7 @@ def destination_record(
             "requestId": inv.id,
             "functionArn": function_arn,
             "condition": condition,
-            "approximateInvokeCount": inv.attempts,
+            "approximateInvokeCount": inv.charged_attempts,  # in this round (see redrive)
         },
         "requestPayload": json.loads(event.body),
         "responseContext": response,
@@ -203,8 +199,6 @@ class Dispatcher:
         only: Collection[str] | None = None,
         scheduling: Scheduling = "oldest-first",
     ) -> None:
-        if scheduling not in SCHEDULING:
-            raise ValueError(f"unknown scheduling {scheduling!r}; valid: {', '.join(SCHEDULING)}")
         self.scheduling = scheduling
         self.app = app
         self.settings = settings
@@ -277,6 +271,8 @@ class Dispatcher:
             if self.only is None:
                 self._expire(now)
             self._expire_leases(now)
+            if self.inflight:
+                self.state.beat(now)
             self._next_expiry = now + EXPIRY_CHECK_S
         if now >= self._next_sweep:
             sweep_scratch(self.settings.home)
@@ -287,6 +283,9 @@ class Dispatcher:
         """Give back claims that have not started; wait for and record those that have."""
         if timeout_s is None:
             timeout_s = max((f.timeout_s for f in self.app.functions.values()), default=6.0)
+        # Starts not yet recorded first: a claim a worker started is running, not a claim
+        # to give back, even if the drain gives up on it.
+        self._record_starts(self._take_starts())
         unstarted = [id_ for id_, claim in self.inflight.items() if claim.future.cancel()]
         self.state.release(unstarted)
         for request_id in unstarted:
@@ -339,18 +338,12 @@ class Dispatcher:
                         name,
                         spec.max_attempts,
                         spec.max_event_age_s,
-                        self._rank(event),
+                        rank(event, self.scheduling),
                     )
                 )
         self.state.route(new, events[-1].seq)
         self._cursor = events[-1].seq
         return True
-
-    def _rank(self, event: Event) -> float:
-        """Where invocations of ``event`` stand among ready ones (lowest claimed first)."""
-        if self.scheduling == "fifo":
-            return event.time
-        return max(event.chain_start, event.time - AGING_S)
 
     # -- schedules -----------------------------------------------------------------------
 
@@ -485,7 +478,7 @@ class Dispatcher:
             environment=self._environments[spec.name]
             | {
                 "REELAY_REQUEST_ID": inv.id,
-                # Events the handler causes belong to this event's chain (see `_rank`).
+                # Events the handler causes belong to this event's chain (see `rank`).
                 "REELAY_ROOT": repr(event.chain_start),
                 # Unique per attempt and per dispatcher run: a redelivery after a crash
                 # must not pass for the attempt it replaces (see reelay.idempotency).

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 QUEUED = "queued"
 CLAIMED = "claimed"
@@ -78,7 +78,7 @@ CREATE TABLE IF NOT EXISTS invocations (
     redrives INTEGER NOT NULL DEFAULT 0,
     claimed REAL,                    -- when the current (or last) attempt was claimed
     rank REAL,                       -- claim order among ready invocations: lowest first
-    lost INTEGER NOT NULL DEFAULT 0  -- attempts lost with their worker (not charged)
+    uncharged INTEGER NOT NULL DEFAULT 0  -- attempts not counted against the retry budget
 );
 CREATE INDEX IF NOT EXISTS invocations_ready ON invocations(status, not_before);
 CREATE INDEX IF NOT EXISTS invocations_function ON invocations(function, created);
@@ -124,14 +124,22 @@ CREATE TABLE IF NOT EXISTS idempotency (
 """
 
 
-# Columns added since a home's database may have been made: (table, column, declaration).
-# Opening an older home adds them (and the indexes that use them) in place.
+# Columns added since a home's database may have been made: (table, column, declaration,
+# what fills it in for the rows already there). Opening an older home adds them (and the
+# indexes that use them) in place.
 ADDED_COLUMNS = (
-    ("events", "root", "REAL"),
-    ("invocations", "claimed", "REAL"),
-    ("invocations", "rank", "REAL"),
-    ("invocations", "lost", "INTEGER NOT NULL DEFAULT 0"),
+    ("events", "root", "REAL", None),
+    ("invocations", "claimed", "REAL", None),
+    ("invocations", "rank", "REAL", "UPDATE invocations SET rank = created"),
+    ("invocations", "uncharged", "INTEGER NOT NULL DEFAULT 0", None),
 )
+
+
+Scheduling = Literal["oldest-first", "fifo"]
+SCHEDULING: tuple[Scheduling, ...] = ("oldest-first", "fifo")
+# How long an event chain keeps its precedence (see `rank`): longer than a batch of
+# titles takes on a small machine, short enough that nothing waits for long.
+AGING_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -223,13 +231,14 @@ class Invocation:
     redrives: int
     claimed: float | None = None
     rank: float | None = None
-    lost: int = 0
+    uncharged: int = 0
 
     @property
     def charged_attempts(self) -> int:
-        """Attempts that count against ``max_attempts``: those lost with their worker
-        (a dispatcher killed under them) are not the handler's failures."""
-        return self.attempts - self.lost
+        """Attempts that count against ``max_attempts``: not those lost with their
+        worker (a dispatcher killed under them: not the handler's failures), nor those
+        made before the last redrive (a redrive gives a fresh budget)."""
+        return max(self.attempts - self.uncharged, 0)
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -284,13 +293,27 @@ def _json(text: str) -> Any:
     return json.loads(text, parse_constant=lambda _: None)
 
 
+def rank(event: Event, scheduling: Scheduling = "oldest-first") -> float:
+    """Where invocations of ``event`` stand among ready ones: lowest claimed first.
+
+    ``oldest-first``: the time the event's chain began, so older work finishes first;
+    aged, so that an invocation made `AGING_S` after its chain began ranks as if the
+    chain began `AGING_S` before it (young work waits behind old for about that long at
+    most). ``fifo``: the event's own time.
+    """
+    if scheduling == "fifo":
+        return event.time
+    return max(event.chain_start, event.time - AGING_S)
+
+
 def _lost_error(worker: str | None) -> dict[str, Any]:
     """Lambda's error for an attempt whose sandbox died, saying how it was lost."""
     return {
         "errorType": "Runtime.ExitError",
         "errorMessage": (
-            f"the worker {worker or '(unknown)'} was lost: its dispatcher stopped (killed "
-            "or crashed) before the attempt finished; the invocation runs again"
+            f"the worker {worker or '(unknown)'} was lost: its dispatcher stopped (killed, "
+            "crashed, or stopped without waiting for it) before the attempt finished; it "
+            "ran at least the duration recorded, and the invocation runs again"
         ),
         "stackTrace": [],
     }
@@ -358,12 +381,12 @@ class State:
     def _migrate(self) -> None:
         """Create the schema, or bring an older home's up to date (idempotent)."""
         with self._write() as db:
-            for table, column, declaration in ADDED_COLUMNS:
+            for table, column, declaration, backfill in ADDED_COLUMNS:
                 names = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
                 if names and column not in names:  # an older home; a new one gets SCHEMA's
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-                    if (table, column) == ("invocations", "rank"):
-                        db.execute("UPDATE invocations SET rank = created")
+                    if backfill is not None:
+                        db.execute(backfill)
         self._db().executescript(SCHEMA)  # idempotent; executescript manages its transaction
 
     # -- connections and transactions ------------------------------------------------
@@ -508,7 +531,7 @@ class State:
                         function,
                         max_attempts,
                         max_event_age_s,
-                        appended.chain_start,
+                        rank(appended),
                     )
                 ],
                 [request_id],
@@ -681,24 +704,7 @@ class State:
             for o in outcomes:
                 a = o.attempt
                 if a is not None:
-                    db.execute(
-                        "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            a.invocation_id,
-                            a.attempt,
-                            a.function,
-                            a.started,
-                            a.duration_ms,
-                            int(a.ok),
-                            a.error_type,
-                            a.error_message,
-                            a.worker,
-                            int(a.cold_start),
-                            a.max_memory_mb,
-                            a.logs,
-                            a.logs_truncated,
-                        ),
-                    )
+                    self._insert_attempt(db, a)
                 db.execute(
                     "UPDATE invocations SET status = ?, not_before = ?, condition = ?, "
                     "error = ?, result = ?, finished = ?, worker = COALESCE(?, worker), "
@@ -716,6 +722,27 @@ class State:
                     ),
                 )
 
+    @staticmethod
+    def _insert_attempt(db: sqlite3.Connection, a: Attempt) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                a.invocation_id,
+                a.attempt,
+                a.function,
+                a.started,
+                a.duration_ms,
+                int(a.ok),
+                a.error_type,
+                a.error_message,
+                a.worker,
+                int(a.cold_start),
+                a.max_memory_mb,
+                a.logs,
+                a.logs_truncated,
+            ),
+        )
+
     def release(self, ids: Sequence[str] | None = None) -> int:
         """Give claimed invocations back to the queue; return how many.
 
@@ -723,10 +750,11 @@ class State:
         executor had not begun); such a claim is as if never made. None: everything a
         dispatcher that died left active (`Runtime` does this at start). An attempt
         that was running then died with its worker: it is recorded as a failed attempt
-        (``Runtime.ExitError``, saying the worker was lost, with its start and worker),
-        as Lambda records a sandbox that died, but it is not charged against the retry
-        budget (``lost``): delivery is at least once, and handlers guard effects with
-        `reelay.idempotency`.
+        (``Runtime.ExitError``, saying the worker was lost, with its start, its worker
+        and how long it ran at least: until the dispatcher's last sign of life, see
+        `beat`), as Lambda records a sandbox that died, but it is not charged against
+        the retry budget (``uncharged``): delivery is at least once, and handlers guard
+        effects with `reelay.idempotency`.
         """
         unstarted = (
             "UPDATE invocations SET status = ?, attempts = MAX(attempts - 1, 0) WHERE status = ?"
@@ -740,28 +768,31 @@ class State:
                 "SELECT id, attempts, function, started, worker FROM invocations WHERE status = ?",
                 (RUNNING,),
             ).fetchall()
+            seen = db.execute("SELECT value FROM meta WHERE key = 'alive'").fetchone()
+            alive = float(seen[0]) if seen else 0.0
             for r in running:
                 error = _lost_error(r["worker"])
-                db.execute(
-                    "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        r["id"],
-                        r["attempts"],
-                        r["function"],
-                        r["started"],
-                        0.0,  # how long it ran before it was lost is not known
-                        0,
-                        error["errorType"],
-                        error["errorMessage"],
-                        r["worker"],
-                        0,
-                        0,
-                        "",
-                        0,
+                self._insert_attempt(
+                    db,
+                    Attempt(
+                        invocation_id=r["id"],
+                        attempt=r["attempts"],
+                        function=r["function"],
+                        started=r["started"],
+                        duration_ms=max(alive - r["started"], 0.0) * 1000.0,
+                        ok=False,
+                        error_type=error["errorType"],
+                        error_message=error["errorMessage"],
+                        worker=r["worker"],
+                        cold_start=False,
+                        max_memory_mb=0,
+                        logs="",
+                        logs_truncated=0,
                     ),
                 )
                 db.execute(
-                    "UPDATE invocations SET status = ?, lost = lost + 1, error = ? WHERE id = ?",
+                    "UPDATE invocations SET status = ?, uncharged = uncharged + 1, error = ? "
+                    "WHERE id = ?",
                     (QUEUED, json.dumps(error), r["id"]),
                 )
         return count + len(running)
@@ -852,11 +883,13 @@ class State:
     def redrive(self, *, ids: Sequence[str] = (), function: str | None = None) -> int:
         """Send failed invocations back to the queue with a fresh retry budget and age.
 
-        With neither ``ids`` nor ``function`` every invocation in the DLQ is redriven.
+        The attempts made so far stay in the history (attempt numbers go on) but no
+        longer count against the budget. With neither ``ids`` nor ``function`` every
+        invocation in the DLQ is redriven.
         """
         now = time.time()
         sql = (
-            "UPDATE invocations SET status = ?, attempts = 0, created = ?, "
+            "UPDATE invocations SET status = ?, uncharged = attempts, created = ?, "
             "expires = ? + (expires - created), not_before = ?, condition = NULL, "
             "finished = NULL, redrives = redrives + 1 WHERE status = ?"
         )
@@ -873,6 +906,11 @@ class State:
         return count
 
     # -- small key-value state ---------------------------------------------------------
+
+    def beat(self, now: float) -> None:
+        """The dispatcher's sign of life while attempts run: what `release` takes as a
+        lower bound of how long a lost attempt ran."""
+        self.set_meta("alive", repr(now))
 
     def get_meta(self, key: str) -> str | None:
         row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -52,8 +52,10 @@ class Executor(Protocol):
         """Queue ``task``; the future resolves to its `TaskResult`.
 
         Waiting tasks start lowest `Task.priority` first, then in submission order.
-        ``on_start`` is called once, from an executor thread, when a worker starts the
-        task (not if it is cancelled before); it must be quick and must not raise.
+        ``on_start`` is called at most once, from an executor thread, when a worker
+        starts the task (never if it is cancelled before; an executor that cannot see
+        starts, Ray, may also skip a task that ended quickly); it must be quick and must
+        not raise.
         """
         ...
 

@@ -287,7 +287,7 @@ class LocalExecutor:
             # end-of-file) and report the death. The task never started: requeue it.
             worker.item = None
             worker.deadline = math.inf
-            self._queue.push(item)
+            self._queue.push_back(item)
             return False
         if item.on_start is not None:
             item.on_start(worker.name, item.started_at)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
 
 from reelay.runtime._task import Task
@@ -27,25 +26,24 @@ class TaskQueue(Generic[T]):
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, T]] = []
-        self._order: dict[int, int] = {}  # id(item) -> its submission number
-        self._count = itertools.count()
+        self._count = itertools.count(1)
 
     def push(self, item: T) -> None:
-        """Queue ``item``; one pushed back (it could not start) keeps its place."""
-        order = self._order.setdefault(id(item), next(self._count))
-        heapq.heappush(self._heap, (item.task.priority, order, item))
+        """Queue ``item`` behind those of its priority already queued."""
+        heapq.heappush(self._heap, (item.task.priority, next(self._count), item))
+
+    def push_back(self, item: T) -> None:
+        """Put back an item taken that could not start: ahead of its priority's others."""
+        heapq.heappush(self._heap, (item.task.priority, -next(self._count), item))
 
     def pop(self) -> T:
         """Take the best item. Raises `IndexError` when empty."""
-        item = heapq.heappop(self._heap)[2]
-        del self._order[id(item)]
-        return item
+        return heapq.heappop(self._heap)[2]
 
     def clear(self) -> list[T]:
         """Empty the queue; return what it held, best first."""
         items = [entry[2] for entry in sorted(self._heap, key=lambda e: e[:2])]
         self._heap.clear()
-        self._order.clear()
         return items
 
     def __len__(self) -> int:
@@ -53,6 +51,3 @@ class TaskQueue(Generic[T]):
 
     def __bool__(self) -> bool:
         return bool(self._heap)
-
-    def __iter__(self) -> Iterator[T]:
-        return (entry[2] for entry in self._heap)

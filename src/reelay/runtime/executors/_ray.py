@@ -228,8 +228,10 @@ class RayExecutor:
 
     def submit(self, task: Task, on_start: StartCallback | None = None) -> Future[TaskResult]:
         """Queue ``task``; it goes to Ray at once if fewer than ``max_workers`` run (see
-        `Executor.submit`; Ray does not say which worker runs it: ``on_start`` gets
-        None for the worker, at the time the task is presumed to start)."""
+        `Executor.submit`). Ray does not say when a task starts nor which worker runs
+        it: ``on_start`` gets None for the worker, at the time the task is presumed to
+        start, and is not called for a task that finished before it was presumed to.
+        """
         future: Future[TaskResult] = Future()
         item = _Item(task, future, on_start)
         with self._lock:

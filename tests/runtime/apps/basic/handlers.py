@@ -56,7 +56,7 @@ def effect(event, context):
 
 
 def nap(event, context):
-    time.sleep(0.3)
+    time.sleep((event.get("detail") or {}).get("seconds", 0.3))  # direct invokes: no detail
     return context.aws_request_id
 
 

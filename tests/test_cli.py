@@ -516,3 +516,25 @@ def test_storage_messages_read_well(tmp_path: Path, home: Path) -> None:
     (home / "objects").write_text("a file where the object store should be")
     result = cli("put", src, "s3://media/k", "--home", home)
     assert result.exit_code == 1 and "file store: create bucket 'media' failed" in result.output
+
+
+def test_logs_of_a_function_that_ran_need_no_loadable_app(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("invoke", "echo", "--app", APP, "--home", home).exit_code == 0
+    from reelay.client import Client
+    from reelay.config import Settings
+
+    # The app `reelay up` last served here is gone, and ./reelay.yaml is broken.
+    with Client(Settings.load(home)) as client:
+        client.state.set_meta("app_path", str(tmp_path / "gone" / "reelay.yaml"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reelay.yaml").write_text("functions: [not, a, mapping\n")
+    result = cli("logs", "echo", "--home", home)
+    assert result.exit_code == 0 and "echo echo" in result.output
+    # A name that never ran is still refused, and the message says what to do.
+    result = cli("logs", "nosuchfn", "--home", home)
+    assert result.exit_code == 1 and "--app" in result.output
+    # An app asked for by name that does not load is an error about that app.
+    result = cli("logs", "nosuchfn", "--home", home, "--app", tmp_path / "reelay.yaml")
+    assert result.exit_code == 2 and "invalid YAML" in result.output

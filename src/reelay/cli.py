@@ -107,11 +107,14 @@ def _check_function(name: str, app_path: Path | None, client: Client) -> None:
     A function that ran here once but has since left the app still has its logs and
     invocations, so the history counts too; a name known to neither is a typo.
     """
-    app = _known_app(app_path, client)
-    if app is not None and name in app.functions:
-        return
     if client.state.invocations(function=name, limit=1):
         return
+    try:
+        app = _known_app(app_path, client)
+    except ReelayError:
+        if app_path is not None:
+            raise  # the app asked for is broken: say so
+        app = None  # a stale or unrelated app found by itself checks nothing
     if app is None:
         raise FunctionNotFoundError(
             f"function {name!r} has never run in {client.settings.home}, and no app is known "

@@ -99,21 +99,22 @@ def _finished(
     weights: dict[str, float],
     **extra: Any,
 ) -> None:
-    """Say that one part of the title's work is done, and what it weighed."""
-    _state(client, title, "STATUS_UPDATE", stage, part=part, work=weights[part], **extra)
+    """Say that one part of the title's work is done, and what it weighed (a part the
+    plan did not weigh weighs nothing: progress never fails work that is done)."""
+    work = weights.get(part, 0.0)
+    _state(client, title, "STATUS_UPDATE", stage, part=part, work=work, **extra)
 
 
 @contextlib.contextmanager
 def _workdir() -> Iterator[Path]:
-    """A temporary directory in the worker's scratch (``TMPDIR``, under the home's
-    cache, so files move into the source cache by rename): the runtime sweeps it if the
-    worker dies in the middle."""
+    """A temporary directory in the worker's scratch (``TMPDIR``): the runtime sweeps
+    it if the worker dies in the middle."""
     with tempfile.TemporaryDirectory(prefix="media-") as tmp:
         yield Path(tmp)
 
 
 def _source_file(client: Client, title: Title) -> Path:
-    """The source as a local file, fetched once per machine (keyed by its content)."""
+    """The source as a local file, fetched once per machine and title."""
     cache = _source_cache(client, title)
     path = cache / f"source{Path(title.key).suffix.lower()[:8]}"
     if not path.exists():
@@ -122,7 +123,11 @@ def _source_file(client: Client, title: Title) -> Path:
         with _workdir() as tmp:
             client.download(title.bucket, title.key, tmp / path.name)
             cache.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp / path.name, path)
+            # A rename where the scratch shares the home's file system (under the
+            # runtime it does), else a copy and a rename within the cache.
+            part = cache / f".{tmp.name}.part"  # this task's: tmp's name is unique
+            shutil.move(tmp / path.name, part)
+            os.replace(part, path)
     return path
 
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -179,3 +183,47 @@ def browser(served: Served) -> Iterator[Browser]:
             yield Browser(page, errors)
         finally:
             chromium.close()
+
+
+# -- `reelay up` as a user runs it ------------------------------------------------------------
+
+
+@dataclass
+class Up:
+    """A real `reelay up --app media` process, started and serving on a free port."""
+
+    process: subprocess.Popen[str]
+    url: str
+    token: str
+    started: str  # what it printed on stderr while starting
+
+    def interrupt(self) -> tuple[int, str]:
+        """Ctrl-C, as a terminal sends it (to the process group): the exit code and
+        everything printed on stderr."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        _, err = self.process.communicate(timeout=120)
+        return self.process.returncode, self.started + err
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    """`reelay up --app media` in its own process group, on a free port."""
+    command = [sys.executable, "-m", "reelay.cli", "up", "--app", "media", "--workers", "1"]
+    command += ["--home", str(tmp_path / "home"), "--http", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert process.stderr is not None
+        started = ""
+        while not started.endswith("\n") or "dashboard: " not in started:
+            line = process.stderr.readline()
+            assert line, f"reelay up exited while starting:\n{started}"
+            started += line
+        link = started.split("dashboard: ", 1)[1].split()[0]
+        url, token = link.split("/?token=")
+        yield Up(process, url, token, started)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()

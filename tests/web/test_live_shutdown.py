@@ -6,9 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,37 +15,13 @@ from reelay.client import Client
 from reelay.config import Settings
 from reelay.web import Server, create_app
 
+from .conftest import Up
+
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
-    """`reelay up --app media` in its own process group on a free port: the process, the
-    server's URL and the token it printed."""
-    command = [sys.executable, "-m", "reelay.cli", "up", "--app", "media", "--workers", "1"]
-    command += ["--home", str(tmp_path / "home"), "--http", "127.0.0.1:0"]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        assert process.stderr is not None
-        started = ""
-        while "dashboard: " not in started or not started.endswith("\n"):
-            line = process.stderr.readline()
-            assert line, f"reelay up exited while starting:\n{started}"
-            started += line
-        url, token = started.split("dashboard: ", 1)[1].split()[0].split("/?token=")
-        yield process, url, token
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-
-
-def test_ctrl_c_with_live_streams_open_stops_cleanly(
-    up: tuple[subprocess.Popen[str], str, str],
-) -> None:
-    process, url, token = up
+def test_ctrl_c_with_live_streams_open_stops_cleanly(up: Up) -> None:
+    process, url, token = up.process, up.url, up.token
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
         with (

@@ -3,59 +3,14 @@ headless Chromium: the server stops cleanly, and the page says plainly it is sta
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from .conftest import CHROMIUM, CHROMIUM_FLAGS, Browser
+from .conftest import CHROMIUM, CHROMIUM_FLAGS, Browser, Up
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@dataclass
-class Up:
-    process: subprocess.Popen[str]
-    url: str
-    token: str
-    started: str  # what it printed on stderr while starting
-
-    def interrupt(self) -> tuple[int, str]:
-        """Ctrl-C, as a terminal sends it (to the process group): the exit code and
-        everything printed on stderr."""
-        os.killpg(self.process.pid, signal.SIGINT)
-        _, err = self.process.communicate(timeout=120)
-        return self.process.returncode, self.started + err
-
-
-@pytest.fixture
-def up(tmp_path: Path) -> Iterator[Up]:
-    """`reelay up --app media` in its own process group, on a free port."""
-    command = [sys.executable, "-m", "reelay.cli", "up", "--app", "media", "--workers", "1"]
-    command += ["--home", str(tmp_path / "home"), "--http", "127.0.0.1:0"]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        assert process.stderr is not None
-        started = ""
-        while not started.endswith("\n") or "dashboard: " not in started:
-            line = process.stderr.readline()
-            assert line, f"reelay up exited while starting:\n{started}"
-            started += line
-        link = started.split("dashboard: ", 1)[1].split()[0]
-        url, token = link.split("/?token=")
-        yield Up(process, url, token, started)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
 
 
 @pytest.fixture

@@ -319,7 +319,7 @@ def create_app(
         """405 with the methods the path takes, or 404 when it takes none."""
         methods = allowed(request)
         if not methods:
-            return JSONResponse({"error": f"no such endpoint: {request.url.path}"}, 404)
+            return _no_such_endpoint(request)
         message = f"{request.method} is not allowed on {request.url.path}; it takes "
         return JSONResponse(
             {"error": message + ", ".join(methods)},
@@ -675,13 +675,18 @@ def create_app(
         """The methods a path takes (RFC 9110's OPTIONS), in ``Allow``."""
         methods = allowed(request)
         if not methods:
-            return JSONResponse({"error": f"no such endpoint: {request.url.path}"}, 404)
+            return _no_such_endpoint(request)
         return Response(status_code=204, headers={"Allow": ", ".join([*methods, "OPTIONS"])})
 
     return api
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _no_such_endpoint(request: Request) -> JSONResponse:
+    return JSONResponse({"error": f"no such endpoint: {request.url.path}"}, 404)
+
 
 _TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",

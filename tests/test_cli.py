@@ -382,6 +382,15 @@ def test_up_with_a_bad_http_address_or_a_port_in_use(home: Path) -> None:
         result = cli("up", "--app", APP, "--home", home, "--http", f"127.0.0.1:{port}")
     assert result.exit_code == 1 and "could not listen" in result.output, result.output
     assert "Traceback" not in result.output
+    # It says so before any work: no app served, no worker started, nothing recovered.
+    assert "reelay up: app" not in result.output
+    from reelay.client import Client
+    from reelay.config import Settings
+
+    with Client(Settings.load(home)) as client:
+        assert client.state.get_meta("app_path") is None  # the runtime never started
+    result = cli("up", "--app", APP, "--home", home, "--no-http", "--http", "127.0.0.1:1")
+    assert result.exit_code == 2 and "contradict" in result.output
 
 
 # -- bad store URLs, unknown functions, missing homes, wording ------------------------------
@@ -538,3 +547,19 @@ def test_logs_of_a_function_that_ran_need_no_loadable_app(
     # An app asked for by name that does not load is an error about that app.
     result = cli("logs", "nosuchfn", "--home", home, "--app", tmp_path / "reelay.yaml")
     assert result.exit_code == 2 and "invalid YAML" in result.output
+
+
+def test_logs_say_what_the_runtime_knows_of_a_lost_attempt(home: Path) -> None:
+    import time as _time
+
+    from reelay.runtime.state import NewEvent, NewInvocation, Start, State
+
+    with State(home) as state:
+        (e,) = state.append([NewEvent("event", "{}")])
+        state.route([NewInvocation(e.seq, e.time, "echo", 3, 60)], e.seq)
+        ((inv, _),) = state.claim(_time.time(), 1)
+        state.start([Start(inv.id, 1, _time.time(), "77@node")])
+        state.release()  # the dispatcher was killed under it
+    logs = cli("logs", "echo", "--home", home).output
+    assert f"RequestId: {inv.id} Error: Runtime.ExitError: the worker 77@node was lost" in logs
+    assert "Status: Runtime.ExitError" in logs

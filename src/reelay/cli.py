@@ -123,6 +123,12 @@ def _check_function(name: str, app_path: Path | None, client: Client) -> None:
     app.function(name)  # raises FunctionNotFoundError, listing the app's functions
 
 
+def _given(parameter: str) -> bool:
+    """Whether the user gave ``parameter`` on the command line (not its default)."""
+    source = click.get_current_context().get_parameter_source(parameter)
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
 def _reading(home: Path | None) -> Settings:
     """The settings of an existing home, for commands that only read it.
 
@@ -207,32 +213,39 @@ def up(
     from reelay.observe.alerts import DEFAULT_ALERTS, Alerter, load_alert_rules
     from reelay.web import Server, create_app, ensure_token  # FastAPI: only where served
 
+    if no_http and _given("http_address"):
+        raise click.UsageError("--http and --no-http contradict each other: choose one")
     settings = Settings.load(home)
     app = load_app(app_path)
     rules = load_alert_rules(alerts_path or DEFAULT_ALERTS)
     address = None if no_http else _address(http_address)
     stop = threading.Event()
+    stopping = {"serving": True}
+    runtime = Runtime(
+        app, settings, executor=executor, max_workers=workers, out=sys.stdout, verbose=verbose
+    )
     with contextlib.ExitStack() as stack:
-        runtime = stack.enter_context(
-            Runtime(
-                app,
-                settings,
-                executor=executor,
-                max_workers=workers,
-                out=sys.stdout,
-                verbose=verbose,
-            )
-        )
+        stack.callback(runtime.client.close)  # also if the server cannot start
+        server = None
+        if address is not None:  # listening first: a bad address costs no work
+            token, created = ensure_token(settings.home)
+            api = create_app(runtime.client, token, app=app, alerter=Alerter(rules, runtime.client))
+            server = stack.enter_context(Server(api, *address))
+        stack.enter_context(runtime)
         assert runtime.dispatcher is not None and runtime.executor is not None
         dispatcher = runtime.dispatcher
 
         def on_signal(signum: int, frame: object) -> None:
-            if stop.is_set():  # a second Ctrl-C: stop now; running work is requeued next start
-                raise KeyboardInterrupt
+            if stop.is_set():
+                # A second Ctrl-C while draining stops now (running work is requeued at
+                # the next start); once draining is over, shutting down just finishes.
+                if stopping["serving"]:
+                    raise KeyboardInterrupt
+                return
+            stop.set()
             click.echo(
                 "\ndraining: waiting for running invocations (Ctrl-C again to stop now)", err=True
             )
-            stop.set()
             dispatcher.wake()
 
         signal.signal(signal.SIGINT, on_signal)
@@ -249,10 +262,7 @@ def up(
                 "previous run (attempts that were running are recorded as lost)",
                 err=True,
             )
-        if address is not None:
-            token, created = ensure_token(settings.home)
-            api = create_app(runtime.client, token, app=app, alerter=Alerter(rules, runtime.client))
-            server = stack.enter_context(Server(api, *address))
+        if server is not None:
             where = settings.home / "api-token"
             if created:  # the only time the token is printed
                 click.echo(f"dashboard: {server.url}/?token={token}", err=True)
@@ -263,7 +273,12 @@ def up(
             runtime.serve(stop)
         except KeyboardInterrupt:
             click.echo("stopped; unfinished invocations run again at the next start", err=True)
+        finally:
+            stopping["serving"] = False
     click.echo("reelay up: stopped", err=True)
+    # Stopped: a Ctrl-C from here on (the interpreter's own exit) has nothing to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 @main.command()
@@ -562,6 +577,10 @@ def logs(
             click.echo(a.logs.rstrip("\n"))
         if a.logs_truncated:
             click.echo(f"[{plural(a.logs_truncated, 'byte')} of output dropped]")
+        if not a.ok and a.error_message and a.error_message not in a.logs:
+            # What the runtime knows of a failure the handler could not log: a worker
+            # lost with its dispatcher, say (as Lambda's platform adds its own lines).
+            click.echo(f"RequestId: {a.invocation_id} Error: {a.error_type}: {a.error_message}")
         click.echo(f"END RequestId: {a.invocation_id}")
         status = "" if a.ok else f"\tStatus: {a.error_type}"
         click.echo(

@@ -255,3 +255,20 @@ def test_a_redrive_keeps_the_history_and_gives_a_fresh_budget(tmp_path: Path) ->
         assert (inv.attempts, inv.uncharged, inv.charged_attempts) == (3, 2, 1)
         state.finish([Outcome(inv.id, SUCCEEDED, result="1", attempt=attempt(inv.id, 3, 1.0))])
         assert sorted(a.attempt for a in state.attempts(invocation_id=inv.id)) == [1, 2, 3]
+
+
+def test_only_a_running_or_finished_invocation_has_a_worker(tmp_path: Path) -> None:
+    with State(tmp_path) as state:
+        (e,) = state.append([event()])
+        state.route([NewInvocation(e.seq, e.time, "f", 3, 60)], e.seq)
+        ((inv, _),) = state.claim(time.time(), 1)
+        started = time.time()
+        state.start([Start(inv.id, 1, started, "7@host")])
+        failed = attempt(inv.id, 1, started, ok=False)
+        state.finish([Outcome(inv.id, QUEUED, not_before=time.time(), attempt=failed)])
+        retry = state.invocation(inv.id)
+        assert (retry.status, retry.worker, retry.started) == (QUEUED, None, None)
+        ((inv, _),) = state.claim(time.time(), 1)
+        state.finish([Outcome(inv.id, SUCCEEDED, result="1", attempt=attempt(inv.id, 2, 9.0))])
+        done = state.invocation(inv.id)
+        assert (done.status, done.worker, done.started) == (SUCCEEDED, "7@host", 9.0)

@@ -3,9 +3,11 @@ are connected: the streams are closed first, then the server stops, cleanly."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -71,3 +73,16 @@ def test_leaving_the_server_ends_its_live_streams_first(tmp_path: Path) -> None:
     finally:
         logging.getLogger("uvicorn.error").removeHandler(handler)
     assert [r.getMessage() for r in logged] == []
+
+
+@pytest.mark.parametrize("gap_s", [0.0, 0.05, 0.2])
+def test_two_quick_ctrl_cs_still_stop_cleanly(up: Up, gap_s: float) -> None:
+    os.killpg(up.process.pid, signal.SIGINT)
+    time.sleep(gap_s)
+    with contextlib.suppress(ProcessLookupError):  # it may be gone already
+        os.killpg(up.process.pid, signal.SIGINT)
+    _, err = up.process.communicate(timeout=120)
+    assert up.process.returncode == 0, err
+    assert "Aborted" not in err and "Traceback" not in err, err
+    assert err.count("draining:") == 1, err
+    assert err.rstrip().endswith("reelay up: stopped"), err

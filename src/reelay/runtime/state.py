@@ -705,18 +705,24 @@ class State:
                 a = o.attempt
                 if a is not None:
                     self._insert_attempt(db, a)
+                # A finished invocation keeps its last attempt's worker and start; one
+                # queued again has neither (the attempt's are in its history).
+                settled = o.status in (SUCCEEDED, FAILED)
                 db.execute(
                     "UPDATE invocations SET status = ?, not_before = ?, condition = ?, "
-                    "error = ?, result = ?, finished = ?, worker = COALESCE(?, worker), "
-                    "started = COALESCE(?, started) WHERE id = ?",
+                    "error = ?, result = ?, finished = ?, "
+                    "worker = CASE WHEN ? THEN COALESCE(?, worker) END, "
+                    "started = CASE WHEN ? THEN COALESCE(?, started) END WHERE id = ?",
                     (
                         o.status,
                         o.not_before,
                         o.condition,
                         json.dumps(o.error) if o.error is not None else None,
                         o.result,
-                        now if o.status in (SUCCEEDED, FAILED) else None,
+                        now if settled else None,
+                        settled,
                         a.worker if a is not None else None,
+                        settled,
                         a.started if a is not None else None,
                         o.invocation_id,
                     ),
@@ -757,7 +763,8 @@ class State:
         effects with `reelay.idempotency`.
         """
         unstarted = (
-            "UPDATE invocations SET status = ?, attempts = MAX(attempts - 1, 0) WHERE status = ?"
+            "UPDATE invocations SET status = ?, attempts = MAX(attempts - 1, 0), claimed = NULL "
+            "WHERE status = ?"
         )
         with self._write() as db:
             if ids is not None:
@@ -791,8 +798,8 @@ class State:
                     ),
                 )
                 db.execute(
-                    "UPDATE invocations SET status = ?, uncharged = uncharged + 1, error = ? "
-                    "WHERE id = ?",
+                    "UPDATE invocations SET status = ?, uncharged = uncharged + 1, error = ?, "
+                    "worker = NULL, started = NULL WHERE id = ?",
                     (QUEUED, json.dumps(error), r["id"]),
                 )
         return count + len(running)

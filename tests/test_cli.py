@@ -483,6 +483,22 @@ def test_a_port_out_of_range_says_so(home: Path) -> None:
     result = cli("up", "--app", APP, "--home", home, "--http", "127.0.0.1:99999")
     assert result.exit_code == 2
     assert "port 99999 is out of range; use 1-65535, or 0 for any free port" in result.output
+    result = cli("up", "--app", APP, "--home", home, "--http", "127.0.0.1:-1")
+    assert result.exit_code == 2 and "port -1 is out of range" in result.output
+
+
+def test_a_store_that_cannot_be_written_says_why_in_words(tmp_path: Path, home: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    source = tmp_path / "f.txt"
+    source.write_text("x")
+    store = f"file://{blocker}/objects"  # under a file: no directory can be made there
+    result = CliRunner(env={"REELAY_STORE": store}).invoke(
+        main, ["put", str(source), "s3://media/x", "--home", str(home)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "create bucket 'media' failed: Not a directory" in result.output
+    assert "Errno" not in result.output and "Traceback" not in result.output
 
 
 def test_redrive_wording_agrees_with_the_count(home: Path) -> None:

@@ -319,11 +319,12 @@ def _media_title(bucket: str, key: str, etag: str) -> str | None:
 
 def _address(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isascii() or not port.isdigit():
+    digits = port[1:] if port.startswith("-") else port
+    if not sep or not host or not digits.isascii() or not digits.isdigit():
         raise click.BadParameter(
             f"{text!r}: expected HOST:PORT, as in 127.0.0.1:8470", param_hint="--http"
         )
-    if int(port) > 65535:
+    if not 0 <= int(port) <= 65535:
         raise click.BadParameter(
             f"{text!r}: port {int(port)} is out of range; use 1-65535, or 0 for any free port",
             param_hint="--http",

@@ -626,4 +626,7 @@ def _translate_os(op: str, bucket: str, key: str | None) -> Iterator[None]:
             raise InvalidKeyError(
                 f"object key {key!r} is too long for this file system ({exc.strerror})"
             ) from exc
-        raise StorageError(f"file store: {op} {where} failed: {exc}") from exc
+        # The reason in words and the path it concerns, not Python's "[Errno N]" form.
+        reason = exc.strerror or str(exc)
+        path = f" ({exc.filename})" if exc.filename else ""
+        raise StorageError(f"file store: {op} {where} failed: {reason}{path}") from exc

@@ -524,7 +524,7 @@ def test_put_into_the_media_ingest_prefix_names_the_title(tmp_path: Path, home: 
     )
     title = title_id_for("ingest/My Clip.mp4", as_json["etag"])
     assert as_json["title_id"] == title and title.startswith("my-clip-")
-    assert f"started media title {title}" in result.output
+    assert f"media title {title}: the pipeline runs it" in result.output
     other = json.loads(
         cli("put", src, "s3://media/elsewhere/x.mp4", "--home", home, "--json").output
     )

@@ -303,8 +303,9 @@ def put(file: Path, destination: str, as_json: bool, home: Path | None) -> None:
     click.echo(f"put s3://{info.bucket}/{info.key} ({plural(info.size, 'byte')}, etag {info.etag})")
     if title_id is not None:
         click.echo(
-            f"started media title {title_id} (it runs while `reelay up --app media` serves "
-            "this home)"
+            f"media title {title_id}: the pipeline runs it while `reelay up --app media` "
+            "serves this home (the same bytes under the same key again are the same title: "
+            "one already settled is not run again)"
         )
 
 

@@ -37,13 +37,16 @@ def post_events(served: Served, count: int, name: str) -> None:
         assert response.status_code == 201, response.text
 
 
-def publish_title(served: Served, tmp_path: Path, seconds: float = 2) -> str:
-    """Upload a short clip through the API and wait until its title is published."""
-    src = make_clip(tmp_path / "short.mp4", seconds=seconds, size="320x240")
+def upload(served: Served, src: Path) -> str:
+    """Upload a file through the API: the id of the title it starts."""
     with src.open("rb") as f:
         response = served.http.post("/api/titles", params={"name": src.name}, content=f)
     assert response.status_code == 201, response.text
-    title_id = str(response.json()["title_id"])
+    return str(response.json()["title_id"])
+
+
+def settle(served: Served, title_id: str) -> str:
+    """Wait until the title is settled: its status (published, held, rejected, failed)."""
 
     def status() -> str | None:
         titles = served.http.get("/api/titles").json()
@@ -51,7 +54,22 @@ def publish_title(served: Served, tmp_path: Path, seconds: float = 2) -> str:
 
     settled = ("published", "held", "rejected", "failed")
     wait_until(lambda: status() in settled, "the title to settle")
-    assert status() == "published"
+    return str(status())
+
+
+def publish_title(served: Served, tmp_path: Path, seconds: float = 2, size: str = "320x240") -> str:
+    """Upload a short clip through the API and wait until its title is published."""
+    title_id = upload(served, make_clip(tmp_path / "short.mp4", seconds=seconds, size=size))
+    assert settle(served, title_id) == "published"
+    return title_id
+
+
+def reject_title(served: Served, tmp_path: Path) -> str:
+    """Upload a file that is not media and wait until its title is rejected."""
+    src = tmp_path / "notes.mp4"
+    src.write_text("these are notes, not a video\n" * 40)
+    title_id = upload(served, src)
+    assert settle(served, title_id) == "rejected"
     return title_id
 
 

@@ -11,15 +11,9 @@ import pytest
 from reelay.media.samples import make_clip
 
 from .conftest import Browser, Served
+from .pages import upload
 
 pytestmark = [pytest.mark.browser, pytest.mark.media, pytest.mark.slow]
-
-
-def upload(served: Served, src: Path) -> str:
-    with src.open("rb") as f:
-        response = served.http.post("/api/titles", params={"name": src.name}, content=f)
-    assert response.status_code == 201, response.text
-    return str(response.json()["title_id"])
 
 
 def test_a_title_uploaded_through_the_api_appears_progresses_and_plays(

@@ -14,7 +14,7 @@ import pytest
 from reelay.media.samples import make_clip
 
 from .conftest import Browser, Served
-from .test_dashboard import upload
+from .pages import upload
 
 pytestmark = [pytest.mark.browser, pytest.mark.media, pytest.mark.slow]
 
@@ -56,6 +56,14 @@ def test_a_failed_title_is_redriven_from_the_dlq_page_and_its_alerts_resolve(
         lambda: [t["status"] for t in served.http.get("/api/titles").json()] == ["failed"],
         "the title to fail",
     )
+    # Its page promises neither QC figures nor a player: a failed title is not checked
+    # (unless it is redriven).
+    page.evaluate(f"location.hash = '#/titles/{title_id}'")
+    page.wait_for_selector("#summary .badge.failed")
+    page.wait_for_selector("#qc .empty")
+    qc, player = page.locator("#qc").inner_text(), page.locator("#player-panel").inner_text()
+    assert "appear" not in qc and "not checked" in qc.lower(), qc
+    assert "appears" not in player and "failed" in player, player
 
     # Both alerts fire, on the page and at the webhook; each firing is an event.
     wait_until(

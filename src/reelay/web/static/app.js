@@ -92,6 +92,8 @@ class LiveTable {
   }
 
   update(rows) {
+    // An answer that comes after its page was left is dropped: the table is not shown.
+    if (!this.container.isConnected) return;
     if (!rows.length) return this.show(`<div class="empty">${esc(this.empty)}</div>`);
     if (!this.body) {
       setHTML(this.container, `<table><thead><tr>${this.columns.map((c) => `<th>${esc(c[0])}</th>`).join("")}</tr></thead><tbody></tbody></table>`);
@@ -248,6 +250,9 @@ function connect(title) {
   if (live.source && live.title === title) return;
   if (live.source) live.source.close();
   clearTimeout(live.retry);
+  // The newest message belongs to the stream being closed (another title's detail): the
+  // next page must not be drawn from it, so it waits for its own stream's first message.
+  if (live.title !== title) live.latest = null;
   live.title = title;
   const url = title ? `/api/live?title=${encodeURIComponent(title)}` : "/api/live";
   const source = new EventSource(url);
@@ -263,6 +268,7 @@ function connect(title) {
     }
   };
   source.onmessage = (message) => {
+    if (live.source !== source) return; // a stream replaced since
     const data = JSON.parse(message.data);
     live.received = Date.now();
     if (data.history) live.points = data.history;
@@ -292,9 +298,25 @@ function connected(ok) {
 }
 
 function onLive(listener) {
-  live.listeners.clear();
   live.listeners.add(listener);
   if (live.latest) listener(live.latest);
+}
+
+// -- the page on screen -------------------------------------------------------------------
+
+// What a page started that outlives its markup (a player loading and playing, its live
+// listener, its redraw on resize) is undone when another page is routed to: a replaced
+// <video> would otherwise go on loading and playing, and a listener go on drawing.
+const leaving = [];
+
+function onLeave(undo) {
+  leaving.push(undo);
+}
+
+function leave() {
+  live.listeners.clear();
+  redraw = null;
+  for (const undo of leaving.splice(0)) undo();
 }
 
 // -- charts -------------------------------------------------------------------------------
@@ -404,13 +426,19 @@ function titles() {
 function titlePage(id) {
   main.innerHTML = `<h1>Title</h1><p class="muted">Loading…</p>`;
   let shown = null; // "title" or "missing": what the page is drawn for
-  let playing = null;
+  let player = null; // the player on the page: the master playlist it plays, and its stop
   let tasks = null;
+  const stopPlayer = () => {
+    if (player) player.stop();
+    player = null;
+  };
+  onLeave(stopPlayer);
   onLive((data) => {
     const detail = data.title;
     if (detail === undefined) return;
     if (detail === null) {
       if (shown !== "missing") {
+        stopPlayer();
         main.innerHTML = `<h1>No such title</h1><div class="panel notice">
           <p>There is no title <span class="mono">${esc(id)}</span> in this reelay home.</p>
           <p><a href="#/titles">See every title</a></p></div>`;
@@ -419,13 +447,13 @@ function titlePage(id) {
       return;
     }
     if (shown !== "title") {
+      stopPlayer();
       main.innerHTML = `<h1 id="title-name"></h1>
-        <div class="title-head"><div class="panel" id="summary"></div><div class="panel" id="player-panel"><div class="empty">The player appears when the title is published.</div></div></div>
+        <div class="title-head"><div class="panel" id="summary"></div><div class="panel" id="player-panel"></div></div>
         <h2>Timeline <span class="legend"><span style="color:var(--wait)">■</span> waiting (queued, claimed) &nbsp;<span style="color:var(--ok)">■</span> ran &nbsp;<span style="color:var(--bad)">■</span> failed attempt &nbsp;<span style="color:var(--accent)">■</span> running</span></h2>
         <div class="panel"><div class="timeline" id="timeline"></div></div>
         <h2>Quality and bitrate per rendition</h2><div class="grid" id="qc"></div>`;
       shown = "title";
-      playing = null;
       tasks = new Map();
     }
     const t = detail.title, report = detail.report || {};
@@ -441,13 +469,27 @@ function titlePage(id) {
       ${t.error ? `<dt>Error</dt><dd class="error-text">${esc(t.error.code)}: ${esc(t.error.message)}</dd>` : ""}
     </dl>`);
     timeline(document.getElementById("timeline"), tasks, detail.tasks);
-    setHTML(document.getElementById("qc"), qcCharts(report.renditions || []));
+    setHTML(document.getElementById("qc"), qcCharts(report.renditions || [], t.status));
     const hls = report.outputs && report.outputs.hls;
-    if (t.status === "published" && hls && playing !== hls) {
-      playing = hls;
-      play(t.id, hls.split(`/published/${t.id}/`)[1]);
+    if (t.status === "published" && hls) {
+      if (!player || player.master !== hls) {
+        stopPlayer();
+        player = { master: hls, stop: play(t.id, hls.split(`/published/${t.id}/`)[1]) };
+      }
+    } else {
+      stopPlayer();
+      setHTML(document.getElementById("player-panel"), `<div class="empty">${esc(nothingToPlay(t.status))}</div>`);
     }
   });
+}
+
+function nothingToPlay(status) {
+  // Only a title on its way is promised a player: a rejected, failed or held one has
+  // nothing published (a failed one goes on if redriven, and says so again).
+  if (status === "rejected") return "Nothing to play: the title was rejected.";
+  if (status === "failed") return "Nothing to play: the title failed.";
+  if (status === "held") return "Nothing to play: the title is held, not published.";
+  return "The player appears when the title is published.";
 }
 
 function describeSource(s) {
@@ -488,7 +530,7 @@ function timeline(container, rows, tasks) {
     if (running) {
       bars.push(`<div class="tl-bar run" style="left:${pct(task.started)};width:${width(task.started, now)}" title="running since ${esc(when(task.started))}"></div>`);
     }
-    const retries = task.attempts.length > 1 ? ` <span class="badge failed">×${task.attempts.length}</span>` : "";
+    const retries = task.attempts.length > 1 ? `<span class="badge failed" title="${esc(task.attempts.length)} attempts">×${task.attempts.length}</span>` : "";
     const workers = [...new Set(task.attempts.map((a) => a.worker).concat(running ? [task.worker] : []))].filter(Boolean);
     let row = rows.get(task.id);
     if (!row) {
@@ -498,7 +540,8 @@ function timeline(container, rows, tasks) {
       rows.set(task.id, row);
     }
     row.dataset.status = task.status;
-    setHTML(row, `<div class="tl-name" title="${esc(task.function)} ${esc(task.label)}"><span class="mono">${esc(task.function)}</span> <span class="muted">${esc(task.label)}</span>${retries}</div><div class="tl-lane">${bars.join("")}</div><div class="tl-worker mono muted">${esc(workers.join(" → "))}</div>`);
+    // The name and label give way (cut short) before the retries do: those are the news.
+    setHTML(row, `<div class="tl-name" title="${esc(task.function)} ${esc(task.label)}"><span class="mono">${esc(task.function)}</span><span class="muted">${esc(task.label)}</span>${retries}</div><div class="tl-lane">${bars.join("")}</div><div class="tl-worker mono muted">${esc(workers.join(" → "))}</div>`);
     return row;
   });
   let axis = container.querySelector(".tl-axis");
@@ -512,22 +555,31 @@ function timeline(container, rows, tasks) {
   arrange(container, [...order, axis]);
 }
 
-function qcCharts(renditions) {
+function qcCharts(renditions, status) {
   const video = renditions.filter((r) => r.kind === "video");
   const all = renditions.filter((r) => r.bitrate_kbps != null);
-  if (!renditions.length) return `<div class="empty">QC figures appear when the title is checked.</div>`;
+  if (!renditions.length) {
+    // A rejected or failed title is not checked (a failed one is, if it is redriven):
+    // promise figures only to a title still on its way.
+    if (status === "rejected") return `<div class="empty">Not checked: the title was rejected.</div>`;
+    if (status === "failed") return `<div class="empty">Not checked: the title failed before its QC.</div>`;
+    return `<div class="empty">QC figures appear when the title is checked.</div>`;
+  }
   return `<div class="panel"><h3>VMAF</h3>${barChart(video, "vmaf", (v) => num(v, 1))}</div>
     <div class="panel"><h3>PSNR (Y, dB)</h3>${barChart(video, "psnr", (v) => num(v, 1))}</div>
     <div class="panel"><h3>Bitrate (kbit/s)</h3>${barChart(all, "bitrate_kbps", (v) => num(v, 0))}</div>`;
 }
 
+// Plays a title's HLS master playlist in its page's player panel; returns what stops it
+// (hls.js loading, the video playing, the media it holds).
 function play(id, master) {
   const panel = document.getElementById("player-panel");
   const src = `/api/titles/${encodeURIComponent(id)}/files/${master}`;
-  panel.innerHTML = `<video id="player" controls muted playsinline></video><div class="muted mono">${esc(master)}</div>`;
+  setHTML(panel, `<video id="player" controls muted playsinline></video><div class="muted mono">${esc(master)}</div>`);
   const video = document.getElementById("player");
+  let hls = null;
   if (window.Hls && window.Hls.isSupported()) {
-    const hls = new window.Hls();
+    hls = new window.Hls();
     hls.on(window.Hls.Events.ERROR, (_, data) => { if (data.fatal) panel.insertAdjacentHTML("beforeend", `<p class="error-text">player: ${esc(data.details)}</p>`); });
     hls.loadSource(src);
     hls.attachMedia(video);
@@ -537,13 +589,23 @@ function play(id, master) {
   } else {
     panel.insertAdjacentHTML("beforeend", `<p class="error-text">The player needs hls.js (installed by the project's setup from npm), or a browser that plays HLS.</p>`);
   }
+  return () => {
+    video.pause();
+    if (hls) hls.destroy(); // stops its loading and detaches the video from its media
+    else {
+      video.removeAttribute("src");
+      video.load();
+    }
+  };
 }
 
 function functions() {
   main.innerHTML = `<h1>Functions</h1><div class="toolbar"><input type="search" placeholder="Search functions"></div><div id="list"></div>`;
   const table = new LiveTable(document.getElementById("list"), [
     ["Function", (f) => `<span class="mono">${esc(f.name)}</span><div class="muted mono">${esc(f.handler)}</div>`],
-    ["Triggers", (f) => (f.triggers || []).map((t) => `<div class="mono">${esc(t)}</div>`).join("")],
+    // A function with no trigger of its own runs when invoked, or as another function's
+    // destination (the media app's `fail`, its stages' onFailure).
+    ["Triggers", (f) => (f.triggers && f.triggers.length ? f.triggers.map((t) => `<div class="mono">${esc(t)}</div>`).join("") : f.handler == null ? "" : `<span class="muted">none (invoked directly or as a destination)</span>`)],
     ["Invocations", (f) => esc(f.invocations)],
     ["Errors", (f) => (f.errors ? `<span class="error-text">${esc(f.errors)}</span>` : "0")],
     ["Avg", (f) => esc(f.avg_ms == null ? "" : secs(f.avg_ms / 1000))],
@@ -706,7 +768,7 @@ function route() {
   const params = new URLSearchParams(query || "");
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.getAttribute("href") === `#/${parts[0] || ""}`);
   const title = parts[0] === "titles" && parts[1] ? decodeURIComponent(parts[1]) : null;
-  redraw = null;
+  leave();
   connect(title);
   if (title) return titlePage(title);
   const pages = { "": overview, titles, functions, invocations, events, dlq, alerts };

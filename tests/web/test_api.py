@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import stat
 import time
 from collections.abc import Iterator
@@ -285,6 +286,31 @@ def test_the_sign_in_form_refuses_other_sites_and_other_destinations(web: Served
         assert big.status_code == 413
 
 
+def test_the_sign_in_form_carries_the_page_in_the_fragment(web: Served) -> None:
+    # The dashboard routes by the fragment (/#/titles/X), which a browser never sends:
+    # the form's script appends it to `next`, and the redirect keeps it.
+    with web.anonymous() as browser:
+        page = sound(browser.get("/", headers={"Accept": "text/html"}))
+        (script,) = re.findall(r"<script>(.*?)</script>", page.text, re.S)
+        assert "location.hash" in script
+        # The page allows its own script and style, by hash, and nothing else.
+        policy = dict(
+            d.strip().split(" ", 1) for d in page.headers["content-security-policy"].split(";")
+        )
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert policy["script-src"] == f"'sha256-{digest}'"
+        assert policy["default-src"] == "'none'"
+        assert policy["form-action"] == "'self'" and policy["frame-ancestors"] == "'none'"
+        for target in ["/#/titles/t1", "/titles?tab=qc#/x"]:
+            response = sign_in(browser, token=web.token, next=target)
+            assert response.status_code == 303
+            assert response.headers["location"] == target
+        wrong = sign_in(browser, token="wrong", next="/#/titles/t1")
+        assert 'name="next" value="/#/titles/t1"' in wrong.text  # kept for the next try
+        for target in ["/\\evil.example#/x", "//evil.example#/", "#/titles/t1"]:
+            assert sign_in(browser, token=web.token, next=target).headers["location"] == "/"
+
+
 def test_a_wrong_token_in_a_link_says_so(web: Served) -> None:
     with web.anonymous() as browser:
         response = sound(
@@ -498,7 +524,7 @@ def test_put_events_takes_detail_as_json_text_or_an_object(web: Served) -> None:
         422,
         "body.Entries.0.Detail",
     )
-    assert "Detail must be a JSON object, not list" in message
+    assert message == "body.Entries.0.Detail: Detail must be a JSON object, not list"
     document = sound(web.http.get("/api/openapi.json")).json()
     entry = document["components"]["schemas"]["EventEntry"]["properties"]["Detail"]
     assert "JSON text" in entry["description"]
@@ -509,8 +535,6 @@ ENTRY = {"Source": "s", "DetailType": "d"}
 
 # Broken PutEvents bodies and the field each answer must name.
 BROKEN_EVENTS: list[tuple[bytes | Any, str]] = [
-    (b"not json", "body.0"),
-    (b'{"Entries": [', "body.13"),
     (b"[]", "body"),
     (b'"Entries"', "body"),
     (b"null", "body"),
@@ -567,29 +591,64 @@ def test_put_events_refuses_a_broken_body(web: Served) -> None:
         else:
             response = web.http.post("/api/events", json=body)
         try:
-            refused(response, 422, field)
+            message = refused(response, 422, field)
+            # pydantic's "Value error, " is how it files a ValueError, not what was wrong
+            assert "Value error" not in message, message
         except AssertionError as exc:
             wrong.append(f"{body!r:.80}: {exc}")
     assert not wrong, "\n".join(wrong)
     assert web.client.state.events() == []  # a batch is taken whole or not at all
+    reserved = web.http.post("/api/events", json={"Entries": [{**ENTRY, "Source": "aws.s3"}]})
+    assert refused(reserved, 422).startswith("body.Entries.0.Source: sources starting with ")
 
 
-def test_put_events_refuses_a_body_that_is_not_json_at_all(web: Served) -> None:
-    for headers in [{"Content-Type": "text/plain"}, {"Content-Type": "application/octet-stream"}]:
-        refused(
-            web.http.post("/api/events", content=json.dumps({"Entries": [ENTRY]}), headers=headers),
-            422,
-            "body",
-        )
-    refused(web.http.post("/api/events"), 422, "body")
-    deep = sound(
-        web.http.post(
-            "/api/events", content=b"[" * 100_000, headers={"Content-Type": "application/json"}
-        )
-    )
-    assert deep.status_code in (400, 422)
-    assert "body" in deep.json()["error"]
+# Bodies that are not JSON, and where each goes wrong (line, column: 1-based).
+NOT_JSON: list[tuple[bytes, str]] = [
+    (b"not json", "line 1, column 1"),
+    (b'{"Entries": [', "line 1, column 14"),
+    (b"{ids", "line 1, column 2"),
+    (b'{\n  "ids": ["a",,]\n}', "line 2, column 15"),
+    (b"{} {}", "line 1, column 4"),
+]
+
+
+@pytest.mark.parametrize("path", ["/api/events", "/api/dlq/redrive"])
+def test_a_body_that_is_not_json_is_a_400_saying_where(web: Served, path: str) -> None:
+    json_type = {"Content-Type": "application/json"}
+    for body, where in NOT_JSON:
+        message = refused(web.http.post(path, content=body, headers=json_type), 400)
+        assert message.startswith("body: not JSON ("), message
+        assert f" at {where})" in message, (body, message)
+        assert "body.1" not in message and "char" not in message  # no position as a field
+        response = web.http.post(path, content=body, headers=json_type)
+        assert "problems" not in response.json()  # one problem: the body as a whole
+    for body in [b"[" * 100_000, b'{"ids": "\xff"}']:  # too deep; not UTF-8
+        message = refused(web.http.post(path, content=body, headers=json_type), 400)
+        assert message.startswith("body: not JSON (it is ")
     assert web.client.state.events() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [("/api/events", {"Entries": [ENTRY]}), ("/api/dlq/redrive", {})]
+)
+def test_a_json_body_needs_its_content_type(web: Served, path: str, body: Any) -> None:
+    # A body of another type is refused as such (415, naming the type to send), never
+    # read as JSON: a page on another site can post text/plain or form bodies without
+    # asking (no CORS preflight), but never application/json.
+    text = json.dumps(body).encode()
+    for sent in [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"]:
+        headers = {} if sent is None else {"Content-Type": sent}
+        message = refused(web.http.post(path, content=text, headers=headers), 415)
+        assert "Content-Type: application/json" in message, message
+        assert f"(sent: {sent or 'none'})" in message, message
+    for sent in ["application/json", "application/json; charset=utf-8", "application/x+json"]:
+        response = sound(web.http.post(path, content=text, headers={"Content-Type": sent}))
+        assert response.status_code in (200, 201), (sent, response.text)
+    # No body at all: redrive's default (everything), and PutEvents' missing Entries.
+    if path == "/api/dlq/redrive":
+        assert sound(web.http.post(path)).json() == {"redriven": 0}
+    else:
+        refused(web.http.post(path), 422, "body")
 
 
 def test_event_listing_filters_are_checked(web: Served) -> None:
@@ -631,6 +690,11 @@ def test_events_are_paged_by_seq(web: Served) -> None:
     assert [e["seq"] for e in sound(by_source).json()] == seen[2:]
     for bad in ["0", "-3", "abc", "1.5", str(2**64)]:
         refused(web.http.get("/api/events", params={"before": bad}), 422, "query.before")
+    # Any seq >= 1 is a bound, not a lookup (README): past the newest, the newest page;
+    # at or below the oldest, an empty one.
+    for bound, expected in [(seen[0] + 1, seen), (999_999_999, seen), (seen[-1], [])]:
+        page = sound(web.http.get("/api/events", params={"before": bound})).json()
+        assert [e["seq"] for e in page] == expected, bound
 
 
 # -- invocations -------------------------------------------------------------------------
@@ -732,13 +796,6 @@ def test_redrive_refuses_a_broken_body(web: Served) -> None:
         ("ids", "body"),
     ]:
         refused(http.post("/api/dlq/redrive", json=body), 422, field)
-    refused(
-        http.post(
-            "/api/dlq/redrive", content=b"{ids", headers={"Content-Type": "application/json"}
-        ),
-        422,
-        "body.1",
-    )
     refused(http.get("/api/dlq", params={"limit": "none"}), 422, "query.limit")
 
 
@@ -762,13 +819,14 @@ def test_redrive_sends_failed_invocations_back_to_the_queue(web: Served) -> None
 
     assert sound(http.post("/api/dlq/redrive", json={"ids": [broken]})).json() == {"redriven": 1}
     again = state.invocation(broken)
-    assert (again.status, again.attempts, again.redrives, again.finished) == (QUEUED, 0, 1, None)
+    assert (again.status, again.attempts, again.redrives, again.finished) == (QUEUED, 2, 1, None)
     assert again.not_before <= time.time()
     assert [i["id"] for i in sound(http.get("/api/dlq")).json()] == [other]
     assert state.invocation(fine).status == SUCCEEDED
-    # The redriven invocation can be claimed again, with its full retry budget.
+    # The redriven invocation can be claimed again, with its full retry budget (the
+    # attempts before the redrive stay in its history, uncharged).
     ((claimed, _),) = state.claim(time.time(), 10, only=[broken])
-    assert (claimed.attempts, claimed.max_attempts) == (1, 2)
+    assert (claimed.attempts, claimed.max_attempts) == (3, 2)
 
     assert sound(http.post("/api/dlq/redrive", json={"function": "probe"})).json() == {
         "redriven": 1

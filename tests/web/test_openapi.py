@@ -62,12 +62,22 @@ def test_the_document_says_how_to_authenticate_and_what_every_error_looks_like(
         # 422 wherever the server validates something, and only there
         validates = bool(op.get("parameters") or op.get("requestBody"))
         assert ("422" in answers) == validates, (path, method)
+        # No path takes every method: each says what the others get, and the header
+        assert answers["405"]["headers"]["Allow"]["schema"] == {"type": "string"}, (path, method)
+        # A JSON body sent as something else is a 415, wherever a body is JSON
+        takes_json = "application/json" in op.get("requestBody", {}).get("content", {})
+        assert ("415" in answers) == takes_json, (path, method)
+        if takes_json:
+            assert "Content-Type: application/json" in answers["415"]["description"]
     for path, method, code in [
         ("/api/titles/{title_id}", "get", "404"),
         ("/api/titles/{title_id}/files/{path}", "get", "404"),
         ("/api/invocations/{request_id}", "get", "404"),
         ("/api/invocations", "get", "404"),  # an unknown title or cursor
         ("/api/events", "post", "400"),  # a body that is not JSON
+        ("/api/dlq/redrive", "post", "400"),
+        ("/api/events", "post", "415"),  # a body sent as another type
+        ("/api/dlq/redrive", "post", "415"),
         ("/api/objects/{bucket}/{key}", "put", "409"),
         ("/api/titles", "post", "409"),
     ]:

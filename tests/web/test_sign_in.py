@@ -71,3 +71,27 @@ def test_a_sign_in_link_leaves_the_address_bar_at_once(api: Served, page: Page) 
         page.click("button")
     assert page.url == f"{api.url}/"
     assert signed_in(page)
+
+
+def test_sign_in_returns_to_the_dashboard_page_in_the_fragment(api: Served, page: Page) -> None:
+    # The dashboard's pages live in the fragment, which the browser never sends: the
+    # form's own script carries it, under the Content-Security-Policy the page is sent.
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(f"{api.url}/#/titles/t1")
+    assert page.locator("input[name=next]").input_value() == "/#/titles/t1"
+
+    page.fill("input[name=token]", "not-the-token")  # a wrong try keeps the page asked for
+    with page.expect_navigation():
+        page.click("button")
+    assert page.locator(".problem").inner_text() == "That token is wrong."
+    page.fill("input[name=token]", api.token)
+    with page.expect_navigation():
+        page.click("button")
+    page.wait_for_load_state()
+    assert page.url == f"{api.url}/#/titles/t1"
+    assert signed_in(page)
+    assert page.locator("input[name=token]").count() == 0
+    # No refusal by the policy (nor anything else) on the sign-in pages.
+    assert not [p for p in problems if "Content Security Policy" in p or "page error" in p]

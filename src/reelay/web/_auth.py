@@ -106,11 +106,14 @@ async def read_sign_in(request: Request) -> tuple[str | None, str]:
 
 
 def local_path(target: str) -> str:
-    """``target`` if it is a path on this server, else ``/``: the redirect after a
-    sign-in never leads to another site (``//host``, ``/\\host``, ``http://host``)."""
-    # A browser reads a backslash as a slash, and drops tabs and newlines.
-    foreign = any(ord(c) < 0x20 or c == "\\" for c in target)
-    return target if target.startswith("/") and not target.startswith("//") and not foreign else "/"
+    """``target`` if it is a path on this server (with any query and fragment: the
+    dashboard's pages are ``/#/titles/X``), else ``/``: the redirect after a sign-in
+    never leads to another site (``//host``, ``/\\host``, ``http://host``)."""
+    path = target.partition("#")[0]
+    # A browser reads a backslash before the fragment as a slash, and drops tabs and
+    # newlines anywhere.
+    foreign = "\\" in path or any(ord(c) < 0x20 for c in target)
+    return target if path.startswith("/") and not path.startswith("//") and not foreign else "/"
 
 
 @dataclass

@@ -42,19 +42,32 @@ _ERRORS: dict[int, tuple[str, str]] = {
         "`api-token` in the reelay home), or the cookie the dashboard's sign-in sets.",
     ),
     404: ("Problem", "No such thing: the message names what was looked for."),
+    405: (
+        "Problem",
+        "This path does not take that method: `Allow` lists those it takes (so does an "
+        "`OPTIONS` request, answered 204).",
+    ),
     409: (
         "Problem",
         "The object store cannot hold this key beside one it holds (a file store cannot "
         "hold both `a` and `a/b`), or cannot hold it at all (a file store takes at most "
         "255 bytes between slashes).",
     ),
+    415: (
+        "Problem",
+        "The body was not sent as JSON: send it with `Content-Type: application/json` "
+        "(or another `application/*+json` type). A body of another type is never read as "
+        "JSON, as a page on another site can post one without asking.",
+    ),
     422: ("Invalid", "Invalid parameters or body: each problem names its field."),
 }
+# What `describe` adds to every operation that can answer it (see there).
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The error answers of a route, for its ``responses=`` (401 and 422 are added to
-    every operation that can give them by `describe`)."""
+    """The error answers of a route, for its ``responses=`` (401, 405, 415 and 422 are
+    added to every operation that can give them by `describe`)."""
     return {code: _answer(code) for code in codes}
 
 
@@ -67,6 +80,13 @@ def _answer(code: int) -> dict[str, Any]:
     if code == 401:
         answer["headers"] = {
             "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}
+        }
+    if code == 405:
+        answer["headers"] = {
+            "Allow": {
+                "description": "The methods the path takes, e.g. `GET, POST, OPTIONS`.",
+                "schema": {"type": "string"},
+            }
         }
     return answer
 
@@ -90,7 +110,9 @@ DESCRIPTION = """\
 Every request carries the home's token (see the security schemes). Every error answer
 is JSON, `{"error": "..."}`, and a 422 lists each problem in `problems`, naming its
 field. A method a path does not take is answered 405 with an `Allow` header, and
-`OPTIONS` answers 204 with the same header."""
+`OPTIONS` answers 204 with the same header. A JSON body is sent as
+`Content-Type: application/json` (another type: 415); one that does not parse is a
+400 saying where (line and column)."""
 
 # validate_bucket: 3 to 63 of [a-z0-9.-], a letter or digit at each end, no "..", not
 # an IPv4 address, none of the prefixes and suffixes S3 reserves.
@@ -143,7 +165,9 @@ def _link(path: str, method: str, parameters: dict[str, str]) -> dict[str, Any]:
 
 def describe(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` (FastAPI's), completed: security schemes, the error shape of every
-    4xx answer (no trace of FastAPI's own validation-error schema), and links."""
+    4xx answer (no trace of FastAPI's own validation-error schema), the answers the
+    server gives outside the routes (401 everywhere; 405 on the operations of a path
+    that does not take every method; 415 wherever the body is JSON), and links."""
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
@@ -157,6 +181,10 @@ def describe(document: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             answers = operation["responses"]
             answers["401"] = _answer(401)
+            if set(operations) < _METHODS:  # OpenAPI has no place for a path's own answers
+                answers["405"] = _answer(405)
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                answers["415"] = _answer(415)
             for code in list(answers):
                 if code.startswith("4"):  # FastAPI files errors under the route's type
                     answers[code] = _answer(int(code))

@@ -18,7 +18,10 @@ number of open dashboards cost one set of queries.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import email.message
+import hashlib
 import json
 import tempfile
 import time
@@ -30,7 +33,7 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -257,6 +260,7 @@ def create_app(
         docs_url=None,  # Swagger UI loads from a CDN; the document itself is served
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        dependencies=[Depends(_json_only)],
     )
     # `Server` awaits this before it stops serving: an open stream never ends by itself,
     # and uvicorn would wait out its grace period, then cancel the stream mid-response.
@@ -297,9 +301,12 @@ def create_app(
 
     @api.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" + _got(e) for e in exc.errors()
-        ]
+        for error in exc.errors():
+            # FastAPI files a body it cannot parse as a problem "at" a character offset
+            # (body.13): it is the body as a whole that is wrong, so 400, saying where.
+            if error["type"] == "json_invalid":
+                return JSONResponse({"error": f"body: not JSON ({_where(error, exc.body)})"}, 400)
+        problems = [_problem(e) for e in exc.errors()]
         return JSONResponse({"error": "; ".join(problems), "problems": problems}, 422)
 
     def allowed(request: Request) -> list[str]:
@@ -713,6 +720,51 @@ def _is_page(path: str) -> bool:
     return not (path == "/api" or path.startswith(("/api/", "/metrics")))
 
 
+async def _json_only(request: Request) -> None:
+    """Refuse (415) a body sent to a route that takes JSON unless it is sent as JSON.
+
+    Without this FastAPI hands the body's bytes to the model, whose complaint ("Input
+    should be a valid dictionary") hides the cause. Reading it as JSON whatever its type
+    would be worse: a page on another site may post ``text/plain`` or a form here without
+    asking first (no CORS preflight), never ``application/json``. An empty body is
+    left to the route (redrive's default).
+    """
+    route = request.scope.get("route")
+    # Only routes with a JSON body model: an upload's body is a stream never read here.
+    if getattr(route, "body_field", None) is None or not await request.body():
+        return
+    sent = request.headers.get("content-type")
+    if sent is not None:
+        kind = email.message.Message()
+        kind["content-type"] = sent
+        subtype = kind.get_content_subtype()
+        if kind.get_content_maintype() == "application" and (
+            subtype == "json" or subtype.endswith("+json")
+        ):  # the types FastAPI reads as JSON
+            return
+    sent = "none" if sent is None else json.dumps(sent)[1:-1][:80]  # a header: any text
+    raise HTTPException(
+        415, f"body: send it as JSON, with Content-Type: application/json (sent: {sent})"
+    )
+
+
+def _where(error: Any, document: Any) -> str:
+    """What is wrong with a body that is not JSON, and where (line and column, 1-based)."""
+    text = document if isinstance(document, str) else ""
+    at = json.JSONDecodeError(error["ctx"]["error"], text, error["loc"][1])
+    return f"{at.msg} at line {at.lineno}, column {at.colno}"
+
+
+def _problem(error: Any) -> str:
+    """One validation problem: where, what, and what was given."""
+    where = ".".join(str(p) for p in error["loc"])
+    # pydantic files a validator's ValueError as "Value error, <its message>": the
+    # message alone says what was wrong.
+    cause = error.get("ctx", {}).get("error")
+    message = str(cause) if error["type"] == "value_error" and cause is not None else error["msg"]
+    return f"{where}: {message}" + _got(error)
+
+
 def _unreadable(cause: BaseException) -> str:
     """Why FastAPI could not read a body as JSON, in words."""
     if isinstance(cause, UnicodeDecodeError):
@@ -733,19 +785,39 @@ def _media_type(path: str) -> str:
     return _TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
 
 
+_LOGIN_STYLE = """
+body{font:15px system-ui;margin:15vh auto;max-width:28rem;padding:0 1rem;color:#1d2330}
+input{width:100%;padding:.5rem;font:inherit;box-sizing:border-box}
+button{margin-top:.6rem;padding:.45rem 1rem;font:inherit}
+.problem{color:#a4262c;background:#fde7e9;border-radius:4px;padding:.5rem .7rem}"""
+# The dashboard's pages are in the fragment (/#/titles/X), which a browser never sends:
+# the page asked for reaches `next` only from here (the server keeps it to local paths).
+_LOGIN_SCRIPT = """const next = document.querySelector("input[name=next]");
+if (location.hash && !next.value.includes("#")) next.value += location.hash;"""
 _LOGIN = Template("""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>reelay: sign in</title>
-<style>body{font:15px system-ui;margin:15vh auto;max-width:28rem;padding:0 1rem;color:#1d2330}
-input{width:100%;padding:.5rem;font:inherit;box-sizing:border-box}
-button{margin-top:.6rem;padding:.45rem 1rem;font:inherit}
-.problem{color:#a4262c;background:#fde7e9;border-radius:4px;padding:.5rem .7rem}</style>
+<style>$style</style>
 </head><body>
 <h1>reelay</h1><p>This dashboard needs the token that <code>reelay up</code> printed when it
 first started (it is in <code>api-token</code> in the reelay home).</p>
 $problem<form method="post" action="/sign-in"><input type="hidden" name="next" value="$next">
 <label>Token <input name="token" type="password" autocomplete="current-password" autofocus
-required></label><button>Sign in</button></form></body></html>""")
+required></label><button>Sign in</button></form>
+<script>$script</script></body></html>""")
+
+
+def _digest(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+# The page that takes the token runs its own script and style and nothing else, posts
+# only here, and cannot be framed by another page (clickjacking).
+_LOGIN_POLICY = (
+    f"default-src 'none'; script-src {_digest(_LOGIN_SCRIPT)}; "
+    f"style-src {_digest(_LOGIN_STYLE)}; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
 
 # What the sign-in page says about the token a request carried, by where it was.
 _WRONG = {
@@ -761,8 +833,12 @@ def _login_page(problem: str | None, target: str, status: int = 401) -> HTMLResp
     html = _LOGIN.substitute(
         problem=f'<p class="problem" role="alert">{escape(problem)}</p>\n' if problem else "",
         next=escape(target),
+        style=_LOGIN_STYLE,
+        script=_LOGIN_SCRIPT,
     )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"Content-Security-Policy": _LOGIN_POLICY}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return HTMLResponse(html, status, headers=headers)
 
 

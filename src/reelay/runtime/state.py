@@ -243,6 +243,7 @@ class Invocation:
     def as_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["result"] = _json(self.result) if self.result is not None else None
+        out["charged_attempts"] = self.charged_attempts  # of max_attempts, this round
         return out
 
 

@@ -8,11 +8,21 @@ from pathlib import Path
 import pytest
 
 from .conftest import Browser, Served
-from .pages import go, in_viewport, post_events, publish_title, wait_until
+from .pages import (
+    PHONE,
+    go,
+    in_viewport,
+    phone,
+    post_events,
+    publish_title,
+    reject_title,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROWS = "#list tbody tr[data-key]"
+DESKTOP = {"width": 1280, "height": 800}
 
 
 def keys(browser: Browser) -> list[str]:
@@ -101,4 +111,46 @@ def test_a_text_selection_in_a_live_table_survives_its_updates(
         post_events(served, 1, f"new{i}")
         page.wait_for_selector(f"#list tbody tr >> text=new{i}-0")
     assert page.evaluate("getSelection().toString()") == selected
+    assert browser.console_errors == []
+
+
+def test_no_page_is_wider_than_the_screen_with_rows_open(
+    served: Served, browser: Browser, tmp_path: Path
+) -> None:
+    # Long cells: S3 events' records, a rejected title's error, long names in events.
+    title_id = publish_title(served, tmp_path)
+    reject_title(served, tmp_path)
+    post_events(served, 3, "a-rather-long-name-" * 8)
+    browser.page.set_viewport_size(DESKTOP)
+    fits(browser, title_id, DESKTOP["width"])
+    with phone(browser, served) as small:
+        fits(small, title_id, PHONE["width"])
+
+
+def fits(browser: Browser, title_id: str, width: int) -> None:
+    """Every page, with rows of each table opened, is no wider than `width`: long cells
+    wrap (or a table scrolls in its own box), the page never scrolls sideways."""
+    page = browser.page
+    pages = [
+        ("#/", "#charts .chart svg path.series", []),
+        ("#/titles", "#list tbody tr", []),
+        (f"#/titles/{title_id}", "#player", []),
+        ("#/functions", "#list tbody tr", []),
+        ("#/invocations", ROWS, ["inspect", "publish"]),
+        ("#/events", ROWS, ["aws.s3", "a-rather-long-name-", "Media Title Rejected"]),
+        ("#/dlq", "#list .empty", []),
+        ("#/alerts", "#rules tbody tr", []),
+    ]
+    for hash_, ready, opened in pages:
+        go(page, hash_, ready)
+        for text in opened:
+            page.locator(ROWS, has_text=text).first.click()
+        page.wait_for_function(
+            "n => document.querySelectorAll('tr.detail-row .detail pre').length >= n",
+            arg=len(opened),
+        )
+        browser.screenshot(f"fits-{width}-{hash_.strip('#/').replace('/', '-') or 'overview'}.png")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{hash_} is {wide} px wide in a {width} px window"
+        assert page.evaluate("window.scrollX") == 0, f"{hash_} scrolled sideways"
     assert browser.console_errors == []

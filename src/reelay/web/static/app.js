@@ -10,6 +10,7 @@ const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(
 const badge = (s) => `<span class="badge ${esc(s)}">${esc(s)}</span>`;
 const when = (t) => (t ? new Date(typeof t === "number" ? t * 1000 : t).toLocaleTimeString() : "");
 const clock = (t) => `<span class="nowrap">${esc(when(t))}</span>`; // a time in a table cell
+const duration = (s) => (s == null ? "" : `<span class="nowrap">${esc(secs(s))}</span>`); // and a duration
 const secs = (s) => (s == null ? "" : s < 1 ? `${Math.round(s * 1000)} ms` : `${s.toFixed(s < 10 ? 2 : 1)} s`);
 const num = (v, d = 1) => (v == null ? "" : Number(v).toFixed(d));
 // A figure as people write it: a count without decimals ("2", not "2.000"), anything
@@ -608,8 +609,8 @@ function functions() {
     ["Triggers", (f) => (f.triggers && f.triggers.length ? f.triggers.map((t) => `<div class="mono">${esc(t)}</div>`).join("") : f.handler == null ? "" : `<span class="muted">none (invoked directly or as a destination)</span>`)],
     ["Invocations", (f) => esc(f.invocations)],
     ["Errors", (f) => (f.errors ? `<span class="error-text">${esc(f.errors)}</span>` : "0")],
-    ["Avg", (f) => esc(f.avg_ms == null ? "" : secs(f.avg_ms / 1000))],
-    ["Max", (f) => esc(f.max_ms == null ? "" : secs(f.max_ms / 1000))],
+    ["Avg", (f) => duration(f.avg_ms == null ? null : f.avg_ms / 1000)],
+    ["Max", (f) => duration(f.max_ms == null ? null : f.max_ms / 1000)],
     ["DLQ", (f) => esc(f.dlq)],
     ["Timeout", (f) => esc(f.timeout_s == null ? "" : `${f.timeout_s} s`)],
     ["Memory", (f) => esc(f.memory_mb == null ? "" : `${f.memory_mb} MB`)],
@@ -627,7 +628,7 @@ function invocationColumns() {
     ["Function", (i) => `<span class="mono">${esc(i.function)}</span>`],
     ["Status", (i) => badge(i.status)],
     ["Attempts", (i) => `${esc(i.attempts)}/${esc(i.max_attempts)}${i.redrives ? ` <span class="muted">(redriven ${esc(i.redrives)})</span>` : ""}`],
-    ["Duration", (i) => esc(i.started && i.finished ? secs(i.finished - i.started) : "")],
+    ["Duration", (i) => duration(i.started && i.finished ? i.finished - i.started : null)],
     ["Worker", (i) => `<span class="mono">${esc(i.worker)}</span>`],
     ["Error", (i) => (i.error ? `<span class="error-text">${esc(i.error.errorType)}: ${esc(i.error.errorMessage)}</span>` : "")],
     ["Request id", (i) => `<span class="mono muted nowrap">${esc(i.id)}</span>`],

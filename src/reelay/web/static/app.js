@@ -251,9 +251,10 @@ function connect(title) {
   if (live.source && live.title === title) return;
   if (live.source) live.source.close();
   clearTimeout(live.retry);
-  // The newest message belongs to the stream being closed (another title's detail): the
-  // next page must not be drawn from it, so it waits for its own stream's first message.
-  if (live.title !== title) live.latest = null;
+  // What the newest message says of a title came from the stream being closed: the next
+  // page must not draw that title as its own, so it waits for its own stream's message
+  // (the rest of the message, the same on every stream, is still shown meanwhile).
+  if (live.latest && live.title !== title) live.latest = { ...live.latest, title: undefined };
   live.title = title;
   const url = title ? `/api/live?title=${encodeURIComponent(title)}` : "/api/live";
   const source = new EventSource(url);

@@ -266,3 +266,13 @@ def test_include_brings_a_built_in_app_configured_by_provider_environment(tmp_pa
     assert app.functions["encode"].environment["REELAY_MEDIA_LADDER"] == "full"
     assert app.functions["encode"].handler == "reelay.media.handlers.encode"
     assert load_app("media").functions.keys() == app.functions.keys() - {"notify"}
+
+
+def test_triggers_describe_what_invokes_each_function() -> None:
+    app = load_app(Path(__file__).parent / "apps" / "basic" / "reelay.yaml")
+    assert app.triggers("echo") == [
+        "s3:ObjectCreated:* s3://uploads/in/*",
+        'pattern {"source":["test.app"],"detail-type":["ping"]}',
+    ]
+    # sink has a pattern of its own and is broken's onFailure destination.
+    assert app.triggers("sink")[-1] == "onFailure destination of broken"

@@ -56,12 +56,13 @@ def test_functions_show_their_triggers_and_unlimited_concurrency(
     for row in page.locator("#list tbody tr").all():
         cells = dict(zip(headers, row.locator("td").all_inner_texts(), strict=True))
         rows[cells[headers[0]].split("\n")[0]] = cells  # the name, above its handler
-    # `fail` has no trigger: it runs as the other functions' onFailure destination. Its
-    # cell says so, rather than standing empty (the API lists no destinations to name).
-    assert by_name["fail"]["triggers"] == []
+    # `fail` has no trigger of its own: it runs as the other functions' onFailure
+    # destination, and says whose.
+    (only,) = by_name["fail"]["triggers"]
+    assert only.startswith("onFailure destination of ") and "inspect" in only
     for f in functions:
         cells = rows[f["name"]]
-        triggers = "\n".join(f["triggers"]) or "none (invoked directly or as a destination)"
+        triggers = "\n".join(f["triggers"]) or "none (invoked directly)"
         assert cells["Triggers"] == triggers, f["name"]
         expected = (
             "unlimited" if f["reserved_concurrency"] is None else str(f["reserved_concurrency"])

@@ -187,6 +187,22 @@ class App:
         }
         return replace(self, functions=functions)
 
+    def triggers(self, name: str) -> list[str]:
+        """What invokes function ``name``, in lines a person reads: its own triggers,
+        then the functions whose destination it is."""
+        spec = self.function(name)
+        callers = [
+            (kind, other.name)
+            for other in self.functions.values()
+            for kind, dest in (("onSuccess", other.on_success), ("onFailure", other.on_failure))
+            if dest is not None and dest.function == name
+        ]
+        kinds = dict.fromkeys(kind for kind, _ in callers)
+        return spec.triggers + [
+            f"{kind} destination of {', '.join(n for k, n in callers if k == kind)}"
+            for kind in kinds
+        ]
+
     def function(self, name: str) -> FunctionSpec:
         """The named function; `FunctionNotFoundError` listing the valid names."""
         if name not in self.functions:

@@ -885,7 +885,7 @@ def _functions(client: Client, app: App | None) -> list[dict[str, Any]]:
                 "timeout_s": spec.timeout_s if spec else None,
                 "memory_mb": spec.memory_mb if spec else None,
                 "reserved_concurrency": spec.reserved_concurrency if spec else None,
-                "triggers": spec.triggers if spec else None,
+                "triggers": app.triggers(name) if app and spec else None,
                 "invocations": row["invocations"],
                 "errors": row["errors"] or 0,
                 "avg_ms": row["avg_ms"],

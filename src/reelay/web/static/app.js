@@ -607,7 +607,7 @@ function functions() {
     ["Function", (f) => `<span class="mono">${esc(f.name)}</span><div class="muted mono">${esc(f.handler)}</div>`],
     // A function with no trigger of its own runs when invoked, or as another function's
     // destination (the media app's `fail`, its stages' onFailure).
-    ["Triggers", (f) => (f.triggers && f.triggers.length ? f.triggers.map((t) => `<div class="mono">${esc(t)}</div>`).join("") : f.handler == null ? "" : `<span class="muted">none (invoked directly or as a destination)</span>`)],
+    ["Triggers", (f) => (f.triggers && f.triggers.length ? f.triggers.map((t) => `<div class="mono">${esc(t)}</div>`).join("") : f.handler == null ? "" : `<span class="muted">none (invoked directly)</span>`)],
     ["Invocations", (f) => esc(f.invocations)],
     ["Errors", (f) => (f.errors ? `<span class="error-text">${esc(f.errors)}</span>` : "0")],
     ["Avg", (f) => duration(f.avg_ms == null ? null : f.avg_ms / 1000)],
@@ -628,7 +628,9 @@ function invocationColumns() {
     ["Created", (i) => clock(i.created)],
     ["Function", (i) => `<span class="mono">${esc(i.function)}</span>`],
     ["Status", (i) => badge(i.status)],
-    ["Attempts", (i) => `${esc(i.attempts)}/${esc(i.max_attempts)}${i.redrives ? ` <span class="muted">(redriven ${esc(i.redrives)})</span>` : ""}`],
+    // Attempts of this round (a redrive starts a new one) against the budget; the whole
+    // history, lost attempts and earlier rounds included, is in the row's detail.
+    ["Attempts", (i) => `${esc(i.charged_attempts)}/${esc(i.max_attempts)}${i.attempts !== i.charged_attempts ? ` <span class="muted">(${esc(i.attempts)} in all)</span>` : ""}${i.redrives ? ` <span class="muted">(redriven ${esc(i.redrives)})</span>` : ""}`],
     ["Duration", (i) => duration(i.started && i.finished ? i.finished - i.started : null)],
     ["Worker", (i) => `<span class="mono">${esc(i.worker)}</span>`],
     ["Error", (i) => (i.error ? `<span class="error-text">${esc(i.error.errorType)}: ${esc(i.error.errorMessage)}</span>` : "")],

@@ -7,6 +7,7 @@ built-in alert rules posting to a webhook receiver on loopback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from playwright.sync_api import Browser as PlaywrightBrowser
 from playwright.sync_api import Page, sync_playwright
 
 from reelay.client import Client
@@ -164,25 +166,39 @@ class Browser:
         return path
 
 
-@pytest.fixture
-def browser(served: Served) -> Iterator[Browser]:
-    """Debian's headless Chromium, driven by Playwright, signed in to the dashboard."""
+@contextlib.contextmanager
+def chromium() -> Iterator[PlaywrightBrowser]:
+    """Debian's headless Chromium, driven by Playwright; the test is skipped, saying
+    why, where there is none."""
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: scripts/system-deps.sh installs it (as root)")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
+        launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
         )
         try:
-            page = chromium.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-            errors: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-            page.goto(f"{served.url}/?token={served.token}")
-            page.wait_for_selector("#connection.live")
-            yield Browser(page, errors)
+            yield launched
         finally:
-            chromium.close()
+            launched.close()
+
+
+def console_errors(page: Page) -> list[str]:
+    """The errors ``page`` logs or throws from now on (a list that grows)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    return errors
+
+
+@pytest.fixture
+def browser(served: Served) -> Iterator[Browser]:
+    """Headless Chromium signed in to the dashboard."""
+    with chromium() as launched:
+        page = launched.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+        errors = console_errors(page)
+        page.goto(f"{served.url}/?token={served.token}")
+        page.wait_for_selector("#connection.live")
+        yield Browser(page, errors)
 
 
 # -- `reelay up` as a user runs it ------------------------------------------------------------

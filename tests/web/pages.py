@@ -13,7 +13,7 @@ from playwright.sync_api import Page
 
 from reelay.media.samples import make_clip
 
-from .conftest import Browser, Served
+from .conftest import Browser, Served, console_errors
 
 PHONE = {"width": 390, "height": 844}
 
@@ -107,9 +107,7 @@ def phone(browser: Browser, served: Served) -> Iterator[Browser]:
     )
     try:
         page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+        errors = console_errors(page)
         page.goto(f"{served.url}/?token={served.token}")
         page.wait_for_selector("#connection.live")
         yield Browser(page, errors)

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from .conftest import CHROMIUM, CHROMIUM_FLAGS, Browser, Up
+from .conftest import Browser, Up, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -16,20 +15,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture
 def dashboard(up: Up) -> Iterator[Browser]:
     """The dashboard of `up` in Debian's headless Chromium, its live stream connected."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: scripts/system-deps.sh installs it (as root)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = chromium.new_context(viewport={"width": 1440, "height": 900}).new_page()
-            page.goto(f"{up.url}/?token={up.token}")
-            page.wait_for_selector("#connection.live")
-            page.wait_for_selector("#charts .chart svg path.series", state="attached")
-            yield Browser(page, [])
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        page = launched.new_context(viewport={"width": 1440, "height": 900}).new_page()
+        page.goto(f"{up.url}/?token={up.token}")
+        page.wait_for_selector("#connection.live")
+        page.wait_for_selector("#charts .chart svg path.series", state="attached")
+        yield Browser(page, [])
 
 
 def test_ctrl_c_with_a_dashboard_open_stops_cleanly(up: Up, dashboard: Browser) -> None:

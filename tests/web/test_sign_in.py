@@ -8,25 +8,17 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from .conftest import CHROMIUM, CHROMIUM_FLAGS, Served
+from .conftest import Served, chromium, console_errors
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def page(api: Served) -> Iterator[Page]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: scripts/system-deps.sh installs it (as root)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            yield chromium.new_context(viewport={"width": 390, "height": 844}).new_page()
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched.new_context(viewport={"width": 390, "height": 844}).new_page()
 
 
 def signed_in(page: Page) -> bool:
@@ -76,9 +68,7 @@ def test_a_sign_in_link_leaves_the_address_bar_at_once(api: Served, page: Page) 
 def test_sign_in_returns_to_the_dashboard_page_in_the_fragment(api: Served, page: Page) -> None:
     # The dashboard's pages live in the fragment, which the browser never sends: the
     # form's own script carries it, under the Content-Security-Policy the page is sent.
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    problems = console_errors(page)
     page.goto(f"{api.url}/#/titles/t1")
     assert page.locator("input[name=next]").input_value() == "/#/titles/t1"
 

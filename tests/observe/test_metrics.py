@@ -176,3 +176,11 @@ def test_claimed_and_running_are_apart(tmp_path: Path) -> None:
         if s.name == "reelay_invocations_pending"
     }
     assert pending == {"queued": 1, "claimed": 1, "running": 1}
+
+
+def test_a_title_just_uploaded_is_in_progress(tmp_path: Path) -> None:
+    from reelay.client import Client
+
+    with Client(Settings.load(tmp_path / "home")) as client:
+        client.put_object("media", "ingest/new.mp4", b"not yet inspected")
+        assert Metrics(client.state).snapshot()["titles_in_progress"] == 1

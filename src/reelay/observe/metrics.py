@@ -98,7 +98,8 @@ class Metrics(Collector):
             "running": float(counts[RUNNING]),
             "dlq_depth": float(counts[FAILED]),
             "oldest_pending_age_seconds": oldest_age,
-            "titles_in_progress": float(states.count("processing")),
+            # Submitted titles wait for their first stage: in progress to their publisher.
+            "titles_in_progress": float(states.count("submitted") + states.count("processing")),
             "titles_held": float(states.count("held")),
             "titles_failed": float(states.count("failed")),
         }

@@ -33,8 +33,8 @@ class Runtime:
     Entering takes the dispatcher lock (`HomeBusyError` if another dispatcher has it),
     requeues what a previous dispatcher left claimed or running (recording attempts
     that were running as lost), sweeps the scratch of its dead workers, and starts the
-    executor. Leaving
-    drains in-flight work and stops the executor, leaving no process behind.
+    executor. Leaving drains in-flight work and stops the executor, leaving no process
+    behind.
     """
 
     def __init__(

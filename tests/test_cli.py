@@ -311,7 +311,8 @@ def test_corrupt_state_database_is_a_clear_error(home: Path) -> None:
     (home / "state.db").write_bytes(b"this is not a database" * 100)
     result = cli("events", "--home", home)
     assert result.exit_code == 1
-    assert "error: the home's state database failed: file is not a database" in result.output
+    assert "state.db: open failed: file is not a database" in result.output
+    assert result.output.startswith("error: state database ") and "Traceback" not in result.output
 
 
 def test_validate_alert_rules(tmp_path: Path) -> None:

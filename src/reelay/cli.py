@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -33,7 +32,8 @@ from reelay.errors import (
     ReelayError,
 )
 from reelay.runtime import Runtime, wait_for_invocation
-from reelay.runtime.app import App, load_app
+from reelay.runtime.app import App
+from reelay.runtime.loading import load_app
 from reelay.runtime.state import FAILED, STATUSES, Invocation
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,9 +73,6 @@ def friendly(command: F) -> F:
             sys.exit(2)
         except (ReelayError, OSError) as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-        except sqlite3.Error as exc:
-            click.echo(f"error: the home's state database failed: {exc}", err=True)
             sys.exit(1)
 
     return run  # type: ignore[return-value]

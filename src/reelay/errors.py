@@ -12,6 +12,7 @@
     ├── InvalidEventError (ValueError)       an event that is not a JSON object, or malformed
     ├── FunctionNotFoundError (LookupError)  a function name the app does not declare
     ├── HomeBusyError                        another dispatcher already serves this home
+    ├── StateError                           state backend failures (foreign errors translated)
     ├── StorageError                         object store failures (foreign errors translated)
     │   ├── InvalidKeyError (ValueError)     empty, too long, or escaping the root
     │   ├── NoSuchKeyError (LookupError)
@@ -76,6 +77,12 @@ class FunctionNotFoundError(ReelayError, LookupError):
 
 class HomeBusyError(ReelayError):
     """Another dispatcher (``reelay up``) already serves this home."""
+
+
+class StateError(ReelayError):
+    """The durable state (the event log, invocations, barriers...) failed: the database
+    could not be opened, read or written. The message names the database and what was
+    being done."""
 
 
 class StorageError(ReelayError):

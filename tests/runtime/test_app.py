@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reelay.errors import AppError
-from reelay.runtime.app import load_app
+from reelay.runtime import load_app
 
 
 def write_app(

@@ -272,3 +272,13 @@ def test_only_a_running_or_finished_invocation_has_a_worker(tmp_path: Path) -> N
         state.finish([Outcome(inv.id, SUCCEEDED, result="1", attempt=attempt(inv.id, 2, 9.0))])
         done = state.invocation(inv.id)
         assert (done.status, done.worker, done.started) == (SUCCEEDED, "7@host", 9.0)
+
+
+def test_database_errors_are_state_errors_naming_the_database(tmp_path: Path) -> None:
+    import pytest
+
+    from reelay.errors import StateError
+
+    (tmp_path / "state.db").write_bytes(b"this is not an SQLite database" * 100)
+    with pytest.raises(StateError, match=r"state\.db: open failed: file is not a database"):
+        State(tmp_path)

@@ -16,7 +16,8 @@ from reelay._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from reelay.runtime._runtime import Runtime, wait_for_invocation
-    from reelay.runtime.app import App, load_app
+    from reelay.runtime.app import App
+    from reelay.runtime.loading import load_app
 
 __all__ = ["App", "Runtime", "load_app", "wait_for_invocation"]
 
@@ -25,7 +26,7 @@ __getattr__ = lazy_exports(
     __name__,
     {
         "App": "reelay.runtime.app",
-        "load_app": "reelay.runtime.app",
+        "load_app": "reelay.runtime.loading",
         "Runtime": "reelay.runtime._runtime",
         "wait_for_invocation": "reelay.runtime._runtime",
     },

@@ -17,9 +17,10 @@ from reelay.client import Client
 from reelay.config import Settings
 from reelay.errors import ConfigError
 from reelay.runtime._scratch import sweep_scratch
-from reelay.runtime.app import App, load_app
+from reelay.runtime.app import App
 from reelay.runtime.dispatcher import Dispatcher, home_lock
 from reelay.runtime.executors import Executor, open_executor
+from reelay.runtime.loading import load_app
 from reelay.runtime.state import FAILED, SCHEDULING, SUCCEEDED, Invocation, Scheduling
 
 __all__ = ["App", "Runtime", "load_app", "wait_for_invocation"]

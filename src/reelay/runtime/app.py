@@ -20,8 +20,9 @@
           - eventBridge: {pattern: {source: [my.app]}}
           - schedule: rate(5 minutes)
 
-`load_app` validates the whole file before anything runs and raises `AppError` listing
-every problem, each naming the file, the key path, the bad value and the valid choices.
+`reelay.runtime.load_app` validates the whole file before anything runs and raises
+`AppError` listing every problem, each naming the file, the key path, the bad value and
+the valid choices.
 Handler paths resolve against the directory of the app file, as serverless.yml does.
 """
 
@@ -213,19 +214,9 @@ class App:
         return self.functions[name]
 
 
-def load_app(path: str | Path) -> App:
-    """Load and fully validate an app file; raise `AppError` listing every problem.
-
-    A ``.py`` file is an app declared with `reelay.Functions` (imported to read it); the
-    name of a built-in app (``media``, ``demo``) that is not a file here loads that app.
-    """
-    path = Path(path)
-    if str(path) in BUILTIN_APPS and not path.exists():
-        path = builtin_app_file(str(path))
-    if path.suffix == ".py" and path.is_file():
-        from reelay.functions import load_python_app
-
-        return load_python_app(path)
+def load_yaml_app(path: Path) -> App:
+    """Load and fully validate a ``reelay.yaml``; raise `AppError` listing every problem.
+    (`reelay.runtime.load_app` takes any app: a YAML, a Python file, a built-in name.)"""
     doc = read_yaml(path)
     app = parse_app(doc, root=path.parent.resolve(), source=str(path))
     return App(app.name, app.root, app.functions, path.resolve())
@@ -305,7 +296,7 @@ def _included(problems: Problems, value: Any, provider: dict[str, Any]) -> dict[
                 f"unknown built-in app {name!r}; valid names: {', '.join(BUILTIN_APPS)}",
             )
             continue
-        out |= load_app(builtin_app_file(name)).with_environment(env).functions
+        out |= load_yaml_app(builtin_app_file(name)).with_environment(env).functions
     return out
 
 

@@ -25,6 +25,8 @@ runs first (see `NewInvocation.rank`).
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import os
 import socket
@@ -32,10 +34,12 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from reelay.errors import StateError
 
 QUEUED = "queued"
 CLAIMED = "claimed"
@@ -365,6 +369,36 @@ class Doorbell:
             self._sender = None
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+def _translated(method: Callable[P, R]) -> Callable[P, R]:
+    """``method``, with SQLite's errors turned into `StateError` naming the database."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            where = getattr(args[0], "path", "(not opened)")
+            doing = "open" if method.__name__ == "__init__" else method.__name__
+            raise StateError(f"state database {where}: {doing} failed: {exc}") from exc
+
+    return call
+
+
+def _translating(cls: type[T]) -> type[T]:
+    """Translate the errors of every public method of ``cls`` (and its constructor):
+    no sqlite3 exception reaches a handler, the API or the CLI."""
+    for name, member in list(vars(cls).items()):
+        if inspect.isfunction(member) and (name == "__init__" or not name.startswith("_")):
+            setattr(cls, name, _translated(member))
+    return cls
+
+
+@_translating
 class State:
     """The SQLite-backed durable state of one home. Thread-safe; one connection per thread."""
 

@@ -9,19 +9,24 @@ handlers emit events instead of calling each other.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from reelay.config import Settings
-from reelay.errors import InvalidEventError
+from reelay.errors import InvalidEventError, NoSuchKeyError
 from reelay.events import bus_event, parse_detail, parse_time, s3_event, s3_record
-from reelay.runtime.state import Arrival, Event, NewEvent, State
+from reelay.runtime.state import Arrival, Event, Intent, NewEvent, State
 from reelay.storage import ObjectInfo, ObjectStore, open_store
 
+INTENT_LEASE_S = 3600.0  # after this, an intent's writer counts as gone wherever it ran
+_PROCESS_TOKEN = uuid.uuid4().hex  # tells this process from an earlier one with its pid
 _PUT_EVENT_KEYS = ("Detail", "DetailType", "EventBusName", "Resources", "Source", "Time")
 SYNC_MAX_AGE_S = 21600.0  # how long a synchronous invoke may wait for a dispatcher
 
@@ -56,17 +61,105 @@ class Client:
     def put_object(
         self, bucket: str, key: str, data: bytes | BinaryIO | os.PathLike[str] | Path
     ) -> ObjectInfo:
-        """Store an object, then append its ``ObjectCreated:Put`` event."""
-        info = self.store.put(bucket, key, data)
-        self._append_s3("ObjectCreated:Put", info, bucket, key)
+        """Store an object and append its ``ObjectCreated:Put`` event, as one outcome.
+
+        An intent is recorded in the State first, so that a crash between the two
+        writes leaves something to settle: `reconcile_objects` (run when a `Runtime`
+        starts) appends the event of an object whose writer died before appending it.
+        """
+        intent = self._begin("put", bucket, key)
+        _crash_point("intent")
+        try:
+            info = self.store.put(bucket, key, data)
+        except Exception:
+            self._settle_quietly(intent)  # the put may have happened all the same
+            raise
+        _crash_point("stored")
+        event = self._s3_event("ObjectCreated:Put", info, bucket, key, root=intent.root)
+        self.state.commit_intent(intent.id, [event])
+        _crash_point("committed")
         return info
 
     def delete_object(self, bucket: str, key: str) -> bool:
-        """Delete an object; if it existed, append its ``ObjectRemoved:Delete`` event."""
-        existed = self.store.delete(bucket, key)
+        """Delete an object; if it existed, append its ``ObjectRemoved:Delete`` event.
+
+        One outcome, as `put_object`'s: after a crash, the deletion and its event both
+        exist or neither does.
+        """
+        intent = self._begin("delete", bucket, key)
+        _crash_point("intent")
+        try:
+            existed = self.store.delete(bucket, key)
+        except Exception:
+            self._settle_quietly(intent)
+            raise
+        _crash_point("stored")
+        events = []
         if existed:
-            self._append_s3("ObjectRemoved:Delete", None, bucket, key)
+            events.append(
+                self._s3_event("ObjectRemoved:Delete", None, bucket, key, root=intent.root)
+            )
+        self.state.commit_intent(intent.id, events)
+        _crash_point("committed")
         return existed
+
+    def reconcile_objects(self, *, lease_s: float = INTENT_LEASE_S) -> int:
+        """Settle the object writes that a crash left without their event; return how
+        many events this appended.
+
+        Each intent of a writer known to be gone (a process of this host that is no
+        longer running), or older than ``lease_s`` (a writer elsewhere, whose life this
+        host cannot see), is settled from the object as it is now: a put whose object
+        differs from the one before the write (etag or last-modified time) gets its
+        ``ObjectCreated:Put`` event, a delete whose object is gone gets its
+        ``ObjectRemoved:Delete``, the exact records the write would have appended; a
+        write that did not happen just loses its intent. Intents of live writers are
+        left to them. A `Runtime` calls this when it starts.
+        """
+        appended = 0
+        deadline = time.time() - lease_s
+        for intent in self.state.intents():
+            if intent.time > deadline and _writer_alive(intent.owner):
+                continue
+            appended += self._settle(intent)
+        return appended
+
+    def _begin(self, operation: str, bucket: str, key: str) -> Intent:
+        """Record the intent of a write, with the object as it is before it."""
+        try:
+            before: ObjectInfo | None = self.store.head(bucket, key)
+        except NoSuchKeyError:
+            before = None
+        return self.state.begin_intent(
+            bucket,
+            key,
+            operation,
+            before_etag=before.etag if before else None,
+            before_modified=before.last_modified.timestamp() if before else None,
+            owner=_owner(),
+            root=_chain_root(),
+        )
+
+    def _settle(self, intent: Intent) -> int:
+        """Append the event of ``intent``'s write if the write happened; drop the intent."""
+        try:
+            now: ObjectInfo | None = self.store.head(intent.bucket, intent.key)
+        except NoSuchKeyError:
+            now = None
+        events = []
+        if intent.operation == "put" and now is not None and not _unchanged(intent, now):
+            name = "ObjectCreated:Put"
+            events.append(self._s3_event(name, now, intent.bucket, intent.key, root=intent.root))
+        elif intent.operation == "delete" and intent.before_etag is not None and now is None:
+            name = "ObjectRemoved:Delete"
+            events.append(self._s3_event(name, None, intent.bucket, intent.key, root=intent.root))
+        return len(self.state.commit_intent(intent.id, events, if_pending=True))
+
+    def _settle_quietly(self, intent: Intent) -> None:
+        """Settle after a failed store write, if the store answers; else leave the
+        intent to a later `reconcile_objects` (the caller raises the write's error)."""
+        with contextlib.suppress(Exception):
+            self._settle(intent)
 
     def get_object(self, bucket: str, key: str) -> bytes:
         return self.store.get(bucket, key)
@@ -80,12 +173,12 @@ class Client:
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         return self.store.list(bucket, prefix)
 
-    def _append_s3(self, name: str, info: ObjectInfo | None, bucket: str, key: str) -> None:
+    def _s3_event(
+        self, name: str, info: ObjectInfo | None, bucket: str, key: str, *, root: float | None
+    ) -> NewEvent:
         record = s3_record(name, info, bucket=bucket, key=key, region=self.settings.region)
         body = json.dumps(s3_event([record]))
-        self.state.append(
-            [NewEvent("s3", body, source="aws.s3", detail_type=name, root=_chain_root())]
-        )
+        return NewEvent("s3", body, source="aws.s3", detail_type=name, root=root)
 
     # -- events and invocations ------------------------------------------------------
 
@@ -205,6 +298,42 @@ class Client:
 
 
 _defaults: dict[str | None, Client] = {}
+
+
+def _crash_point(name: str) -> None:
+    """A test-only seam: the crash tests replace it to kill the process at a named point
+    of an object write (``intent``, ``stored``, ``committed``). Does nothing otherwise."""
+
+
+def _owner() -> str:
+    """Who writes: host, pid and this process's token (a pid may be reused)."""
+    return f"{socket.gethostname()} {os.getpid()} {_PROCESS_TOKEN}"
+
+
+def _writer_alive(owner: str) -> bool:
+    """Whether the process that began an intent may still be writing. True for a
+    process of another host: this one cannot tell (the lease decides)."""
+    host, _, rest = owner.partition(" ")
+    pid_text, _, token = rest.partition(" ")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return token == _PROCESS_TOKEN
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, run by another user
+    return True
+
+
+def _unchanged(intent: Intent, now: ObjectInfo) -> bool:
+    """Whether the object is the one that was there before the intent's write."""
+    return (
+        intent.before_etag == now.etag and intent.before_modified == now.last_modified.timestamp()
+    )
 
 
 def _chain_root() -> float | None:

@@ -33,9 +33,10 @@ class Runtime:
 
     Entering takes the dispatcher lock (`HomeBusyError` if another dispatcher has it),
     requeues what a previous dispatcher left claimed or running (recording attempts
-    that were running as lost), sweeps the scratch of its dead workers, and starts the
-    executor. Leaving drains in-flight work and stops the executor, leaving no process
-    behind.
+    that were running as lost), appends the object events that crashed writers left
+    unwritten (`Client.reconcile_objects`), sweeps the scratch of its dead workers, and
+    starts the executor. Leaving drains in-flight work and stops the executor, leaving no
+    process behind.
     """
 
     def __init__(
@@ -67,12 +68,14 @@ class Runtime:
         self.dispatcher: Dispatcher | None = None
         self.executor: Executor | None = None
         self.recovered = 0
+        self.reconciled = 0  # object events a crashed writer left for this start to append
 
     def __enter__(self) -> Runtime:
         try:
             self._stack.enter_context(home_lock(self.settings.home))
             state = self.client.state
             self.recovered = state.release()
+            self.reconciled = self.client.reconcile_objects()
             sweep_scratch(self.settings.home)
             if self.app.path is not None and self.only is None:
                 state.set_meta("app_path", str(self.app.path))

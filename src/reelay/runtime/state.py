@@ -125,6 +125,17 @@ CREATE TABLE IF NOT EXISTS idempotency (
     expires REAL NOT NULL,
     result TEXT
 );
+CREATE TABLE IF NOT EXISTS intents (
+    id TEXT PRIMARY KEY,
+    time REAL NOT NULL,              -- when the write began
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    operation TEXT NOT NULL,         -- put | delete
+    before_etag TEXT,                -- the object before the write (NULL: there was none)
+    before_modified REAL,            -- its last-modified time, epoch seconds
+    owner TEXT NOT NULL,             -- the writing process: host, pid, process token
+    root REAL                        -- the chain root of the event the write appends
+);
 """
 
 
@@ -200,6 +211,26 @@ class Event:
             "target": self.target,
             "event": _json(self.body),
         }
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An object write begun and not yet settled (see `State.begin_intent`).
+
+    ``before_etag`` and ``before_modified`` describe the object as it was before the
+    write (None: there was none), which is how reconciliation tells whether the write
+    happened; ``owner`` names the writing process (host, pid, process token).
+    """
+
+    id: str
+    time: float
+    bucket: str
+    key: str
+    operation: str
+    before_etag: str | None
+    before_modified: float | None
+    owner: str
+    root: float | None
 
 
 @dataclass(frozen=True)
@@ -1076,3 +1107,72 @@ class State:
                 "DELETE FROM idempotency WHERE key = ? AND owner = ? AND status = 'in_progress'",
                 (key, owner),
             )
+
+    # -- object-write intents ----------------------------------------------------------
+
+    def begin_intent(
+        self,
+        bucket: str,
+        key: str,
+        operation: str,
+        *,
+        before_etag: str | None,
+        before_modified: float | None,
+        owner: str,
+        root: float | None = None,
+    ) -> Intent:
+        """Record, durably, that ``operation`` (put or delete) of an object is about to
+        happen; return the intent, whose id `commit_intent` takes.
+
+        An intent left behind by a writer that died is settled by reconciliation
+        (`reelay.client.Client.reconcile_objects`), which decides from the object's state
+        before (``before_etag``, ``before_modified``) and now whether its event is due.
+        """
+        intent = Intent(
+            str(uuid.uuid4()),
+            time.time(),
+            bucket,
+            key,
+            operation,
+            before_etag,
+            before_modified,
+            owner,
+            root,
+        )
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO intents (id, time, bucket, key, operation, before_etag, "
+                "before_modified, owner, root) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                tuple(getattr(intent, f) for f in Intent.__dataclass_fields__),
+            )
+        return intent
+
+    def commit_intent(
+        self, intent_id: str, events: Sequence[NewEvent], *, if_pending: bool = False
+    ) -> list[Event]:
+        """Settle an intent: append ``events`` (none: the write changed nothing) and drop
+        the intent, in one transaction, so the event exists once or the intent remains.
+
+        ``if_pending`` (reconciliation's): append only if the intent is still there, so
+        that two reconcilers never append one write's event twice. The writer itself
+        appends regardless: its write happened, whoever settled the intent meanwhile.
+        """
+        with self._write() as db:
+            cur = db.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+            if if_pending and cur.rowcount == 0:
+                return []
+            out = self._insert_events(db, events, time.time())
+        if out:
+            self.doorbell.ring()
+        return out
+
+    def intents(self, older_than: float | None = None) -> list[Intent]:
+        """The intents not yet settled, oldest first; only those begun before
+        ``older_than`` (epoch seconds) if given."""
+        db = self._db()
+        if older_than is None:
+            rows = db.execute("SELECT * FROM intents ORDER BY time").fetchall()
+        else:
+            sql = "SELECT * FROM intents WHERE time < ? ORDER BY time"
+            rows = db.execute(sql, (older_than,)).fetchall()
+        return [Intent(**dict(r)) for r in rows]

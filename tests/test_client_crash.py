@@ -9,6 +9,7 @@ checks the event is in the log exactly once and a function triggered by it ran.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -22,7 +23,7 @@ import pytest
 
 from reelay.client import Client
 from reelay.config import Settings
-from reelay.errors import NoSuchKeyError
+from reelay.errors import NoSuchKeyError, StorageError
 from reelay.runtime import Runtime, load_app
 
 CRASHED = 9  # the child's exit status at the crash point
@@ -274,3 +275,43 @@ def test_a_failed_store_write_settles_its_intent_at_once(
         with pytest.raises(OSError, match="disk on fire"):
             client.put_object("uploads", "k", b"1")
         assert client.state.intents() == [] and client.state.events() == []
+
+
+def test_a_writer_killed_while_the_runtime_serves_is_settled_by_the_sweep(
+    settings: Settings, app_path: Path
+) -> None:
+    """A writer that dies while `reelay up` runs (a worker killed at its timeout, say)
+    is settled with the dispatcher's periodic sweep, not only at the next start."""
+    with Runtime(load_app(app_path), settings, max_workers=1) as rt:
+        assert rt.dispatcher is not None and rt.reconciled == 0
+        crash_child(settings, "put", "stored")
+        rt.dispatcher._next_sweep = 0.0  # the sweep is due now (it runs once a minute)
+        rt.dispatcher.step()
+        assert rt.reconciled == 1
+        rt.start()
+        assert rt.wait_idle(60)
+        assert len(s3_events(rt.client, "ObjectCreated:Put")) == 1
+    out = settings.home / "out" / "seen.jsonl"
+    assert [json.loads(x)["eventName"] for x in out.read_text().splitlines()] == [
+        "ObjectCreated:Put"
+    ]
+
+
+def test_an_unreachable_store_does_not_stop_the_runtime(
+    tmp_path: Path, app_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reconciliation that cannot reach the store says so and waits for the next sweep."""
+    settings = Settings.load(tmp_path / "home")
+    with Client(settings) as client:
+        client.state.begin_intent(
+            "uploads", "k", "put", before_etag=None, before_modified=None, owner="gone 1 x"
+        )
+    out = io.StringIO()
+
+    def unreachable(self: Client, *, lease_s: float = 0.0) -> int:
+        raise StorageError("store unreachable: connection refused")
+
+    monkeypatch.setattr(Client, "reconcile_objects", unreachable)
+    with Runtime(load_app(app_path), settings, max_workers=1, out=out) as rt:
+        assert rt.reconciled == 0
+    assert "object writes not reconciled yet: store unreachable" in out.getvalue()

@@ -15,7 +15,7 @@ from typing import TextIO
 
 from reelay.client import Client
 from reelay.config import Settings
-from reelay.errors import ConfigError
+from reelay.errors import ConfigError, ReelayError
 from reelay.runtime._scratch import sweep_scratch
 from reelay.runtime.app import App
 from reelay.runtime.dispatcher import Dispatcher, home_lock
@@ -68,14 +68,14 @@ class Runtime:
         self.dispatcher: Dispatcher | None = None
         self.executor: Executor | None = None
         self.recovered = 0
-        self.reconciled = 0  # object events a crashed writer left for this start to append
+        self.reconciled = 0  # object events that crashed writers left, appended since start
 
     def __enter__(self) -> Runtime:
         try:
             self._stack.enter_context(home_lock(self.settings.home))
             state = self.client.state
             self.recovered = state.release()
-            self.reconciled = self.client.reconcile_objects()
+            self._reconcile()
             sweep_scratch(self.settings.home)
             if self.app.path is not None and self.only is None:
                 state.set_meta("app_path", str(self.app.path))
@@ -91,6 +91,7 @@ class Runtime:
                 verbose=self.verbose,
                 only=self.only,
                 scheduling=self.scheduling,
+                reconcile=self._reconcile,
             )
             self._stack.callback(self.dispatcher.close)
         except BaseException:
@@ -103,6 +104,16 @@ class Runtime:
         self.stop()
         self._stack.close()
         self.client.close()
+
+    def _reconcile(self) -> None:
+        """Settle the object writes that crashed writers left (at start, then with each
+        scratch sweep: a worker killed mid ``put_object``). A store that does not answer
+        now is tried again at the next sweep; the intents wait in the State."""
+        try:
+            self.reconciled += self.client.reconcile_objects()
+        except ReelayError as exc:
+            if self.out is not None:
+                print(f"object writes not reconciled yet: {exc}", file=self.out, flush=True)
 
     # -- serving -----------------------------------------------------------------------
 

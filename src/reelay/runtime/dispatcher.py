@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -85,7 +85,8 @@ PREFETCH = 8
 # retried, and its late result is ignored. The lease runs from the attempt's start,
 # not from the claim, so waiting in the executor's queue never expires it.
 LEASE_GRACE_S = 60.0
-# Scratch left by dead workers is swept at start and this often.
+# Scratch left by dead workers is swept at start and this often (and object writes
+# that dead writers left without their event are settled).
 SWEEP_S = 60.0
 
 
@@ -198,8 +199,12 @@ class Dispatcher:
         verbose: bool = False,
         only: Collection[str] | None = None,
         scheduling: Scheduling = "oldest-first",
+        reconcile: Callable[[], object] | None = None,
     ) -> None:
         self.scheduling = scheduling
+        # Settles object writes whose writer died (a worker killed mid put_object), with
+        # the scratch sweep; the Runtime passes `Client.reconcile_objects`.
+        self.reconcile = reconcile
         self.app = app
         self.settings = settings
         self.state = state
@@ -276,6 +281,8 @@ class Dispatcher:
             self._next_expiry = now + EXPIRY_CHECK_S
         if now >= self._next_sweep:
             sweep_scratch(self.settings.home)
+            if self.reconcile is not None and self.only is None:
+                self.reconcile()
             self._next_sweep = now + SWEEP_S
         return self._claim(now) or busy or bool(starts)
 

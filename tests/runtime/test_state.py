@@ -282,3 +282,48 @@ def test_database_errors_are_state_errors_naming_the_database(tmp_path: Path) ->
     (tmp_path / "state.db").write_bytes(b"this is not an SQLite database" * 100)
     with pytest.raises(StateError, match=r"state\.db: open failed: file is not a database"):
         State(tmp_path)
+
+
+def test_the_reads_observers_ask_for(tmp_path: Path) -> None:
+    """The typed reads that metrics, the API and the dispatcher use instead of SQL."""
+    with State(tmp_path) as state:
+        events = state.append([event(i) for i in range(4)])
+        functions = ["f", "f", "g", "g"]
+        state.route(
+            [
+                NewInvocation(e.seq, e.time, fn, 1, 60)
+                for e, fn in zip(events, functions, strict=True)
+            ],
+            events[-1].seq,
+        )
+        assert set(state.ready(["g"], time.time()).values()) == {"g"}
+        assert state.ready([], time.time()) == {}
+        count, oldest = state.pending()
+        assert count == 4 and oldest == events[0].time
+        claimed = state.claim(time.time(), 3)
+        now = time.time()
+        outcomes = [
+            Outcome(
+                claimed[0][0].id, SUCCEEDED, result="1", attempt=attempt(claimed[0][0].id, 1, now)
+            ),
+            Outcome(
+                claimed[1][0].id,
+                FAILED,
+                condition="RetriesExhausted",
+                attempt=attempt(claimed[1][0].id, 1, now, ok=False),
+            ),
+        ]
+        state.finish(outcomes)
+        by_function = state.counts_by_function([QUEUED, CLAIMED, FAILED])
+        assert sum(by_function.values()) == 3 and by_function[(claimed[1][0].function, FAILED)] == 1
+        assert state.event_counts() == {"event": 4}
+        assert sorted(ok for _, ok in state.attempts_ended_since(now - 1, 60)) == [False, True]
+        assert state.attempts_ended_since(now + 3600, 60) == []
+        totals = {(t.function, t.outcome): t for t in state.attempt_totals([0.1, 1.0])}
+        assert sum(t.count for t in totals.values()) == 2
+        assert all(t.buckets == (0, 1) for t in totals.values())  # 385 ms: under 1 s, not 0.1 s
+        stats = state.function_stats()
+        assert sum(s.attempts for s in stats.values()) == 2
+        assert sum(s.errors for s in stats.values()) == 1
+        (failed,) = state.attempts(ok=False)
+        assert failed.invocation_id == claimed[1][0].id

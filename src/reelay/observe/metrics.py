@@ -31,17 +31,7 @@ from reelay.runtime.state import CLAIMED, FAILED, QUEUED, RUNNING, State
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 WINDOW_S = 60.0
 LONGEST_ATTEMPT_S = 960.0  # Lambda's 900 s timeout cap, and the dispatcher's grace
-TIMEOUT = "Sandbox.Timedout"
 
-_OUTCOME = (
-    f"CASE WHEN ok THEN 'success' WHEN error_type = '{TIMEOUT}' THEN 'timeout' ELSE 'error' END"
-)
-_ATTEMPTS = f"""
-SELECT function, {_OUTCOME} AS outcome, COUNT(*) AS n, SUM(attempt > 1) AS retries,
-       SUM(cold_start) AS cold, SUM(duration_ms) / 1000.0 AS seconds,
-       {", ".join(f"SUM(duration_ms <= {b * 1000})" for b in BUCKETS)}
-FROM attempts GROUP BY function, outcome
-"""
 # A handler's result is whatever it returned: JSON that SQLite may not parse (NaN) is
 # skipped, not allowed to fail the scrape.
 _RESULT = "CASE WHEN json_valid(i.result) THEN i.result END"
@@ -78,13 +68,9 @@ class Metrics(Collector):
         since = now - WINDOW_S
         # Attempts that ended in the window started at most the longest timeout earlier:
         # the first bound lets the index on `started` skip the rest of the history.
-        recent = self.state.read(
-            "SELECT duration_ms, ok FROM attempts "
-            "WHERE started >= ? AND started + duration_ms / 1000.0 >= ?",
-            (since - LONGEST_ATTEMPT_S, since),
-        )
-        durations = sorted(r[0] / 1000 for r in recent)
-        errors = sum(1 for r in recent if not r[1])
+        recent = self.state.attempts_ended_since(since, LONGEST_ATTEMPT_S)
+        durations = sorted(ms / 1000 for ms, _ in recent)
+        errors = sum(1 for _, ok in recent if not ok)
         counts = self.state.counts()
         queued, oldest_age = self._pending(now)
         states = [t["status"] for t in self.titles.all()]
@@ -106,19 +92,25 @@ class Metrics(Collector):
 
     def _pending(self, now: float) -> tuple[int, float]:
         """How many invocations are queued, and the age of the oldest one's event."""
-        count, oldest = self.state.read(
-            "SELECT COUNT(*), MIN(created) FROM invocations WHERE status = ?", (QUEUED,)
-        )[0]
-        return int(count), max(now - oldest, 0.0) if oldest else 0.0
+        count, oldest = self.state.pending()
+        return count, max(now - oldest, 0.0) if oldest else 0.0
 
     def failures(self, limit: int = 10) -> list[dict[str, Any]]:
         """The newest failed attempts with their error messages."""
-        rows = self.state.read(
-            "SELECT invocation_id, attempt, function, started, duration_ms, error_type, "
-            "error_message, worker FROM attempts WHERE NOT ok ORDER BY started DESC LIMIT ?",
-            (limit,),
+        fields = (
+            "invocation_id",
+            "attempt",
+            "function",
+            "started",
+            "duration_ms",
+            "error_type",
+            "error_message",
+            "worker",
         )
-        return [dict(r) for r in rows]
+        return [
+            {name: getattr(a, name) for name in fields}
+            for a in self.state.attempts(ok=False, limit=limit)
+        ]
 
     # -- Prometheus ----------------------------------------------------------------------
 
@@ -147,13 +139,14 @@ class Metrics(Collector):
         )
         per_function: dict[str, list[float]] = {}
         timed_out: dict[str, int] = {}
-        for row in self.state.read(_ATTEMPTS):
-            fn, outcome, n = row[0], row[1], row[2]
-            invocations.add_metric([fn, outcome], n)
-            totals = per_function.setdefault(fn, [0.0] * (len(BUCKETS) + 4))
-            for i, value in enumerate((n, row[3], row[4], row[5], *row[6:])):
+        for t in self.state.attempt_totals(BUCKETS):
+            invocations.add_metric([t.function, t.outcome], t.count)
+            totals = per_function.setdefault(t.function, [0.0] * (len(BUCKETS) + 4))
+            for i, value in enumerate((t.count, t.retries, t.cold_starts, t.seconds, *t.buckets)):
                 totals[i] += value or 0
-            timed_out[fn] = timed_out.get(fn, 0) + (n if outcome == "timeout" else 0)
+            timed_out[t.function] = timed_out.get(t.function, 0) + (
+                t.count if t.outcome == "timeout" else 0
+            )
         for fn, (n, n_retries, n_cold, seconds, *below) in per_function.items():
             retries.add_metric([fn], n_retries)
             timeouts.add_metric([fn], timed_out[fn])
@@ -183,12 +176,9 @@ class Metrics(Collector):
         dlq = GaugeMetricFamily(
             "reelay_dlq_depth", "Failed invocations in the dead-letter queue.", labels=["function"]
         )
-        rows = self.state.read(
-            "SELECT function, status, COUNT(*) FROM invocations WHERE status IN (?, ?, ?, ?) "
-            "GROUP BY function, status",
-            (QUEUED, CLAIMED, RUNNING, FAILED),
-        )
-        for fn, status, n in rows:
+        for (fn, status), n in self.state.counts_by_function(
+            (QUEUED, CLAIMED, RUNNING, FAILED)
+        ).items():
             if status == FAILED:
                 dlq.add_metric([fn], n)
             else:
@@ -202,7 +192,7 @@ class Metrics(Collector):
         )
         age.add_metric([], oldest_age)
         events = CounterMetricFamily("reelay_events", "Events in the log.", labels=["kind"])
-        for kind, n in self.state.read("SELECT kind, COUNT(*) FROM events GROUP BY kind"):
+        for kind, n in self.state.event_counts().items():
             events.add_metric([kind], n)
         yield from (by_status, dlq, queue, age, events)
 

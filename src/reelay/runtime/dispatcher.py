@@ -422,14 +422,7 @@ class Dispatcher:
     def _count_throttles(self, now: float, claimed: list[str], full: list[str]) -> None:
         """Count each ready invocation held back by its function's reserved concurrency,
         once per wait (Lambda's Throttles metric): a wait ends when it is claimed."""
-        waiting: dict[str, str] = {}
-        if full:
-            rows = self.state.read(
-                "SELECT id, function FROM invocations WHERE status = ? AND not_before <= ? "
-                f"AND function IN ({','.join('?' * len(full))})",
-                (QUEUED, now, *full),
-            )
-            waiting = {r[0]: r[1] for r in rows}
+        waiting = self.state.ready(full, now)
         new = Counter(fn for id_, fn in waiting.items() if id_ not in self._throttled)
         # Keep the waits still going: of full functions only those still waiting (others
         # were claimed or expired); of the rest, those not claimed just now.

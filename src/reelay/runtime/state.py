@@ -300,6 +300,31 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class AttemptTotals:
+    """The attempts of one function with one outcome (``success``, ``error``,
+    ``timeout``), summed over the whole history: what counters and histograms need."""
+
+    function: str
+    outcome: str
+    count: int
+    retries: int  # attempts after an invocation's first
+    cold_starts: int
+    seconds: float
+    buckets: tuple[int, ...]  # attempts no longer than each bound asked for
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    """One function's attempts over the whole history."""
+
+    attempts: int
+    errors: int
+    avg_ms: float | None
+    max_ms: float | None
+    last_started: float | None
+
+
+@dataclass(frozen=True)
 class Start:
     """A worker started an attempt's handler: at ``started`` (epoch seconds), on
     ``worker`` (None when the executor cannot tell)."""
@@ -926,6 +951,76 @@ class State:
         )
         return [_invocation(r) for r in rows]
 
+    def ready(self, functions: Sequence[str], now: float) -> dict[str, str]:
+        """Queued invocations of ``functions`` ready at ``now``: id -> function."""
+        if not functions:
+            return {}
+        rows = self._db().execute(
+            "SELECT id, function FROM invocations WHERE status = ? AND not_before <= ? "
+            f"AND function IN ({','.join('?' * len(functions))})",
+            (QUEUED, now, *functions),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def pending(self) -> tuple[int, float | None]:
+        """How many invocations are queued, and when the oldest one's event came."""
+        count, oldest = (
+            self._db()
+            .execute("SELECT COUNT(*), MIN(created) FROM invocations WHERE status = ?", (QUEUED,))
+            .fetchone()
+        )
+        return int(count), oldest
+
+    def counts_by_function(self, statuses: Sequence[str]) -> dict[tuple[str, str], int]:
+        """How many invocations each function has in each of ``statuses``:
+        (function, status) -> count, for the pairs that have any."""
+        rows = self._db().execute(
+            "SELECT function, status, COUNT(*) FROM invocations "
+            f"WHERE status IN ({','.join('?' * len(statuses))}) GROUP BY function, status",
+            tuple(statuses),
+        )
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def event_counts(self) -> dict[str, int]:
+        """Events in the log by kind (s3, event, invoke, invoke-async, schedule)."""
+        rows = self._db().execute("SELECT kind, COUNT(*) FROM events GROUP BY kind")
+        return {r[0]: r[1] for r in rows}
+
+    def attempts_ended_since(self, since: float, longest_s: float) -> list[tuple[float, bool]]:
+        """(duration in ms, ok) of the attempts that ended at ``since`` or later;
+        ``longest_s`` bounds how long an attempt can run (so old ones are skipped by
+        index, not read)."""
+        rows = self._db().execute(
+            "SELECT duration_ms, ok FROM attempts "
+            "WHERE started >= ? AND started + duration_ms / 1000.0 >= ?",
+            (since - longest_s, since),
+        )
+        return [(r[0], bool(r[1])) for r in rows]
+
+    def attempt_totals(self, bounds: Sequence[float]) -> list[AttemptTotals]:
+        """Every function's attempts by outcome, with how many took at most each of
+        ``bounds`` (seconds): the whole history, summed where it is stored."""
+        outcome = (
+            "CASE WHEN ok THEN 'success' WHEN error_type = 'Sandbox.Timedout' THEN 'timeout' "
+            "ELSE 'error' END"
+        )
+        sums = "".join(", SUM(duration_ms <= ?)" for _ in bounds)
+        rows = self._db().execute(
+            f"SELECT function, {outcome} AS outcome, COUNT(*), SUM(attempt > 1), "
+            f"SUM(cold_start), SUM(duration_ms) / 1000.0{sums} "
+            "FROM attempts GROUP BY function, outcome",
+            tuple(b * 1000.0 for b in bounds),
+        )
+        return [AttemptTotals(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in rows]
+
+    def function_stats(self) -> dict[str, FunctionStats]:
+        """Each function's attempts, errors, average and longest duration, last start."""
+        rows = self._db().execute(
+            "SELECT function, COUNT(*), SUM(NOT ok), AVG(duration_ms), MAX(duration_ms), "
+            "MAX(started) FROM attempts GROUP BY function"
+        )
+        return {r[0]: FunctionStats(r[1], r[2] or 0, r[3], r[4], r[5]) for r in rows}
+
     def read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run one read-only query, for observers (metrics, title views) that aggregate
         in SQL rather than load every row."""
@@ -940,11 +1035,21 @@ class State:
         return {status: 0 for status in STATUSES} | {r[0]: r[1] for r in rows}
 
     def attempts(
-        self, *, function: str | None = None, invocation_id: str | None = None, limit: int = 20
+        self,
+        *,
+        function: str | None = None,
+        invocation_id: str | None = None,
+        ok: bool | None = None,
+        limit: int = 20,
     ) -> list[Attempt]:
-        """The newest attempts first, with their logs."""
+        """The newest attempts first, with their logs (``ok=False``: the failed ones)."""
         rows = self._select(
-            "attempts", "started DESC", limit, function=function, invocation_id=invocation_id
+            "attempts",
+            "started DESC",
+            limit,
+            function=function,
+            invocation_id=invocation_id,
+            ok=None if ok is None else int(ok),
         )
         out = []
         for r in rows:

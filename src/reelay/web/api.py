@@ -53,7 +53,7 @@ from reelay.media.titles import Titles
 from reelay.observe.alerts import Alerter
 from reelay.observe.metrics import Metrics
 from reelay.runtime.app import App
-from reelay.runtime.state import STATUSES
+from reelay.runtime.state import FAILED, STATUSES, FunctionStats
 from reelay.storage import validate_bucket, validate_key
 from reelay.web import _openapi
 from reelay.web._auth import COOKIE, SIGN_IN, Audit, FormError, presented, read_sign_in, same
@@ -859,25 +859,13 @@ def _unauthorized(request: Request, presented_in: str | None) -> Response:
 
 
 def _functions(client: Client, app: App | None) -> list[dict[str, Any]]:
-    stats = {
-        r["function"]: dict(r)
-        for r in client.state.read(
-            "SELECT function, COUNT(*) AS invocations, SUM(NOT ok) AS errors, "
-            "AVG(duration_ms) AS avg_ms, MAX(duration_ms) AS max_ms, "
-            "MAX(started) AS last_started FROM attempts GROUP BY function"
-        )
-    }
-    dlq = {
-        r[0]: r[1]
-        for r in client.state.read(
-            "SELECT function, COUNT(*) FROM invocations WHERE status = 'failed' GROUP BY function"
-        )
-    }
+    stats = client.state.function_stats()
+    dlq = {fn: n for (fn, _), n in client.state.counts_by_function([FAILED]).items()}
     names = sorted(set(stats) | set(dlq) | set(app.functions if app else ()))
     out = []
     for name in names:
         spec = app.functions.get(name) if app else None
-        row = stats.get(name, {"invocations": 0, "errors": 0, "avg_ms": None, "max_ms": None})
+        row = stats.get(name, FunctionStats(0, 0, None, None, None))
         out.append(
             {
                 "name": name,
@@ -886,11 +874,11 @@ def _functions(client: Client, app: App | None) -> list[dict[str, Any]]:
                 "memory_mb": spec.memory_mb if spec else None,
                 "reserved_concurrency": spec.reserved_concurrency if spec else None,
                 "triggers": app.triggers(name) if app and spec else None,
-                "invocations": row["invocations"],
-                "errors": row["errors"] or 0,
-                "avg_ms": row["avg_ms"],
-                "max_ms": row["max_ms"],
-                "last_started": row.get("last_started"),
+                "invocations": row.attempts,
+                "errors": row.errors,
+                "avg_ms": row.avg_ms,
+                "max_ms": row.max_ms,
+                "last_started": row.last_started,
                 "dlq": dlq.get(name, 0),
             }
         )

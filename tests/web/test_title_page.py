@@ -114,8 +114,19 @@ def check_retries(browser: Browser, title_id: str, task_id: str, size: str) -> N
     retries = name.locator(".badge")
     assert retries.inner_text() == "\N{MULTIPLICATION SIGN}2"
     assert retries.is_visible()
-    cell, badge = name.bounding_box(), retries.bounding_box()
-    assert cell is not None and badge is not None
+    # Both boxes in one look: read one after the other, the page could move between
+    # them (the player or the charts above still laying out).
+    cell, badge = page.evaluate(
+        """(selector) => {
+            const name = document.querySelector(selector);
+            const box = (el) => {
+                const r = el.getBoundingClientRect();
+                return { x: r.x, y: r.y, width: r.width, height: r.height };
+            };
+            return [box(name), box(name.querySelector(".badge"))];
+        }""",
+        f".tl-row[data-task='{task_id}'] .tl-name",
+    )
     assert badge["width"] > 0 and badge["height"] > 0
     inside = (
         cell["x"] <= badge["x"]

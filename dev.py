@@ -2,9 +2,11 @@
 """Set up `.venv/` with reelay installed, then run the demo or the test suite.
 
     python3 dev.py demo     # set up, then `reelay demo` on embedded defaults
-    python3 dev.py test     # set up, then the whole test suite
+    python3 dev.py test     # set up, then the suite on SQLite, then the State's users on PostgreSQL
+    python3 dev.py test tests/web -x    # set up, then pytest with these arguments, once
 
-Needs only Python 3.11+. The environment is rebuilt when pyproject.toml changes.
+Needs only Python 3.11+ (and, for `test`, a PostgreSQL server on 127.0.0.1:5432:
+scripts/system-deps.sh brings one). The environment is rebuilt when pyproject.toml changes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,17 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".reelay-installed"
 WEB = ROOT / "src" / "reelay" / "web"  # the dashboard's npm packages (hls.js)
+# What `dev.py test` runs a second time with every test's State in PostgreSQL
+# (tests/conftest.py gives each test a schema of its own in a database made for the run).
+POSTGRES_TESTS = [
+    "tests/state",
+    "tests/runtime",
+    "tests/media",
+    "tests/web",
+    "tests/test_client.py",
+    "tests/test_client_crash.py",
+    "tests/test_idempotency.py",
+]
 
 
 def ensure_venv() -> None:
@@ -66,6 +79,30 @@ def ensure_web() -> None:
     stamp.write_text(wanted)
 
 
+def run_tests(args: list[str]) -> int:
+    """Pytest with `args`, once; without args, the whole suite on SQLite and then, if it
+    passed, POSTGRES_TESTS on PostgreSQL. The exit status is the first failure's."""
+    if args:
+        return pytest(args)
+    code = pytest([], "the whole suite on SQLite", state="sqlite")
+    if code != 0:
+        print("the SQLite pass failed, so the PostgreSQL pass did not run", file=sys.stderr)
+        return code
+    title = "state, runtime, media, web and client tests on PostgreSQL"
+    return pytest(POSTGRES_TESTS, title, state="postgresql")
+
+
+def pytest(args: list[str], title: str = "", state: str = "") -> int:
+    """Run pytest in .venv; with a title, print it as a header, and with a state, run
+    every test's State on that backend (REELAY_TEST_STATE, read by tests/conftest.py)."""
+    env = dict(os.environ)
+    if state:
+        env["REELAY_TEST_STATE"] = state
+    if title:
+        print(f"\n=== {title} (REELAY_TEST_STATE={state}) ===", flush=True)
+    return subprocess.run([str(BIN / "python"), "-m", "pytest", *args], env=env).returncode
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test"):
         print(__doc__.strip())
@@ -73,11 +110,9 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     ensure_web()
     os.chdir(ROOT)
-    if argv[0] == "demo":
-        cmd = [str(BIN / "reelay"), "demo", *argv[1:]]
-    else:
-        cmd = [str(BIN / "python"), "-m", "pytest", *argv[1:]]
-    return subprocess.run(cmd).returncode
+    if argv[0] == "test":
+        return run_tests(argv[1:])
+    return subprocess.run([str(BIN / "reelay"), "demo", *argv[1:]]).returncode
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from reelay.client import Client
 from reelay.config import Settings
 from reelay.media.titles import STATE_CHANGE, Titles
 from reelay.observe.metrics import Metrics
-from reelay.runtime.state import SUCCEEDED, Attempt, NewEvent, NewInvocation, Outcome, State
+from reelay.state import SUCCEEDED, Attempt, NewEvent, NewInvocation, Outcome, State
 
 CHUNKS = 10
 

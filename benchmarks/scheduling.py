@@ -24,7 +24,7 @@ from reelay.config import Settings
 from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE
 from reelay.media.samples import make_clip
 from reelay.runtime import Runtime, load_app
-from reelay.runtime.state import SCHEDULING, Scheduling
+from reelay.state import SCHEDULING, Scheduling
 
 TIMEOUT_S = 1800.0
 

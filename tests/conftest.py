@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -22,3 +24,60 @@ def s3_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+# The server is a real one: REELAY_TEST_POSTGRES names it (an admin URL; default: the
+# one on loopback that scripts/system-deps.sh installs and starts). Each test run makes
+# a database of its own and drops it; each test that asks gets a schema of its own in
+# it, so no test sees another's state. REELAY_TEST_STATE=postgresql runs every test
+# that opens a home with its state there.
+
+POSTGRES_ADMIN = os.environ.get(
+    "REELAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """The URL of a PostgreSQL database made for this test run (dropped after it)."""
+    import psycopg  # a dev dependency: never skipped
+
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"no PostgreSQL server at {POSTGRES_ADMIN} ({exc}); run scripts/system-deps.sh "
+            "(as root) to install and start one, or set REELAY_TEST_POSTGRES",
+            pytrace=False,
+        )
+    name = f"reelay_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> Iterator[str]:
+    """A state URL of a schema of this test's own (dropped after it)."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{postgres_database}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(postgres_database, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(autouse=True)
+def _state_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With REELAY_TEST_STATE=postgresql, every home a test opens keeps its state in
+    PostgreSQL, in a schema of the test's own."""
+    if os.environ.get("REELAY_TEST_STATE", "sqlite") == "postgresql":
+        monkeypatch.setenv("REELAY_STATE", request.getfixturevalue("postgres_url"))

@@ -11,7 +11,7 @@ import pytest
 from reelay.config import Settings
 from reelay.errors import AppError
 from reelay.runtime import Runtime, load_app
-from reelay.runtime.state import SUCCEEDED
+from reelay.state import SUCCEEDED
 
 APP_PY = """
 from reelay import Functions

@@ -54,5 +54,5 @@ def test_worker_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = eval(out.stdout)
-    for heavy in ("reelay.client", "reelay.runtime.dispatcher", "reelay.runtime.state", "yaml"):
+    for heavy in ("reelay.client", "reelay.runtime.dispatcher", "reelay.state", "yaml"):
         assert heavy not in loaded, loaded

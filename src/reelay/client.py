@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from reelay.config import Settings
 from reelay.errors import InvalidEventError, NoSuchKeyError
 from reelay.events import bus_event, parse_detail, parse_time, s3_event, s3_record
-from reelay.runtime.state import Arrival, Event, Intent, NewEvent, State
+from reelay.state import Arrival, Event, Intent, NewEvent, State, open_state
 from reelay.storage import ObjectInfo, ObjectStore, open_store
 
 INTENT_LEASE_S = 3600.0  # after this, an intent's writer counts as gone wherever it ran
@@ -47,7 +47,8 @@ class Client:
     @property
     def state(self) -> State:
         if self._state is None:
-            self._state = State(self.settings.home, durability=self.settings.durability)
+            s = self.settings
+            self._state = open_state(s.state_url, s.home, durability=s.durability)
         return self._state
 
     @property

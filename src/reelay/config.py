@@ -12,6 +12,8 @@ executor_url        ``REELAY_EXECUTOR``       ``local`` (a process pool of ``os.
 retry_delays        ``REELAY_RETRY_DELAYS``   ``60,120`` seconds, Lambda's async retry waits
 region              ``AWS_REGION``            ``us-east-1``
 durability          ``REELAY_DURABILITY``     ``process`` (survives kill -9) or ``power`` (fsync)
+state_url           ``REELAY_STATE``          empty: SQLite in ``<home>/state.db``; or
+                                              ``postgresql://user@host:port/database``
 ==================  ========================  =========================================
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from reelay.errors import ConfigError
+from reelay.state import check_state_url
 from reelay.storage import check_store_url
 
 DURABILITY_CHOICES = ("process", "power")
@@ -59,6 +62,7 @@ class Settings:
     retry_delays: tuple[float, ...] = (60.0, 120.0)
     region: str = "us-east-1"
     durability: str = "process"
+    state_url: str = ""  # '': SQLite in the home; postgresql://...: a shared PostgreSQL
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -68,6 +72,10 @@ class Settings:
             check_store_url(self.store_url)
         except ConfigError as exc:
             raise ConfigError(f"REELAY_STORE: {exc}") from None
+        try:
+            check_state_url(self.state_url)
+        except ConfigError as exc:
+            raise ConfigError(f"REELAY_STATE: {exc}") from None
 
     @classmethod
     def load(cls, home: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
@@ -81,6 +89,7 @@ class Settings:
             retry_delays=_parse_delays(env.get("REELAY_RETRY_DELAYS", "60,120")),
             region=env.get("AWS_REGION") or "us-east-1",
             durability=env.get("REELAY_DURABILITY") or "process",
+            state_url=env.get("REELAY_STATE") or "",
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         if settings.durability not in DURABILITY_CHOICES:
@@ -90,14 +99,11 @@ class Settings:
             )
         return settings
 
-    @property
-    def state_path(self) -> Path:
-        return self.home / "state.db"
-
     def environment(self) -> dict[str, str]:
         """Variables that let a handler's process reach the same home (see `reelay.Client`)."""
         return {
             "REELAY_HOME": str(self.home),
             "REELAY_STORE": self.store_url,
             "REELAY_DURABILITY": self.durability,
+            "REELAY_STATE": self.state_url,
         }

@@ -19,7 +19,7 @@ from reelay.errors import InvalidEventError
 from reelay.media.config import BUCKET, INGEST_PREFIX
 from reelay.runtime import Runtime, load_app
 from reelay.runtime._scratch import scratch_root, sweep_scratch
-from reelay.runtime.state import ACTIVE, FAILED, SUCCEEDED
+from reelay.state import ACTIVE, FAILED, SUCCEEDED
 
 from .conftest import ClipFactory
 

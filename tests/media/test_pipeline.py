@@ -15,7 +15,7 @@ from reelay.config import Settings
 from reelay.media._ffmpeg import ffmpeg_path
 from reelay.media.encode import stream_stats
 from reelay.media.titles import Titles
-from reelay.runtime.state import ACTIVE, CLAIMED, FAILED, QUEUED, RUNNING
+from reelay.state import ACTIVE, CLAIMED, FAILED, QUEUED, RUNNING
 
 from .conftest import ClipFactory
 

@@ -11,7 +11,7 @@ import pytest
 
 from reelay.config import Settings
 from reelay.runtime import Runtime, load_app
-from reelay.runtime.state import FAILED, SUCCEEDED
+from reelay.state import FAILED, SUCCEEDED
 
 BASIC = Path(__file__).parent / "apps" / "basic" / "reelay.yaml"
 DEMO = Path(__file__).parents[2] / "src" / "reelay" / "apps" / "demo" / "reelay.yaml"

@@ -17,7 +17,7 @@ import pytest
 from reelay.client import Client
 from reelay.config import Settings
 from reelay.runtime._scratch import scratch_root, sweep_scratch
-from reelay.runtime.state import FAILED, RUNNING, SUCCEEDED
+from reelay.state import FAILED, RUNNING, SUCCEEDED
 
 APP = Path(__file__).parent / "apps" / "basic" / "reelay.yaml"
 EVENTS = 1000

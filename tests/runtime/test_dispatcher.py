@@ -14,7 +14,7 @@ import pytest
 from reelay.config import Settings
 from reelay.errors import HomeBusyError
 from reelay.runtime import Runtime, load_app
-from reelay.runtime.state import CLAIMED, FAILED, QUEUED, RUNNING, SUCCEEDED
+from reelay.state import CLAIMED, FAILED, QUEUED, RUNNING, SUCCEEDED
 
 APP = Path(__file__).parent / "apps" / "basic" / "reelay.yaml"
 
@@ -312,7 +312,7 @@ def test_throttled_work_does_not_spin_the_loop(runtime: Runtime) -> None:
 
 
 def test_invocation_of_a_function_the_app_no_longer_has_fails_cleanly(runtime: Runtime) -> None:
-    from reelay.runtime.state import NewEvent
+    from reelay.state import NewEvent
 
     _, request_id = runtime.client.state.append_invocation(
         NewEvent("invoke", "{}", target="gone"), "gone", max_attempts=1, max_event_age_s=60

@@ -12,7 +12,6 @@ the stretch of the log between its upload and its last event.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from reelay.errors import InvalidEventError, NoSuchKeyError
 from reelay.events import encode_s3_key
 from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE, Title
 from reelay.media.progress import TitleProgress
-from reelay.runtime.state import State
+from reelay.state import Event, EventFilter, State
 
 STATE_CHANGE = "Media Title State Change"
 OUTCOMES = {
@@ -33,17 +32,20 @@ OUTCOMES = {
 }
 STATES = ("submitted", "processing", *OUTCOMES.values())
 _BATCH = 5000
+_BUCKET_NAME = ("Records", 0, "s3", "bucket", "name")
+_OBJECT_KEY = ("Records", 0, "s3", "object", "key")
+_OBJECT_ETAG = ("Records", 0, "s3", "object", "eTag")
 # What `Titles` folds: the pipeline's state changes and outcomes, and uploads to its
 # ingest prefix (filtered here: most object events are the pipeline's own work files).
-_FOLDED_TYPES = ", ".join(f"'{t}'" for t in (STATE_CHANGE, *OUTCOMES))
-_NEW_EVENTS = f"""
-SELECT seq, time, kind, detail_type, body FROM events WHERE seq > ? AND (
-    (source = '{SOURCE}' AND detail_type IN ({_FOLDED_TYPES}))
-    OR (source = 'aws.s3' AND detail_type LIKE 'ObjectCreated:%'
-        AND json_extract(body, '$.Records[0].s3.bucket.name') = '{BUCKET}'
-        AND json_extract(body, '$.Records[0].s3.object.key') LIKE '{INGEST_PREFIX}%'))
-ORDER BY seq LIMIT ?
-"""
+_FOLDED = (
+    EventFilter(source=SOURCE, detail_types=(STATE_CHANGE, *OUTCOMES)),
+    EventFilter(
+        source="aws.s3",
+        detail_types=("ObjectCreated:*",),
+        equals=((_BUCKET_NAME, BUCKET),),
+        prefixes=((_OBJECT_KEY, INGEST_PREFIX),),
+    ),
+)
 
 
 @dataclass
@@ -130,24 +132,24 @@ class Titles:
             return entry.summary()
 
     def _refresh(self) -> None:
-        while rows := self.state.read(_NEW_EVENTS, (self._cursor, _BATCH)):
-            for row in rows:
-                self._fold(row)
-            self._cursor = rows[-1]["seq"]
+        while events := self.state.events_after(self._cursor, _BATCH, where=_FOLDED):
+            for event in events:
+                self._fold(event)
+            self._cursor = events[-1].seq
 
-    def _fold(self, row: sqlite3.Row) -> None:
-        body = json.loads(row["body"])
-        if row["kind"] == "s3":  # an upload makes a title (the same bytes again: the same)
+    def _fold(self, event: Event) -> None:
+        body = json.loads(event.body)
+        if event.kind == "s3":  # an upload makes a title (the same bytes again: the same)
             for record in body["Records"]:
                 title = Title.from_s3_record(record)
                 if title.id not in self._titles:
                     self._titles[title.id] = _Entry(
                         title.as_dict(),
-                        created=row["time"],
-                        updated=row["time"],
-                        upload_seq=row["seq"],
-                        first_seq=row["seq"],
-                        last_seq=row["seq"],
+                        created=event.time,
+                        updated=event.time,
+                        upload_seq=event.seq,
+                        first_seq=event.seq,
+                        last_seq=event.seq,
                     )
             return
         try:
@@ -156,13 +158,13 @@ class Titles:
             return
         entry = self._titles.get(ref["id"])
         if entry is None:  # events of a title whose upload is not on this log
-            entry = _Entry(ref, created=row["time"], updated=row["time"], first_seq=row["seq"])
+            entry = _Entry(ref, created=event.time, updated=event.time, first_seq=event.seq)
             self._titles[ref["id"]] = entry
-        entry.last_seq = row["seq"]
-        if row["detail_type"] == STATE_CHANGE:
-            entry.state_change(body["detail"], row["time"])
-        elif row["detail_type"] in OUTCOMES:
-            entry.outcome = row["detail_type"]
+        entry.last_seq = event.seq
+        if event.detail_type == STATE_CHANGE:
+            entry.state_change(body["detail"], event.time)
+        elif event.detail_type in OUTCOMES:
+            entry.outcome = event.detail_type
 
     def report(self, client: Client, title_id: str) -> dict[str, Any] | None:
         """The title's report, once it is settled (None before)."""
@@ -186,48 +188,42 @@ class Titles:
         return _timeline(self.state, summary, low, high)
 
 
-_TASKS = """
-SELECT i.id, i.function, i.status, i.attempts, i.redrives, i.started, i.finished, i.worker,
-       e.time AS queued, e.detail_type, e.body
-FROM invocations i JOIN events e ON e.seq = i.event_seq
-WHERE e.seq BETWEEN ? AND ? AND (
-      json_extract(e.body, '$.detail.title.id') = ?
-   OR json_extract(e.body, '$.requestPayload.detail.title.id') = ?
-   OR (e.kind = 's3' AND json_extract(e.body, '$.Records[0].s3.object.key') = ?
-       AND json_extract(e.body, '$.Records[0].s3.object.eTag') = ?))
-ORDER BY e.time, i.rowid
-"""
 _LABELS = ("chunk", "renditions", "rendition", "output")
 
 
 def _timeline(state: State, title: dict[str, Any], low: int, high: int) -> list[dict[str, Any]]:
-    rows = state.read(
-        _TASKS,
-        (low, high, title["id"], title["id"], encode_s3_key(title["key"]), title["etag"]),
+    key = encode_s3_key(title["key"])
+    pairs = state.invocations_of(
+        low,
+        high,
+        [
+            EventFilter(equals=((("detail", "title", "id"), title["id"]),)),
+            EventFilter(equals=((("requestPayload", "detail", "title", "id"), title["id"]),)),
+            EventFilter(
+                kind="s3",
+                equals=(
+                    (_OBJECT_KEY, key),
+                    (("Records", 0, "s3", "object", "eTag"), title["etag"]),
+                ),
+            ),
+        ],
     )
-    ids = [r["id"] for r in rows]
-    attempts: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-    if ids:
-        for a in state.read(
-            "SELECT invocation_id, attempt, started, duration_ms, ok, error_type, "
-            "error_message, worker, cold_start FROM attempts "
-            f"WHERE invocation_id IN ({','.join('?' * len(ids))}) ORDER BY started",
-            ids,
-        ):
-            attempts[a["invocation_id"]].append(
-                {
-                    "attempt": a["attempt"],
-                    "started": a["started"],
-                    "duration_s": round(a["duration_ms"] / 1000, 3),
-                    "ok": bool(a["ok"]),
-                    "error": a["error_message"] and f"{a['error_type']}: {a['error_message']}",
-                    "worker": a["worker"],
-                    "cold_start": bool(a["cold_start"]),
-                }
-            )
+    attempts: dict[str, list[dict[str, Any]]] = {inv.id: [] for inv, _ in pairs}
+    for a in state.attempts_of(list(attempts)):
+        attempts[a.invocation_id].append(
+            {
+                "attempt": a.attempt,
+                "started": a.started,
+                "duration_s": round(a.duration_ms / 1000, 3),
+                "ok": a.ok,
+                "error": a.error_message and f"{a.error_type}: {a.error_message}",
+                "worker": a.worker,
+                "cold_start": a.cold_start,
+            }
+        )
     tasks = []
-    for r in rows:
-        detail = json.loads(r["body"]).get("detail") or {}
+    for inv, event in pairs:
+        detail = json.loads(event.body).get("detail") or {}
         label = " ".join(
             f"{k} {','.join(map(str, v)) if isinstance(v, list) else v}"
             for k in _LABELS
@@ -235,16 +231,16 @@ def _timeline(state: State, title: dict[str, Any], low: int, high: int) -> list[
         )
         tasks.append(
             {
-                "id": r["id"],
-                "function": r["function"],
+                "id": inv.id,
+                "function": inv.function,
                 "label": label,
-                "status": r["status"],
-                "queued": r["queued"],
-                "started": r["started"],  # the current (or last) attempt's claim
-                "finished": r["finished"],
-                "redrives": r["redrives"],
-                "worker": r["worker"],
-                "attempts": attempts[r["id"]],
+                "status": inv.status,
+                "queued": event.time,
+                "started": inv.started,  # the current (or last) attempt's claim
+                "finished": inv.finished,
+                "redrives": inv.redrives,
+                "worker": inv.worker,
+                "attempts": attempts[inv.id],
             }
         )
     return tasks

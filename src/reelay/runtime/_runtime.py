@@ -15,13 +15,13 @@ from typing import TextIO
 
 from reelay.client import Client
 from reelay.config import Settings
-from reelay.errors import ConfigError, ReelayError
+from reelay.errors import ConfigError, HomeBusyError, ReelayError
 from reelay.runtime._scratch import sweep_scratch
 from reelay.runtime.app import App
-from reelay.runtime.dispatcher import Dispatcher, home_lock
+from reelay.runtime.dispatcher import Dispatcher
 from reelay.runtime.executors import Executor, open_executor
 from reelay.runtime.loading import load_app
-from reelay.runtime.state import FAILED, SCHEDULING, SUCCEEDED, Invocation, Scheduling
+from reelay.state import FAILED, SCHEDULING, SUCCEEDED, Invocation, Scheduling
 
 __all__ = ["App", "Runtime", "load_app", "wait_for_invocation"]
 
@@ -31,7 +31,8 @@ TERMINAL = (SUCCEEDED, FAILED)
 class Runtime:
     """Serve ``app`` on the home in ``settings``. A context manager holding the home's lock.
 
-    Entering takes the dispatcher lock (`HomeBusyError` if another dispatcher has it),
+    Entering takes the state's dispatcher lock (`HomeBusyError` if another dispatcher has
+    it; with ``standby``, on a state shared by machines, it waits to take over instead),
     requeues what a previous dispatcher left claimed or running (recording attempts
     that were running as lost), appends the object events that crashed writers left
     unwritten (`Client.reconcile_objects`), sweeps the scratch of its dead workers, and
@@ -50,12 +51,14 @@ class Runtime:
         verbose: bool = False,
         only: Collection[str] | None = None,
         scheduling: Scheduling = "oldest-first",
+        standby: bool = False,
     ) -> None:
         if scheduling not in SCHEDULING:
             raise ConfigError(f"unknown scheduling {scheduling!r}; valid: {', '.join(SCHEDULING)}")
         self.app = app
         self.only = only  # serve only these invocations (see `Dispatcher`)
         self.scheduling = scheduling
+        self.standby = standby
         self.settings = settings or Settings.load()
         self.executor_url = executor or self.settings.executor_url
         self.max_workers = max_workers
@@ -72,8 +75,17 @@ class Runtime:
 
     def __enter__(self) -> Runtime:
         try:
-            self._stack.enter_context(home_lock(self.settings.home))
             state = self.client.state
+            try:
+                self._stack.enter_context(state.dispatcher_lock())
+            except HomeBusyError as busy:
+                if not (self.standby and state.shared):
+                    raise
+                if self.out is not None:
+                    print(f"standing by: {busy}", file=self.out, flush=True)
+                self._stack.enter_context(state.dispatcher_lock(wait=True))
+                if self.out is not None:
+                    print("taking over: this dispatcher now serves the state", file=self.out)
             self.recovered = state.release()
             self._reconcile()
             sweep_scratch(self.settings.home)

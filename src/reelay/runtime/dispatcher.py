@@ -30,10 +30,8 @@ appended by another process starts its handler within milliseconds, without poll
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import math
-import os
 import queue
 import select
 import socket
@@ -41,22 +39,20 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
 from reelay.config import Settings
-from reelay.errors import HomeBusyError
 from reelay.events import PatternIndex, bus_event
 from reelay.runtime._scratch import sweep_scratch
 from reelay.runtime._task import Task, TaskResult
 from reelay.runtime.app import App, Destination, FunctionSpec
 from reelay.runtime.executors import Executor
-from reelay.runtime.state import (
+from reelay.state import (
     FAILED,
     QUEUED,
     SUCCEEDED,
@@ -98,31 +94,6 @@ class Claim:
     future: Future[TaskResult]
     timeout_s: float
     lease_until: float = math.inf  # set when a worker starts it
-
-
-@contextlib.contextmanager
-def home_lock(home: Path) -> Iterator[None]:
-    """Hold the home's dispatcher lock; raise `HomeBusyError` if another process has it."""
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / "dispatcher.lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise HomeBusyError(
-                f"another dispatcher (pid {holder}) is already serving "
-                f"{home}; stop it or use another --home"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Router:
@@ -246,22 +217,22 @@ class Dispatcher:
         for running attempts to finish and records them; what is still running after
         that is left to the next start, which requeues it.
         """
-        doorbell = self.state.doorbell.listen()
+        doorbell = self.state.listen()
         waitables: list[Any] = [self._bell_r] + ([doorbell] if doorbell else [])
         try:
             while not stop.is_set():
                 if not self.step():
                     ready, _, _ = select.select(waitables, [], [], self._idle_timeout())
-                    for sock in ready:
+                    if self._bell_r in ready:
                         with contextlib.suppress(OSError):
-                            while sock.recv(4096):
+                            while self._bell_r.recv(4096):
                                 pass
+                    if doorbell is not None and doorbell in ready:
+                        doorbell.drain()
         finally:
             self.drain(drain_s)
             if doorbell is not None:
                 doorbell.close()
-                with contextlib.suppress(OSError):
-                    os.unlink(self.state.doorbell.path)
 
     def step(self) -> bool:
         """One turn of the loop; True if anything happened."""

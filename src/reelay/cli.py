@@ -30,20 +30,36 @@ from reelay.errors import (
     HomeBusyError,
     InvalidEventError,
     ReelayError,
+    StateError,
 )
+from reelay.plugins import installed, validate_kinds
 from reelay.runtime import Runtime, wait_for_invocation
 from reelay.runtime.app import App
 from reelay.runtime.loading import load_app
-from reelay.runtime.state import FAILED, STATUSES, Invocation
+from reelay.state import FAILED, STATUSES, Invocation, open_state
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-home_option = click.option(
+_home = click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="REELAY_HOME",
     help="The reelay home (default: $REELAY_HOME, else a per-user data directory).",
 )
+_state = click.option(
+    "--state",
+    "state_url",
+    metavar="URL",
+    help="state backend URL: postgresql://user@host:port/db (default: SQLite in the home; "
+    "env REELAY_STATE)",
+)
+
+
+def home_option(command: F) -> F:
+    """``--home`` and ``--state``: the home, and the state backend that holds its state."""
+    return _home(_state(command))
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 app_option = click.option(
     "--app",
@@ -126,18 +142,22 @@ def _given(parameter: str) -> bool:
     return source not in (None, click.core.ParameterSource.DEFAULT)
 
 
-def _reading(home: Path | None) -> Settings:
+def _reading(home: Path | None, state_url: str | None) -> Settings:
     """The settings of an existing home, for commands that only read it.
 
     Opening a home's state creates it, so a command that only reads checks first: a
     mistyped --home then says so instead of leaving an empty home behind.
     """
-    settings = Settings.load(home)
-    if not settings.state_path.is_file():
+    settings = Settings.load(home, state_url=state_url)
+    try:
+        open_state(settings.state_url, settings.home, create=False).close()
+    except StateError as exc:
+        if "there is none" not in str(exc):  # one that is there but broken: say that
+            raise
         raise ConfigError(
-            f"no reelay home at {settings.home} (it has no state.db); check --home or "
-            "REELAY_HOME, or make one with `reelay up`, `reelay put` or `reelay emit`"
-        )
+            f"no reelay home at {settings.home} ({exc}); check --home, REELAY_HOME and "
+            "REELAY_STATE, or make one with `reelay up`, `reelay put` or `reelay emit`"
+        ) from None
     return settings
 
 
@@ -156,7 +176,30 @@ def _dump(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """reelay's commands, then those the installed apps add (media: ``transcode``)."""
+
+    def _added(self) -> dict[str, click.Command]:
+        try:
+            plugins = installed().values()
+        except ReelayError as exc:  # a broken app package: say so, run reelay's own
+            click.echo(f"warning: {exc}", err=True)
+            return {}
+        added: dict[str, click.Command] = {}
+        for plugin in plugins:
+            for command in plugin.commands() if plugin.commands else ():
+                if command.name is not None:
+                    added.setdefault(command.name, command)
+        return added
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._added()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._added().get(cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="reelay")
 def main() -> None:
     """reelay: Lambda-style functions on durable events, on a laptop or a cluster."""
@@ -201,6 +244,7 @@ def up(
     no_http: bool,
     alerts_path: Path | None,
     home: Path | None,
+    state_url: str | None,
 ) -> None:
     """Serve an app: route events, run functions, retry, until Ctrl-C (which drains).
 
@@ -212,14 +256,20 @@ def up(
 
     if no_http and _given("http_address"):
         raise click.UsageError("--http and --no-http contradict each other: choose one")
-    settings = Settings.load(home)
+    settings = Settings.load(home, state_url=state_url)
     app = load_app(app_path)
     rules = load_alert_rules(alerts_path or DEFAULT_ALERTS)
     address = None if no_http else _address(http_address)
     stop = threading.Event()
     stopping = {"serving": True}
     runtime = Runtime(
-        app, settings, executor=executor, max_workers=workers, out=sys.stdout, verbose=verbose
+        app,
+        settings,
+        executor=executor,
+        max_workers=workers,
+        out=sys.stdout,
+        verbose=verbose,
+        standby=True,
     )
     with contextlib.ExitStack() as stack:
         stack.callback(runtime.client.close)  # also if the server cannot start
@@ -284,13 +334,15 @@ def up(
 @json_option
 @home_option
 @friendly
-def put(file: Path, destination: str, as_json: bool, home: Path | None) -> None:
+def put(
+    file: Path, destination: str, as_json: bool, home: Path | None, state_url: str | None
+) -> None:
     """Store FILE at s3://BUCKET/KEY in the home's object store (emits ObjectCreated:Put).
 
     A file put under s3://media/ingest/ starts a media title; its id is printed.
     """
     bucket, key = _parse_s3_url(destination)
-    with Client(Settings.load(home)) as client:
+    with Client(Settings.load(home, state_url=state_url)) as client:
         info = client.put_object(bucket, key, file)
     title_id = _media_title(info.bucket, info.key, info.etag)
     if as_json:
@@ -364,9 +416,10 @@ def invoke(
     timeout: float | None,
     as_json: bool,
     home: Path | None,
+    state_url: str | None,
 ) -> None:
     """Invoke FUNCTION with an event and print its result (runs it here if no `reelay up`)."""
-    settings = Settings.load(home)
+    settings = Settings.load(home, state_url=state_url)
     with Client(settings) as client:
         app = _app(app_path, client)
         spec = app.function(function)
@@ -437,9 +490,11 @@ def _read_event(path: Path) -> dict[str, Any]:
 @click.option("--detail", default="{}", show_default=True, help="The detail, a JSON object.")
 @home_option
 @friendly
-def emit(source: str, detail_type: str, detail: str, home: Path | None) -> None:
+def emit(
+    source: str, detail_type: str, detail: str, home: Path | None, state_url: str | None
+) -> None:
     """Put one custom event on the event bus (as EventBridge PutEvents)."""
-    with Client(Settings.load(home)) as client:
+    with Client(Settings.load(home, state_url=state_url)) as client:
         (event_id,) = client.put_events(
             [{"Source": source, "DetailType": detail_type, "Detail": detail}]
         )
@@ -450,41 +505,25 @@ def emit(source: str, detail_type: str, detail: str, home: Path | None) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--kind",
-    type=click.Choice(["app", "ladder", "rules", "alerts"]),
     default="app",
     show_default=True,
-    help="What FILE is: an app, a media ladder, media publish rules or alert rules.",
+    help="What FILE is: app, alerts, or a kind an installed app adds (media: ladder, "
+    "rules). `reelay validate --kind help FILE` lists them.",
 )
 @friendly
 def validate(file: Path, kind: str) -> None:
-    """Check an app, ladder, publish-rule or alert-rule file completely before anything runs."""
-    if kind == "alerts":
-        from reelay.observe.alerts import load_alert_rules
-
-        alert_rules = load_alert_rules(file)
-        names = ", ".join(r.name for r in alert_rules) or "none"
-        click.echo(f"{file}: ok ({plural(len(alert_rules), 'alert rule')}: {names})")
-    elif kind == "ladder":
-        from reelay.media.ladder import load_ladder
-
-        ladder = load_ladder(file)
-        outputs = [r.name for r in ladder.video] + [r.name for r in ladder.audio]
-        click.echo(
-            f"{file}: ok (ladder {ladder.name}: {plural(len(outputs), 'output')}: "
-            f"{', '.join(outputs)})"
+    """Check an app, alert-rule or app-specific file (a media ladder, say) completely
+    before anything runs."""
+    kinds = validate_kinds()
+    if kind == "help":
+        for name in kinds:
+            click.echo(f"{name:<10} {kinds.get(name).about} ({kinds.owner(name)})")
+        return
+    if kind not in kinds:
+        raise click.BadParameter(
+            f"unknown kind {kind!r}; valid kinds: {', '.join(kinds)}", param_hint="--kind"
         )
-    elif kind == "rules":
-        from reelay.media.rules import load_rules
-
-        rules = load_rules(file)
-        checked = [k for k, v in rules.as_dict().items() if k != "name" and v not in (None, False)]
-        click.echo(f"{file}: ok (rules {rules.name}: {', '.join(checked) or 'nothing'})")
-    else:
-        app = load_app(file)
-        click.echo(
-            f"{file}: ok ({plural(len(app.functions), 'function')}: "
-            f"{', '.join(sorted(app.functions))})"
-        )
+    click.echo(f"{file}: ok ({kinds.get(kind).check(file)})")
 
 
 # -- listings --------------------------------------------------------------------------------
@@ -496,9 +535,11 @@ def validate(file: Path, kind: str) -> None:
 @json_option
 @home_option
 @friendly
-def events(limit: int, source: str | None, as_json: bool, home: Path | None) -> None:
+def events(
+    limit: int, source: str | None, as_json: bool, home: Path | None, state_url: str | None
+) -> None:
     """List the newest events in the durable log."""
-    with Client(_reading(home)) as client:
+    with Client(_reading(home, state_url)) as client:
         rows = client.state.events(limit=limit, source=source)
     if as_json:
         _dump([e.as_dict() for e in rows])
@@ -524,9 +565,10 @@ def invocations(
     limit: int,
     as_json: bool,
     home: Path | None,
+    state_url: str | None,
 ) -> None:
     """List the newest invocations."""
-    with Client(_reading(home)) as client:
+    with Client(_reading(home, state_url)) as client:
         if function is not None:
             _check_function(function, app_path, client)
         rows = client.state.invocations(function=function, status=status, limit=limit)
@@ -561,10 +603,15 @@ def _invocation_rows(rows: Sequence[Any], as_json: bool) -> None:
 @home_option
 @friendly
 def logs(
-    function: str, app_path: Path | None, limit: int, as_json: bool, home: Path | None
+    function: str,
+    app_path: Path | None,
+    limit: int,
+    as_json: bool,
+    home: Path | None,
+    state_url: str | None,
 ) -> None:
     """Show what FUNCTION printed or logged, per invocation attempt (as CloudWatch does)."""
-    with Client(_reading(home)) as client:
+    with Client(_reading(home, state_url)) as client:
         _check_function(function, app_path, client)
         rows = client.state.attempts(function=function, limit=limit)
     if as_json:
@@ -601,10 +648,15 @@ def dlq() -> None:
 @home_option
 @friendly
 def dlq_list(
-    function: str | None, app_path: Path | None, limit: int, as_json: bool, home: Path | None
+    function: str | None,
+    app_path: Path | None,
+    limit: int,
+    as_json: bool,
+    home: Path | None,
+    state_url: str | None,
 ) -> None:
     """List failed invocations."""
-    with Client(_reading(home)) as client:
+    with Client(_reading(home, state_url)) as client:
         if function is not None:
             _check_function(function, app_path, client)
         rows = client.state.invocations(function=function, status=FAILED, limit=limit)
@@ -626,12 +678,13 @@ def dlq_redrive(
     app_path: Path | None,
     as_json: bool,
     home: Path | None,
+    state_url: str | None,
 ) -> None:
     """Queue failed invocations again, with a fresh retry budget."""
     if not (request_ids or function or everything):
         raise click.UsageError("name REQUEST_IDS, --function NAME or --all")
     # Only an existing home has a DLQ to redrive.
-    with Client(_reading(home)) as client:
+    with Client(_reading(home, state_url)) as client:
         if function is not None:
             _check_function(function, app_path, client)
         count = client.state.redrive(ids=request_ids, function=function)
@@ -644,99 +697,6 @@ def dlq_redrive(
         verb = "is" if missing == 1 else "are"
         click.echo(f"error: {missing} of the ids {verb} not in the DLQ", err=True)
         sys.exit(1)
-
-
-@main.command()
-@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--ladder", help="A built-in ladder (demo, default, full) or a ladder file.")
-@click.option("--rules", help="A publish-rule file (default: the built-in rules).")
-@click.option("--chunk-seconds", type=click.FloatRange(1, 86400), help="Chunk length (300).")
-@click.option(
-    "--group",
-    type=click.IntRange(0, 1000),
-    help="Renditions per encode task; 0 (default): all share one decode.",
-)
-@click.option("--qc-frames", type=click.IntRange(0, 10**7), help="Frames scored for VMAF (300).")
-@click.option("--scenes", is_flag=True, help="Put chunk boundaries on shot changes.")
-@click.option("--executor", help="local, local:N, ray:auto, ray:local or ray://HOST:PORT.")
-@click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes.")
-@json_option
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The reelay home (default: a fresh temporary directory).",
-)
-@friendly
-def transcode(
-    source: Path,
-    ladder: str | None,
-    rules: str | None,
-    chunk_seconds: float | None,
-    group: int | None,
-    qc_frames: int | None,
-    scenes: bool,
-    executor: str | None,
-    workers: int | None,
-    as_json: bool,
-    home: Path | None,
-) -> None:
-    """Put SOURCE through the media pipeline and wait: exit 0 published, 3 rejected, 1 else."""
-    from reelay.media.transcode import EXIT_CODES, progress_bar, transcode
-
-    draw = progress_bar() if sys.stderr.isatty() and not as_json else None
-    report = transcode(
-        source,
-        home=home,
-        ladder=ladder,
-        rules=rules,
-        chunk_seconds=chunk_seconds,
-        group_size=group,
-        qc_frames=qc_frames,
-        scenes=scenes,
-        executor=executor,
-        workers=workers,
-        on_progress=draw,
-    )
-    if draw is not None:
-        click.echo("", err=True)
-    if as_json:
-        _dump(report)
-    else:
-        _print_report(report)
-    sys.exit(EXIT_CODES.get(report["status"], 1))
-
-
-def _print_report(report: dict[str, Any]) -> None:
-    click.echo(f"title {report['title_id']}: {report['status']}")
-    if report.get("error"):
-        click.echo(f"  {report['error']['code']}: {report['error']['message']}")
-    src = report.get("source")
-    if src:
-        click.echo(
-            f"  source: {src['duration_s']:.2f} s, {src['width']}x{src['height']} "
-            f"@ {src['fps']} fps, {plural(src['frames'], 'frame')}, "
-            f"{plural(src['streams'], 'stream')}"
-        )
-    rows = [
-        (
-            r["name"],
-            r["codec"],
-            f"{r['width']}x{r['height']}" if r.get("width") else "-",
-            r.get("bitrate_kbps") or "-",
-            r.get("frames") or "-",
-            r.get("vmaf") if r.get("vmaf") is not None else "-",
-            r.get("psnr") if r.get("psnr") is not None else "-",
-        )
-        for r in report.get("renditions", [])
-    ]
-    if rows:
-        _table(rows, ("RENDITION", "CODEC", "SIZE", "KBIT/S", "FRAMES", "VMAF", "PSNR"))
-    for kind, where in report.get("outputs", {}).items():
-        click.echo(f"  {kind}: {where}")
-    timings = report.get("timings", {})
-    if timings:
-        click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
-    click.echo(f"  home: {report.get('home')}")
 
 
 @main.command()

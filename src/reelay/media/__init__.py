@@ -6,6 +6,8 @@ packaged (HLS + DASH) and published title, as an app of ordinary functions.
 - `load_ladder`, `Ladder`: renditions; `load_rules`, `Rules`: publish rules
 - `make_plan`, `Plan`: chunks and renditions of a title
 - ``reelay/media/reelay.yaml``: the app (``include: [media]`` in a user's app file)
+- ``reelay.media._plugin``: what the app adds to reelay (entry point ``media`` in the
+  ``reelay.apps`` group: see `reelay.plugins`)
 """
 
 from __future__ import annotations

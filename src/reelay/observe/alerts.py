@@ -5,7 +5,7 @@ A rule file is YAML::
     webhook: http://127.0.0.1:9000/hook    # optional: the receiver of every rule
     alerts:
       - name: HighErrorRate                # required, unique: letters, digits, _ . -
-        metric: error_rate                 # one of METRICS
+        metric: error_rate                 # one of metric_names()
         above: 0.2                         # exactly one of above / below
         for: 1m                            # held this long before it fires (default 0)
         severity: warning                  # info | warning | critical (default warning)
@@ -61,26 +61,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from reelay._text import plural
 from reelay._yamlfile import Problems, read_yaml
 from reelay.client import Client
 from reelay.errors import AlertRulesError, InvalidPatternError
 from reelay.events import Pattern, compile_pattern
+from reelay.plugins import ValidateKind, installed
 
 __all__ = [
     "DEFAULT_ALERTS",
     "METRICS",
     "SEVERITIES",
     "SOURCE",
+    "VALIDATE_ALERTS",
     "AlertRule",
     "AlertRules",
     "Alerter",
     "Transition",
     "load_alert_rules",
+    "metric_names",
     "parse_alert_rules",
     "post_json",
 ]
 
-#: The keys of the live metrics snapshot that `Alerter.evaluate` reads.
+#: The runtime's keys of the live metrics snapshot that `Alerter.evaluate` reads (apps
+#: add their own figures: see `metric_names`).
 METRICS: Final = (
     "invocations_per_second",
     "error_rate",
@@ -91,9 +96,6 @@ METRICS: Final = (
     "running",
     "dlq_depth",
     "oldest_pending_age_seconds",
-    "titles_in_progress",
-    "titles_held",
-    "titles_failed",
 )
 SEVERITIES: Final = ("info", "warning", "critical")
 SOURCE: Final = "reelay.alerts"  # the source of every event the alerter appends
@@ -205,6 +207,12 @@ class AlertRules:
         return len(self.rules)
 
 
+def metric_names() -> tuple[str, ...]:
+    """The snapshot's keys a metric rule may watch: the runtime's (`METRICS`), then the
+    figures of every installed app (media: ``titles_in_progress``, ...)."""
+    return METRICS + tuple(f for p in installed().values() for f in p.figures)
+
+
 def load_alert_rules(path: str | Path = DEFAULT_ALERTS) -> AlertRules:
     """Read and validate a rule file; raise `AlertRulesError` naming every problem."""
     path = Path(path)
@@ -245,6 +253,16 @@ def parse_alert_rules(data: Any, source: str = "<alerts>") -> AlertRules:
     return AlertRules(tuple(rules), source, default_webhook)
 
 
+def _check_alerts(path: Path) -> str:
+    rules = load_alert_rules(path)
+    names = ", ".join(r.name for r in rules) or "none"
+    return f"{plural(len(rules), 'alert rule')}: {names}"
+
+
+#: ``reelay validate --kind alerts``.
+VALIDATE_ALERTS: Final = ValidateKind("alert rules (YAML)", _check_alerts)
+
+
 def _rule(problems: Problems, at: str, item: Any, webhook: str | None) -> AlertRule | None:
     if not isinstance(item, dict):
         problems.add(at, f"{_show(item)} is not valid: each alert must be a mapping")
@@ -275,7 +293,7 @@ def _rule(problems: Problems, at: str, item: Any, webhook: str | None) -> AlertR
         both = "has both 'metric' and 'event'" if "metric" in item else "has neither"
         problems.add(
             at,
-            f"{both}: give exactly one of 'metric' (one of {', '.join(METRICS)}) "
+            f"{both}: give exactly one of 'metric' (one of {', '.join(metric_names())}) "
             "or 'event' (an EventBridge event pattern)",
         )
         return None
@@ -300,8 +318,8 @@ def _metric_fields(problems: Problems, at: str, item: dict[str, Any]) -> dict[st
         if key in item:
             problems.add(f"{at}.{key}", f"only event rules take {key!r}; this rule has 'metric'")
     metric = item["metric"]
-    if metric not in METRICS:
-        problems.add(f"{at}.metric", f"{_show(metric)} is not valid: one of {', '.join(METRICS)}")
+    if metric not in (names := metric_names()):
+        problems.add(f"{at}.metric", f"{_show(metric)} is not valid: one of {', '.join(names)}")
     bounds = [key for key in ("above", "below") if key in item]
     if len(bounds) != 1:
         problems.add(

@@ -8,12 +8,15 @@ scrape costs a few grouped queries, not a walk over every invocation.
 
 Counting follows Lambda's metrics: every attempt is an invocation; its outcome is
 ``success``, ``error`` or ``timeout``; attempts after the first are retries.
+
+Apps add their own (media: titles by state, encode throughput) through their
+`reelay.plugins.Observer`: its metric families join the scrape, its figures the snapshot.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client.core import (
@@ -24,26 +27,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from reelay.media.titles import STATES, Titles
-from reelay.runtime.state import CLAIMED, FAILED, QUEUED, RUNNING, State
+from reelay.plugins import Observer, installed
+from reelay.state import CLAIMED, FAILED, QUEUED, RUNNING, State
 
 # Upper bounds (seconds) of the duration histogram: from a no-op to Lambda's 900 s cap.
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 WINDOW_S = 60.0
 LONGEST_ATTEMPT_S = 960.0  # Lambda's 900 s timeout cap, and the dispatcher's grace
-
-# A handler's result is whatever it returned: JSON that SQLite may not parse (NaN) is
-# skipped, not allowed to fail the scrape.
-_RESULT = "CASE WHEN json_valid(i.result) THEN i.result END"
-_THROUGHPUT = f"""
-SELECT i.function, SUM(json_extract({_RESULT}, '$.throughput.frames')) AS frames,
-       SUM(json_extract({_RESULT}, '$.throughput.media_seconds')) AS media,
-       SUM(a.duration_ms) / 1000.0 AS seconds
-FROM invocations i JOIN attempts a ON a.invocation_id = i.id AND a.attempt = i.attempts
-WHERE i.status = 'succeeded' AND json_extract({_RESULT}, '$.throughput.frames') IS NOT NULL
-  AND a.started >= ? - {LONGEST_ATTEMPT_S} AND a.started + a.duration_ms / 1000.0 >= ?
-GROUP BY i.function
-"""
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -54,11 +44,15 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 class Metrics(Collector):
     """The metrics of one home's state. A Prometheus collector: register it, or call
-    `collect` directly."""
+    `collect` directly.
 
-    def __init__(self, state: State, titles: Titles | None = None) -> None:
+    ``observers``: the apps' (default: one per installed app that observes, made here;
+    the API server passes those it shares with its own pages).
+    """
+
+    def __init__(self, state: State, observers: Sequence[Observer] | None = None) -> None:
         self.state = state
-        self.titles = titles or Titles(state)
+        self.observers = list(observe(state) if observers is None else observers)
 
     # -- the live snapshot ---------------------------------------------------------------
 
@@ -73,8 +67,7 @@ class Metrics(Collector):
         errors = sum(1 for _, ok in recent if not ok)
         counts = self.state.counts()
         queued, oldest_age = self._pending(now)
-        states = [t["status"] for t in self.titles.all()]
-        return {
+        snapshot = {
             "invocations_per_second": len(recent) / WINDOW_S,
             "error_rate": errors / len(recent) if recent else 0.0,
             "duration_p50_seconds": _percentile(durations, 0.5),
@@ -84,11 +77,10 @@ class Metrics(Collector):
             "running": float(counts[RUNNING]),
             "dlq_depth": float(counts[FAILED]),
             "oldest_pending_age_seconds": oldest_age,
-            # Submitted titles wait for their first stage: in progress to their publisher.
-            "titles_in_progress": float(states.count("submitted") + states.count("processing")),
-            "titles_held": float(states.count("held")),
-            "titles_failed": float(states.count("failed")),
         }
+        for observer in self.observers:
+            snapshot |= observer.snapshot(now)
+        return snapshot
 
     def _pending(self, now: float) -> tuple[int, float]:
         """How many invocations are queued, and the age of the oldest one's event."""
@@ -165,7 +157,8 @@ class Metrics(Collector):
         yield throttles
 
         yield from self._depths(now)
-        yield from self._media(now)
+        for observer in self.observers:
+            yield from observer.collect()
 
     def _depths(self, now: float) -> Iterator[Metric]:
         by_status = GaugeMetricFamily(
@@ -196,39 +189,7 @@ class Metrics(Collector):
             events.add_metric([kind], n)
         yield from (by_status, dlq, queue, age, events)
 
-    def _media(self, now: float) -> Iterator[Metric]:
-        titles = GaugeMetricFamily("reelay_titles", "Media titles by state.", labels=["state"])
-        states = [t["status"] for t in self.titles.all()]
-        for name in STATES:
-            titles.add_metric([name], states.count(name))
-        frames = CounterMetricFamily(
-            "reelay_encoded_frames", "Video frames written by encode tasks.", labels=["function"]
-        )
-        media = CounterMetricFamily(
-            "reelay_encoded_media_seconds",
-            "Seconds of media time covered by encode tasks.",
-            labels=["function"],
-        )
-        busy = CounterMetricFamily(
-            "reelay_encode_busy_seconds", "Seconds encode tasks ran.", labels=["function"]
-        )
-        fps = GaugeMetricFamily(
-            "reelay_encode_frames_per_second",
-            f"Frames written per second of encode task time, over the last {WINDOW_S:g} s.",
-            labels=["function"],
-        )
-        realtime = GaugeMetricFamily(
-            "reelay_encode_realtime_factor",
-            f"Media seconds encoded per second of task time, over the last {WINDOW_S:g} s.",
-            labels=["function"],
-        )
-        for fn, n_frames, n_media, seconds in self.state.read(_THROUGHPUT, (0, 0)):
-            frames.add_metric([fn], n_frames)
-            media.add_metric([fn], n_media)
-            busy.add_metric([fn], seconds)
-        since = now - WINDOW_S
-        for fn, n_frames, n_media, seconds in self.state.read(_THROUGHPUT, (since, since)):
-            if seconds:
-                fps.add_metric([fn], n_frames / seconds)
-                realtime.add_metric([fn], n_media / seconds)
-        yield from (titles, frames, media, busy, fps, realtime)
+
+def observe(state: State) -> list[Observer]:
+    """An observer of ``state`` for every installed app that observes."""
+    return [p.observe(state) for p in installed().values() if p.observe is not None]

@@ -20,6 +20,9 @@
           - eventBridge: {pattern: {source: [my.app]}}
           - schedule: rate(5 minutes)
 
+``include: [media]`` brings in the functions of an installed app, and an ``events:``
+entry may also be of a kind an installed app registers (see `reelay.plugins`).
+
 `reelay.runtime.load_app` validates the whole file before anything runs and raises
 `AppError` listing every problem, each naming the file, the key path, the bad value and
 the valid choices.
@@ -45,6 +48,7 @@ from reelay.errors import (
     InvalidScheduleError,
 )
 from reelay.events import Pattern, Schedule, compile_pattern, parse_schedule, s3_event_matches
+from reelay.plugins import TriggerKind, TriggerSite, installed, trigger_kinds
 
 FUNCTION_KEYS = (
     "description",
@@ -60,9 +64,6 @@ FUNCTION_KEYS = (
 )
 PROVIDER_KEYS = ("environment", "memorySize", "name", "region", "runtime", "stage", "timeout")
 TOP_KEYS = ("functions", "include", "provider", "service")
-#: Apps that ship inside the package, for ``include:`` (name -> package with a reelay.yaml).
-BUILTIN_APPS = {"demo": "reelay.apps.demo", "media": "reelay.media"}
-EVENT_KINDS = ("eventBridge", "s3", "schedule")
 S3_KEYS = ("bucket", "event", "existing", "rules")
 SCHEDULE_KEYS = ("description", "enabled", "input", "name", "rate")
 EVENTBRIDGE_KEYS = ("eventBus", "pattern")
@@ -133,6 +134,9 @@ class ScheduleTrigger:
         return self.expression
 
 
+Trigger = S3Trigger | PatternTrigger | ScheduleTrigger
+
+
 @dataclass(frozen=True)
 class Destination:
     """Where a result goes: another function of the app, or the event bus."""
@@ -163,7 +167,7 @@ class FunctionSpec:
     @property
     def triggers(self) -> list[str]:
         """Each trigger in a line a person reads: S3 events, patterns, schedules."""
-        triggers: tuple[S3Trigger | PatternTrigger | ScheduleTrigger, ...] = (
+        triggers: tuple[Trigger, ...] = (
             *self.s3,
             *self.patterns,
             *self.schedules,
@@ -244,7 +248,7 @@ def parse_app(
         problems.add(
             "functions",
             "must be a mapping of function names to definitions, with at least one function "
-            "(or an 'include' of a built-in app)",
+            "(or an 'include' of an installed app)",
         )
         raise AppError(problems.items)
     specs: dict[str, FunctionSpec] = dict(included)
@@ -272,31 +276,36 @@ def parse_app(
     return App(str(service), root, specs)
 
 
-def builtin_app_file(name: str) -> Path:
-    """The app file of a built-in app (``media``, ``demo``)."""
-    spec = importlib.util.find_spec(BUILTIN_APPS[name])
-    assert spec is not None and spec.origin is not None
-    return Path(spec.origin).with_name("reelay.yaml")
+def app_file(name: str) -> Path | None:
+    """The app file of the installed app ``name`` (``media``, ``demo``, or a plugin's);
+    None when no installed app of that name has functions."""
+    plugin = installed().get(name)
+    return plugin.app_file if plugin is not None else None
+
+
+def _app_names() -> str:
+    return ", ".join(name for name, plugin in installed().items() if plugin.app_file) or "none"
 
 
 def _included(problems: Problems, value: Any, provider: dict[str, Any]) -> dict[str, FunctionSpec]:
-    """The functions of the built-in apps named by ``include``, with this file's
+    """The functions of the installed apps named by ``include``, with this file's
     ``provider.environment`` laid over theirs (so a user configures them here)."""
     if value is None:
         return {}
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.add("include", f"must be a list of built-in app names: {', '.join(BUILTIN_APPS)}")
+        problems.add("include", f"must be a list of installed app names: {_app_names()}")
         return {}
     env = _environment(problems, "provider", provider.get("environment"))
     out: dict[str, FunctionSpec] = {}
     for i, name in enumerate(value):
-        if name not in BUILTIN_APPS:
+        path = app_file(name)
+        if path is None:
             problems.add(
                 f"include[{i}]",
-                f"unknown built-in app {name!r}; valid names: {', '.join(BUILTIN_APPS)}",
+                f"unknown app {name!r}; installed apps: {_app_names()}",
             )
             continue
-        out |= load_yaml_app(builtin_app_file(name)).with_environment(env).functions
+        out |= load_yaml_app(path).with_environment(env).functions
     return out
 
 
@@ -338,7 +347,7 @@ def _function(
         problems, where, provider.get("environment"), body.get("environment")
     )
     on_success, on_failure = _destinations(problems, where, body.get("destinations"))
-    s3, patterns, schedules = _triggers(problems, where, body.get("events"))
+    triggers = _triggers(problems, name, body.get("events"))
     return FunctionSpec(
         name=name,
         handler=handler,
@@ -350,9 +359,9 @@ def _function(
         environment=environment,
         on_success=on_success,
         on_failure=on_failure,
-        s3=tuple(s3),
-        patterns=tuple(patterns),
-        schedules=tuple(schedules),
+        s3=tuple(t for t in triggers if isinstance(t, S3Trigger)),
+        patterns=tuple(t for t in triggers if isinstance(t, PatternTrigger)),
+        schedules=tuple(t for t in triggers if isinstance(t, ScheduleTrigger)),
     )
 
 
@@ -411,42 +420,47 @@ def _destinations(
     return out[0], out[1]
 
 
-def _triggers(
-    problems: Problems,
-    where: str,
-    events: Any,
-) -> tuple[list[S3Trigger], list[PatternTrigger], list[ScheduleTrigger]]:
-    s3: list[S3Trigger] = []
-    patterns: list[PatternTrigger] = []
-    schedules: list[ScheduleTrigger] = []
+def _triggers(problems: Problems, function: str, events: Any) -> list[Trigger]:
+    """A function's ``events:``, each entry read by the trigger kind it names (the
+    core's, or one an installed app registers: see `reelay.plugins.trigger_kinds`)."""
+    where = f"functions.{function}"
     if events is None:
-        return s3, patterns, schedules
+        return []
     if not isinstance(events, list):
         problems.add(f"{where}.events", "must be a list of triggers")
-        return s3, patterns, schedules
+        return []
+    kinds = trigger_kinds()
+    out: list[Trigger] = []
     for i, item in enumerate(events):
         at = f"{where}.events[{i}]"
         if not isinstance(item, dict) or len(item) != 1:
             problems.add(
-                at, f"each trigger must be a mapping with exactly one of: {', '.join(EVENT_KINDS)}"
+                at, f"each trigger must be a mapping with exactly one of: {', '.join(kinds)}"
             )
             continue
         kind, spec = next(iter(item.items()))
-        if kind == "s3":
-            trigger = _s3_trigger(problems, f"{at}.s3", spec)
-            if trigger:
-                s3.append(trigger)
-        elif kind == "eventBridge":
-            pattern_trigger = _pattern_trigger(problems, f"{at}.eventBridge", spec)
-            if pattern_trigger:
-                patterns.append(pattern_trigger)
-        elif kind == "schedule":
-            schedule = _schedule_trigger(problems, f"{at}.schedule", spec, f"{where}-{i}")
-            if schedule:
-                schedules.append(schedule)
-        else:
-            problems.add(at, f"unknown event kind {kind!r}; valid kinds: {', '.join(EVENT_KINDS)}")
-    return s3, patterns, schedules
+        if kind not in kinds:
+            problems.add(at, f"unknown event kind {kind!r}; valid kinds: {', '.join(kinds)}")
+            continue
+        out.extend(kinds.get(kind)(spec, TriggerSite(function, i, f"{at}.{kind}"), problems))
+    return out
+
+
+def _s3_kind(spec: Any, site: TriggerSite, problems: Problems) -> list[Trigger]:
+    trigger = _s3_trigger(problems, site.at, spec)
+    return [trigger] if trigger else []
+
+
+def _pattern_kind(spec: Any, site: TriggerSite, problems: Problems) -> list[Trigger]:
+    trigger = _pattern_trigger(problems, site.at, spec)
+    return [trigger] if trigger else []
+
+
+def _schedule_kind(spec: Any, site: TriggerSite, problems: Problems) -> list[Trigger]:
+    # The default name is the schedule's key in the state: it must not change.
+    name = f"functions.{site.function}-{site.index}"
+    trigger = _schedule_trigger(problems, site.at, spec, name)
+    return [trigger] if trigger else []
 
 
 def _s3_trigger(problems: Problems, at: str, spec: Any) -> S3Trigger | None:
@@ -526,6 +540,14 @@ def _schedule_trigger(
         problems.add(f"{at}.rate", "give exactly one expression per schedule trigger")
         return None
     return out
+
+
+#: The trigger kinds of the runtime itself (`reelay.plugins.trigger_kinds` adds apps').
+CORE_TRIGGER_KINDS: dict[str, TriggerKind] = {
+    "eventBridge": _pattern_kind,
+    "s3": _s3_kind,
+    "schedule": _schedule_kind,
+}
 
 
 def _check_handler(problems: Problems, at: str, handler: str, root: Path) -> None:

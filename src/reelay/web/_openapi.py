@@ -134,13 +134,8 @@ FILE_NAME = rf"^{_SEGMENT}$"
 # Where an answer names what another operation takes (OpenAPI links), so a client (or
 # a tester such as schemathesis) can follow a listing or an upload to its lookup:
 # (path, method, status) -> {link name: (its path, its method, {parameter: value})}.
+# An app's routes declare their own, with `link`, in their ``responses=``.
 LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
-    ("/api/titles", "post", "201"): {
-        "GetTitle": ("/api/titles/{title_id}", "get", {"title_id": "$response.body#/title_id"})
-    },
-    ("/api/titles", "get", "200"): {
-        "GetTitle": ("/api/titles/{title_id}", "get", {"title_id": "$response.body#/0/id"})
-    },
     ("/api/invocations", "get", "200"): {
         "GetInvocation": (
             "/api/invocations/{request_id}",
@@ -158,7 +153,9 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = 
 }
 
 
-def _link(path: str, method: str, parameters: dict[str, str]) -> dict[str, Any]:
+def link(path: str, method: str, parameters: dict[str, str]) -> dict[str, Any]:
+    """An OpenAPI link to operation ``method`` of ``path``, with its ``parameters``
+    taken from the answer (``{"title_id": "$response.body#/0/id"}``)."""
     pointer = path.replace("~", "~0").replace("/", "~1")  # a JSON pointer's escapes
     return {"operationRef": f"#/paths/{pointer}/{method}", "parameters": parameters}
 
@@ -190,5 +187,5 @@ def describe(document: dict[str, Any]) -> dict[str, Any]:
                     answers[code] = _answer(int(code))
     for (path, method, status), links in LINKS.items():
         answer = document["paths"][path][method]["responses"][status]
-        answer["links"] = {name: _link(*target) for name, target in links.items()}
+        answer["links"] = {name: link(*target) for name, target in links.items()}
     return document

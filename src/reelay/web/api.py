@@ -1,7 +1,10 @@
 """The HTTP API, ``/metrics`` and the dashboard of one reelay home (FastAPI).
 
 `create_app` builds the ASGI app over a `Client` (and, when a runtime serves an app,
-that `App`, for the functions page). Every request must carry the home's token (see
+that `App`, for the functions page). This module imports no app: every installed
+app's `reelay.plugins.Plugin` adds its routes, metrics and entities (media:
+``/api/titles``, ``reelay_titles``; ``?title=`` on the live stream and the invocation
+listing). Every request must carry the home's token (see
 `reelay.web._auth`); a request without it gets 401 and leaves an ``Unauthorized
 Request`` event (source ``reelay.web``) with its address, method and path (past 60 a
 minute from one address, one event with their count: see `Audit`); a browser signs in
@@ -10,7 +13,7 @@ document (security, error answers, name rules); a path answers OPTIONS, and a me
 it does not take 405, with every method it takes in ``Allow``.
 
 One observer task per server reads the state once a second (metrics snapshot, latest
-failures, titles, alert evaluation) and keeps a short history; each ``/api/live``
+failures, the apps' entities, alert evaluation) and keeps a short history; each ``/api/live``
 stream (server-sent events) sends that history once, then every new point, so any
 number of open dashboards cost one set of queries.
 """
@@ -22,11 +25,12 @@ import base64
 import contextlib
 import email.message
 import hashlib
+import inspect
 import json
 import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -47,13 +51,11 @@ from starlette.routing import Match, Route
 from reelay.client import Client
 from reelay.errors import InvalidKeyError, ReelayError
 from reelay.events import parse_detail, parse_time
-from reelay.media.config import BUCKET, INGEST_PREFIX, title_id_for
-from reelay.media.titles import STATES as TITLE_STATES
-from reelay.media.titles import Titles
 from reelay.observe.alerts import Alerter
 from reelay.observe.metrics import Metrics
+from reelay.plugins import Entities, installed
 from reelay.runtime.app import App
-from reelay.runtime.state import FAILED, STATUSES, FunctionStats
+from reelay.state import FAILED, STATUSES, FunctionStats
 from reelay.storage import validate_bucket, validate_key
 from reelay.web import _openapi
 from reelay.web._auth import COOKIE, SIGN_IN, Audit, FormError, presented, read_sign_in, same
@@ -67,10 +69,8 @@ RESERVED_SOURCES = ("aws.", "reelay.")
 
 if TYPE_CHECKING:
     Status = str
-    TitleState = str
-else:  # the filters take exactly the states the runtime and the titles have (an enum)
+else:  # the filter takes exactly the states the runtime has (an enum)
     Status = Literal[STATUSES]
-    TitleState = Literal[TITLE_STATES]
 Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many rows.")]
 
 
@@ -172,7 +172,7 @@ class PrometheusText(Response):
 
 
 # An upload's body: the object's bytes, read as a stream (never held in memory).
-_UPLOAD_BODY = {
+UPLOAD_BODY = {
     "requestBody": {
         "required": True,
         "description": "The object's bytes, streamed (any size; not empty).",
@@ -194,10 +194,14 @@ def create_app(
     alerter: Alerter | None = None,
     audit: Audit | None = None,
 ) -> FastAPI:
-    """The ASGI app: API under ``/api``, ``/metrics``, the dashboard at ``/``."""
+    """The ASGI app: API under ``/api``, ``/metrics``, the dashboard at ``/``, and what
+    every installed app adds (see `reelay.plugins`)."""
     audit = audit or Audit(client)
-    titles = Titles(client.state)
-    metrics = Metrics(client.state, titles)
+    plugins = list(installed().values())
+    observers = {p.name: p.observe(client.state) for p in plugins if p.observe is not None}
+    entities = [e for observer in observers.values() for e in observer.entities]
+    following = _following(entities)
+    metrics = Metrics(client.state, list(observers.values()))
     registry = CollectorRegistry(auto_describe=False)
     registry.register(metrics)
     live = Live()
@@ -208,7 +212,7 @@ def create_app(
         return {
             "point": {"time": now, **metrics.snapshot(now)},
             "failures": metrics.failures(),
-            "titles": titles.all()[:50],
+            **{e.name: e.all()[:50] for e in entities},
             "alerts": alerter.active() if alerter is not None else [],
         }
 
@@ -254,7 +258,8 @@ def create_app(
 
     api = _Api(
         title="reelay",
-        summary="Events, functions, invocations, titles and the DLQ of one reelay home.",
+        summary="Events, functions, invocations, the DLQ and the apps' own things (media: "
+        "titles) of one reelay home.",
         version="1",
         lifespan=lifespan,
         docs_url=None,  # Swagger UI loads from a CDN; the document itself is served
@@ -360,33 +365,12 @@ def create_app(
 
     # -- objects -------------------------------------------------------------------------------
 
-    async def store_upload(request: Request, bucket: str, key: str) -> dict[str, Any]:
-        """Spool the body to a file in the home (never all in memory), then store it."""
-        for name, value, check in (("bucket", bucket, validate_bucket), ("key", key, validate_key)):
-            try:
-                check(value)
-            except InvalidKeyError as exc:
-                raise HTTPException(422, f"path.{name}: {exc}") from None
-        spool = client.settings.home / "cache" / "uploads"
-        spool.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=spool) as f:
-            async for chunk in request.stream():
-                await asyncio.to_thread(f.write, chunk)
-            if f.tell() == 0:
-                raise HTTPException(422, "body: the upload is empty")
-            f.flush()
-            try:
-                info = await asyncio.to_thread(client.put_object, bucket, key, Path(f.name))
-            except InvalidKeyError as exc:  # a valid key this store cannot hold (beside another)
-                raise HTTPException(409, str(exc)) from None
-        return {"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag}
-
     @api.put(
         "/api/objects/{bucket}/{key:path}",
         tags=["objects"],
         status_code=201,
         responses=errors(409),
-        openapi_extra=_UPLOAD_BODY,
+        openapi_extra=UPLOAD_BODY,
     )
     async def put_object(
         request: Request,
@@ -407,84 +391,13 @@ def create_app(
         ],
     ) -> dict[str, Any]:
         """Upload an object (the raw request body, streamed); its S3 event is appended."""
-        return await store_upload(request, bucket, key)
+        return await store_upload(client, request, bucket, key)
 
-    @api.post(
-        "/api/titles",
-        tags=["titles"],
-        status_code=201,
-        responses=errors(409),
-        openapi_extra=_UPLOAD_BODY,
-    )
-    async def upload_title(
-        request: Request,
-        name: Annotated[
-            str,
-            Query(
-                min_length=1,
-                max_length=200,
-                pattern=r"^[^/\\]+$",
-                description="The source's file name (stored under the ingest prefix).",
-                json_schema_extra={"pattern": _openapi.FILE_NAME},
-            ),
-        ],
-    ) -> dict[str, Any]:
-        """Upload a source video (the raw body) to the media pipeline's ingest prefix."""
-        try:  # the key is made from the name: a bad key is the name's fault
-            key = validate_key(INGEST_PREFIX + name)
-        except InvalidKeyError as exc:
-            raise HTTPException(422, f"query.name: {exc}") from None
-        info = await store_upload(request, BUCKET, key)
-        return {**info, "title_id": title_id_for(info["key"], info["etag"])}
+    # -- what the installed apps add (before the dashboard's catch-all) ------------------------
 
-    # -- titles --------------------------------------------------------------------------------
-
-    @api.get("/api/titles", tags=["titles"])
-    async def list_titles(
-        status: TitleState | None = None,
-    ) -> list[dict[str, Any]]:
-        """Every title, newest first, with its state and progress."""
-        return await asyncio.to_thread(titles.all, status=status)
-
-    def title_detail(title_id: str) -> dict[str, Any]:
-        return {
-            "title": titles.get(title_id),
-            "report": titles.report(client, title_id),
-            "tasks": titles.timeline(title_id),
-        }
-
-    @api.get("/api/titles/{title_id}", tags=["titles"], responses=errors(404))
-    async def get_title(title_id: str) -> dict[str, Any]:
-        """A title: summary, report (once settled) and the timeline of its tasks."""
-        return await asyncio.to_thread(title_detail, title_id)
-
-    @api.get(
-        "/api/titles/{title_id}/files/{path:path}",
-        tags=["titles"],
-        response_class=Response,
-        responses={200: {"content": _FILE_TYPES}, **errors(404)},
-    )
-    async def published_file(
-        title_id: str,
-        path: Annotated[
-            str,
-            PathParameter(
-                description="The file's path in the published title, e.g. hls/index.m3u8.",
-                json_schema_extra={"pattern": _openapi.KEY, "maxLength": _openapi.KEY_LENGTH},
-            ),
-        ],
-    ) -> Response:
-        """A file of the published title (HLS and DASH manifests, segments, subtitles)."""
-        title = await asyncio.to_thread(titles.get, title_id)
-        try:
-            key = validate_key(f"published/{title['id']}/{path}")
-        except InvalidKeyError as exc:
-            raise HTTPException(422, f"path.path: {exc}") from None
-        try:
-            data = await asyncio.to_thread(client.get_object, title["bucket"], key)
-        except InvalidKeyError:  # a key the store cannot hold: no file was published there
-            raise LookupError(f"no file {path!r} in title {title_id!r}") from None
-        return Response(data, media_type=_media_type(path))
+    for plugin in plugins:
+        if plugin.routes is not None:
+            plugin.routes(api, client, observers.get(plugin.name))
 
     # -- functions, invocations, events, DLQ ---------------------------------------------------
 
@@ -497,7 +410,6 @@ def create_app(
     async def invocations(
         function: str | None = None,
         status: Status | None = None,
-        title: str | None = None,
         limit: Limit = 100,
         before: Annotated[
             str | None,
@@ -507,8 +419,11 @@ def create_app(
                 "of the previous page) in this listing's order. An unknown id is a 404.",
             ),
         ] = None,
+        # A default, not an annotation: annotations are text here, read in this module.
+        followed: tuple[Entities, str] | None = Depends(following),
     ) -> list[dict[str, Any]]:
-        """The newest invocations first, by function, status or title, a page at a time."""
+        """The newest invocations first, by function, status or an app's entity (media:
+        a title), a page at a time."""
 
         def read() -> list[dict[str, Any]]:
             if before is not None:
@@ -516,20 +431,22 @@ def create_app(
                     client.state.invocation(before)
                 except LookupError:
                     raise LookupError(f"query.before: no invocation {before!r}") from None
-            if title is not None:
-                ids = [
-                    t["id"]
-                    for t in reversed(titles.timeline(title))
-                    if (function is None or t["function"] == function)
-                    and (status is None or t["status"] == status)
+            if followed is not None:
+                entity, entity_id = followed
+                listed = [
+                    inv
+                    for inv in map(client.state.invocation, entity.invocation_ids(entity_id))
+                    if (function is None or inv.function == function)
+                    and (status is None or inv.status == status)
                 ]
+                ids = [inv.id for inv in listed]
                 if before is not None:
                     if before not in ids:
                         raise LookupError(
                             f"query.before: invocation {before!r} is not in this listing"
                         )
-                    ids = ids[ids.index(before) + 1 :]
-                return [client.state.invocation(i).as_dict() for i in ids[:limit]]
+                    listed = listed[ids.index(before) + 1 :]
+                return [inv.as_dict() for inv in listed[:limit]]
             rows = client.state.invocations(
                 function=function, status=status, limit=limit, before=before
             )
@@ -624,9 +541,12 @@ def create_app(
         return {"rules": rules, "firing": alerter.active()}
 
     @api.get("/api/live", tags=["metrics"], response_class=EventStream)
-    async def stream(request: Request, title: str | None = None) -> EventStream:
-        """Server-sent events: the history once, then a point a second (with ``title``,
-        that title's detail too)."""
+    async def stream(
+        request: Request,
+        followed: tuple[Entities, str] | None = Depends(following),
+    ) -> EventStream:
+        """Server-sent events: the history once, then a point a second (following an
+        app's entity, such as ``title``, its detail too, under that name)."""
 
         async def frames() -> AsyncIterator[str]:
             first = True
@@ -642,11 +562,14 @@ def create_app(
                 if first:
                     message["history"] = list(live.points)
                     first = False
-                if title is not None:
+                if followed is not None:
+                    entity, entity_id = followed
                     try:
-                        message["title"] = await asyncio.to_thread(title_detail, title)
+                        message[entity.param] = await asyncio.to_thread(
+                            entity.detail, entity_id, client
+                        )
                     except LookupError:
-                        message["title"] = None
+                        message[entity.param] = None
                 yield f"data: {json.dumps(message)}\n\n"
 
         return EventStream(frames(), headers={"Cache-Control": "no-store"})
@@ -668,7 +591,7 @@ def create_app(
         path = STATIC / name
         if "/" in name or not path.is_file():
             raise HTTPException(404, f"no static file {name!r}")
-        return FileResponse(path, media_type=_media_type(name))
+        return FileResponse(path, media_type=media_type(name))
 
     @api.get("/", include_in_schema=False)
     @api.get(_PAGES, include_in_schema=False)
@@ -691,6 +614,55 @@ def create_app(
 # -- helpers ---------------------------------------------------------------------------------
 
 
+async def store_upload(client: Client, request: Request, bucket: str, key: str) -> dict[str, Any]:
+    """Spool the body to a file in the home (never all in memory), then store it.
+    (Also what an app's upload route calls.)"""
+    for name, value, check in (("bucket", bucket, validate_bucket), ("key", key, validate_key)):
+        try:
+            check(value)
+        except InvalidKeyError as exc:
+            raise HTTPException(422, f"path.{name}: {exc}") from None
+    spool = client.settings.home / "cache" / "uploads"
+    spool.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=spool) as f:
+        async for chunk in request.stream():
+            await asyncio.to_thread(f.write, chunk)
+        if f.tell() == 0:
+            raise HTTPException(422, "body: the upload is empty")
+        f.flush()
+        try:
+            info = await asyncio.to_thread(client.put_object, bucket, key, Path(f.name))
+        except InvalidKeyError as exc:  # a valid key this store cannot hold (beside another)
+            raise HTTPException(409, str(exc)) from None
+    return {"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag}
+
+
+def _following(entities: Sequence[Entities]) -> Callable[..., tuple[Entities, str] | None]:
+    """A dependency taking one query parameter per app entity (media: ``title``): the
+    entity a request follows, and its id (None when it names none)."""
+
+    def following(**given: str | None) -> tuple[Entities, str] | None:
+        named = [(e, given[e.param]) for e in entities if given.get(e.param) is not None]
+        if len(named) > 1:
+            raise HTTPException(
+                422, f"query: give at most one of {', '.join(e.param for e, _ in named)}"
+            )
+        return (named[0][0], str(named[0][1])) if named else None
+
+    following.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                e.param,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=Query(None, min_length=1, description=f"Only {e.about}'s."),
+                annotation=str | None,
+            )
+            for e in entities
+        ]
+    )
+    return following
+
+
 def _no_such_endpoint(request: Request) -> JSONResponse:
     return JSONResponse({"error": f"no such endpoint: {request.url.path}"}, 404)
 
@@ -709,7 +681,7 @@ _TYPES = {
 }
 
 
-_FILE_TYPES = {
+FILE_TYPES = {
     media_type: {"schema": {"type": "string", "format": "binary"}}
     for media_type in sorted({*_TYPES.values(), "application/octet-stream"})
 }
@@ -781,7 +753,8 @@ def _got(error: Any) -> str:
     return f" (got {json.dumps(error['input'], default=str)[:80]})"
 
 
-def _media_type(path: str) -> str:
+def media_type(path: str) -> str:
+    """The Content-Type of a file served by its name (HLS, DASH, video, the dashboard's)."""
     return _TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
 
 

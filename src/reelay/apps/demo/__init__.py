@@ -21,7 +21,7 @@ import click
 from reelay._text import plural
 from reelay.config import Settings
 from reelay.runtime import Runtime, load_app
-from reelay.runtime.state import FAILED, SUCCEEDED
+from reelay.state import FAILED, SUCCEEDED
 
 APP_FILE = Path(__file__).with_name("reelay.yaml")
 

@@ -1,0 +1,74 @@
+"""The media app as a plugin (entry point ``media`` in the ``reelay.apps`` group).
+
+What the media app adds to reelay: its functions (``reelay.yaml`` beside this file),
+the ``ladder`` and ``rules`` files ``reelay validate`` checks, the ``transcode``
+command, its titles (an entity), metrics and live figures, and its ``/api/titles``
+routes. (Its dashboard pages are still drawn by the dashboard's own script.) This
+module only names them: each is imported when reelay first needs it, so finding the
+installed apps stays cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reelay._text import plural
+from reelay.plugins import Observer, Plugin, ValidateKind
+
+if TYPE_CHECKING:
+    import click
+    from fastapi import FastAPI
+
+    from reelay.client import Client
+    from reelay.state import State
+
+HERE = Path(__file__).parent
+
+
+def _check_ladder(path: Path) -> str:
+    from reelay.media.ladder import load_ladder
+
+    ladder = load_ladder(path)
+    outputs = [r.name for r in ladder.video] + [r.name for r in ladder.audio]
+    return f"ladder {ladder.name}: {plural(len(outputs), 'output')}: {', '.join(outputs)}"
+
+
+def _check_rules(path: Path) -> str:
+    from reelay.media.rules import load_rules
+
+    rules = load_rules(path)
+    checked = [k for k, v in rules.as_dict().items() if k != "name" and v not in (None, False)]
+    return f"rules {rules.name}: {', '.join(checked) or 'nothing'}"
+
+
+def _commands() -> list[click.Command]:
+    from reelay.media._cli import transcode
+
+    return [transcode]
+
+
+def _observe(state: State) -> Observer:
+    from reelay.media._observe import MediaObserver
+
+    return MediaObserver(state)
+
+
+def _routes(api: FastAPI, client: Client, observer: Observer | None) -> None:
+    from reelay.media._web import add_routes
+
+    add_routes(api, client, observer)
+
+
+plugin = Plugin(
+    name="media",
+    app_file=HERE / "reelay.yaml",
+    validate_kinds={
+        "ladder": ValidateKind("a media ladder (renditions)", _check_ladder),
+        "rules": ValidateKind("media publish rules", _check_rules),
+    },
+    commands=_commands,
+    figures=("titles_in_progress", "titles_held", "titles_failed"),
+    observe=_observe,
+    routes=_routes,
+)

@@ -312,7 +312,9 @@ def test_corrupt_state_database_is_a_clear_error(home: Path) -> None:
     result = cli("events", "--home", home)
     assert result.exit_code == 1
     assert "state.db: open failed: file is not a database" in result.output
-    assert result.output.startswith("error: state database ") and "Traceback" not in result.output
+    # The database is there but broken: said as it is, not as "no reelay home".
+    assert result.output.startswith(f"error: state {home / 'state.db'}: ")
+    assert "Traceback" not in result.output
 
 
 def test_validate_alert_rules(tmp_path: Path) -> None:
@@ -569,9 +571,9 @@ def test_logs_of_a_function_that_ran_need_no_loadable_app(
 def test_logs_say_what_the_runtime_knows_of_a_lost_attempt(home: Path) -> None:
     import time as _time
 
-    from reelay.runtime.state import NewEvent, NewInvocation, Start, State
+    from reelay.state import NewEvent, NewInvocation, Start, open_state
 
-    with State(home) as state:
+    with open_state("", home) as state:
         (e,) = state.append([NewEvent("event", "{}")])
         state.route([NewInvocation(e.seq, e.time, "echo", 3, 60)], e.seq)
         ((inv, _),) = state.claim(_time.time(), 1)
@@ -580,3 +582,26 @@ def test_logs_say_what_the_runtime_knows_of_a_lost_attempt(home: Path) -> None:
     logs = cli("logs", "echo", "--home", home).output
     assert f"RequestId: {inv.id} Error: Runtime.ExitError: the worker 77@node was lost" in logs
     assert "Status: Runtime.ExitError" in logs
+
+
+def test_state_option_chooses_the_state_backend(tmp_path: Path, postgres_url: str) -> None:
+    # Two homes, one state: what one emits, the other lists (the state is not in a home).
+    emitted = cli(
+        "emit",
+        "--home",
+        tmp_path / "a",
+        "--state",
+        postgres_url,
+        "--source",
+        "my.app",
+        "--detail-type",
+        "Hi",
+    )
+    assert emitted.exit_code == 0, emitted.output
+    listed = cli("events", "--home", tmp_path / "b", "--state", postgres_url, "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [e["id"] for e in json.loads(listed.output)] == [emitted.output.strip()]
+    assert not (tmp_path / "b" / "state.db").exists()
+    bad = cli("events", "--home", tmp_path / "b", "--state", "mysql://x/y")
+    assert bad.exit_code == 1 and "mysql" in bad.output and "postgresql" in bad.output
+    assert "--state URL" in cli("events", "--help").output

@@ -21,11 +21,11 @@ from reelay.config import Settings
 from reelay.errors import AlertRulesError, AppError
 from reelay.observe.alerts import (
     DEFAULT_ALERTS,
-    METRICS,
     SOURCE,
     Alerter,
     AlertRules,
     load_alert_rules,
+    metric_names,
     parse_alert_rules,
     post_json,
 )
@@ -414,7 +414,7 @@ def without(rule: dict[str, Any], key: str) -> dict[str, Any]:
         ),
         (
             {"alerts": [metric(metric="errors")]},
-            f"f.yaml: alerts[0].metric: 'errors' is not valid: one of {', '.join(METRICS)}",
+            f"f.yaml: alerts[0].metric: 'errors' is not valid: one of {', '.join(metric_names())}",
         ),
         (
             {"alerts": [metric(below=0.1)]},

@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from reelay.errors import NoSuchKeyError
 from reelay.media.config import SOURCE, title_id_for
 from reelay.media.titles import STATE_CHANGE
-from reelay.runtime.state import (
+from reelay.state import (
     FAILED,
     QUEUED,
     STATUSES,
@@ -1008,9 +1008,10 @@ def test_a_result_that_is_not_strict_json_is_listed_with_nulls(web: Served) -> N
 def test_the_api_filters_name_the_same_states_as_the_runtime_and_titles() -> None:
     from typing import get_args
 
+    from reelay.media._web import TitleState
     from reelay.media.titles import STATES
-    from reelay.runtime.state import STATUSES
-    from reelay.web.api import Status, TitleState
+    from reelay.state import STATUSES
+    from reelay.web.api import Status
 
     assert get_args(Status) == STATUSES and get_args(TitleState) == STATES
 

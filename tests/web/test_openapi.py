@@ -15,7 +15,7 @@ import pytest
 from reelay.errors import InvalidKeyError
 from reelay.media.config import SOURCE
 from reelay.media.titles import STATE_CHANGE
-from reelay.runtime.state import STATUSES
+from reelay.state import STATUSES
 from reelay.storage import validate_bucket, validate_key
 from reelay.web import _openapi
 

@@ -29,6 +29,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from reelay.client import Client
 from reelay.config import Settings
+from reelay.media._observe import MediaObserver
 from reelay.media.titles import STATE_CHANGE, Titles
 from reelay.observe.metrics import Metrics
 from reelay.state import SUCCEEDED, Attempt, NewEvent, NewInvocation, Outcome, State
@@ -87,11 +88,12 @@ def main() -> None:
         print(f"{state.last_seq():,} events")
 
         stateless = best_of(3, lambda: Titles(state).all())
-        titles = Titles(state)
+        observer = MediaObserver(state)
+        titles = observer.titles
         titles.all()
         state.append(title_events(args.titles + 1))
         incremental = best_of(1, titles.all)
-        metrics = Metrics(state, titles)
+        metrics = Metrics(state, [observer])
         registry = CollectorRegistry(auto_describe=False)
         registry.register(metrics)
         timeline = titles.timeline(f"t{args.titles}")

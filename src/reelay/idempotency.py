@@ -20,9 +20,9 @@ its own holder, so the redelivery of an invocation whose first run is still goin
 after a crash waits for it too. A result that is not JSON is recorded as its ``str``.
 
 As with any idempotency record kept apart from the effect, a process killed between
-the effect and the record repeats the effect on takeover: the runtime itself never
-kills a handler mid-call when *it* dies (workers finish their current call first), but
-a handler's own timeout does.
+the effect and the record repeats the effect on takeover: a handler's own timeout does
+that, and so does a dispatcher killed with ``kill -9`` (its workers end with it, and
+the attempt runs again once the key's lease runs out).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,14 +18,17 @@ import pytest
 from reelay.client import Client
 from reelay.config import Settings
 from reelay.runtime._scratch import scratch_root, sweep_scratch
-from reelay.state import FAILED, RUNNING, SUCCEEDED
+from reelay.state import FAILED, RUNNING, SUCCEEDED, State
 
 APP = Path(__file__).parent / "apps" / "basic" / "reelay.yaml"
 EVENTS = 1000
+# An attempt killed with its dispatcher holds its idempotency key until its lease (the
+# function's 6 s timeout) runs out: the retries of its re-run must outlast that.
+RETRY_DELAYS = "1,6"
 
 
 def start_up(home: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {"REELAY_RETRY_DELAYS": "0.05,0.1"}
+    env = os.environ | {"REELAY_RETRY_DELAYS": RETRY_DELAYS}
     return subprocess.Popen(
         [sys.executable, "-m", "reelay.cli", "up", "--app", str(APP), "--home", str(home)],
         stdout=log.open("ab"),
@@ -102,8 +106,24 @@ def test_sigkill_mid_stream_loses_nothing_and_effects_happen_once(tmp_path: Path
     invocations = state.invocations(function="effect", limit=EVENTS * 2)
     assert len({i.event_seq for i in invocations}) == EVENTS, info  # every event routed once
     effects = (home / "out" / "effects.log").read_text().split()
-    assert sorted(effects) == [f"k{i:04d}" for i in range(EVENTS)], info  # each exactly once
+    check_effects(effects, state, EVENTS, info)
     client.close()
+
+
+def check_effects(effects: list[str], state: State, events: int, info: str) -> None:
+    """Every guarded effect happened, once; twice only where the kill cut its attempt
+    between the effect and its record (documented in `reelay.idempotency`): an attempt
+    lost with its worker, of an invocation that then ran again."""
+    counts = Counter(effects)
+    assert set(counts) == {f"k{i:04d}" for i in range(events)}, info
+    repeated = {key for key, n in counts.items() if n > 1}
+    assert all(counts[key] == 2 for key in repeated), (counts.most_common(3), info)
+    lost = {
+        json.loads(state.event(inv.event_seq).body)["detail"]["key"]
+        for inv in state.invocations(function="effect", limit=events * 2)
+        if any(a.error_type == "Runtime.ExitError" for a in state.attempts_of([inv.id]))
+    }
+    assert repeated <= lost, (repeated - lost, info)
 
 
 def children_of(pid: int) -> list[int]:

@@ -520,7 +520,6 @@ def test_processes_claiming_at_once_never_take_one_invocation_twice(
         outs = _run_all(_CLAIMER, tmp_path, state_url, 4)
         taken = [i for out in outs for i in json.loads(out)]
         assert len(taken) == 300 and len(set(taken)) == 300  # each once, none twice
-        assert sum(1 for out in outs if json.loads(out)) >= 2  # they did share the work
         assert state.counts()[SUCCEEDED] == 300
         assert all(inv.attempts == 1 for inv in state.invocations(limit=300))
 

@@ -180,14 +180,38 @@ def _rows(cursor: Any) -> Any:
     return lambda values: _Row(values, index)
 
 
+class _PipelinedCursor:
+    """A cursor of a pipelined transaction: its row count waits for the server's answer
+    (rows do so by themselves; a count read before it would be -1)."""
+
+    def __init__(self, cursor: Any, pipeline: Any) -> None:
+        self._cursor, self._pipeline = cursor, pipeline
+
+    @property
+    def rowcount(self) -> int:
+        self._pipeline.sync()
+        return int(self._cursor.rowcount)
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cursor.fetchall())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor)
+
+
 class _Connection:
     """A psycopg connection as the State asks for one (see `reelay.state._sql.Connection`)."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, pipeline: Any = None) -> None:
         self.conn = conn
+        self.pipeline = pipeline
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(_pg(sql), [_clean(a) for a in args])
+        cursor = self.conn.execute(_pg(sql), [_clean(a) for a in args])
+        return cursor if self.pipeline is None else _PipelinedCursor(cursor, self.pipeline)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self.conn.cursor() as cur:
@@ -315,10 +339,17 @@ class PostgresState(SQLState):
 
     @contextlib.contextmanager
     def _write(self, *, lock: str | None = None, ring: bool = False) -> Iterator[_Connection]:
-        with self._connections().connection() as conn, conn.transaction():
+        # Pipelined: what is not read back (BEGIN, a lock, writes, the doorbell, COMMIT)
+        # goes without waiting for each answer, so a transaction costs a round trip or
+        # two instead of one per statement.
+        with (
+            self._connections().connection() as conn,
+            conn.pipeline() as pipeline,
+            conn.transaction(),
+        ):
             if lock is not None:
                 conn.execute(_XACT_LOCK, (lock,))
-            yield _Connection(conn)
+            yield _Connection(conn, pipeline)
             if ring:
                 conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
 

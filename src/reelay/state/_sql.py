@@ -19,7 +19,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from reelay.errors import StateError
@@ -146,10 +146,17 @@ _INSERT_ATTEMPT = (
     "ON CONFLICT (invocation_id, attempt) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _ATTEMPT_COLUMNS[2:])
 )
+# Events per INSERT: 8 values each, well under SQLite's 32,766 variables.
+_EVENTS_PER_INSERT = 500
 _SET_META = (
     "INSERT INTO meta (key, value) VALUES (?, ?) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
+
+
+def _attempt_row(a: Attempt) -> list[Any]:
+    values = [getattr(a, c) for c in _ATTEMPT_COLUMNS]
+    return [int(v) if isinstance(v, bool) else v for v in values]
 
 
 def _attempt(row: Any) -> Attempt:
@@ -248,14 +255,30 @@ class SQLState:
             return self._insert_events(db, events, time.time())
 
     def _insert_events(self, db: Connection, events: Sequence[NewEvent], now: float) -> list[Event]:
-        out = []
-        for e in events:
-            event_id = e.id or str(uuid.uuid4())
-            (seq,) = db.execute(
-                "INSERT INTO events (id, time, kind, source, detail_type, target, body, root) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-                (
-                    event_id,
+        # One statement for a batch (a round trip, not one per event); seqs are read back
+        # by event id, since RETURNING promises no order.
+        out = [
+            Event(
+                0,
+                e.id or str(uuid.uuid4()),
+                now,
+                e.kind,
+                e.source,
+                e.detail_type,
+                e.target,
+                e.body,
+                e.root,
+            )
+            for e in events
+        ]
+        for chunk in range(0, len(out), _EVENTS_PER_INSERT):
+            batch = out[chunk : chunk + _EVENTS_PER_INSERT]
+            values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(batch))
+            args = [
+                v
+                for e in batch
+                for v in (
+                    e.id,
                     now,
                     e.kind,
                     e.source,
@@ -263,11 +286,17 @@ class SQLState:
                     e.target,
                     self.json_value(e.body),
                     e.root,
-                ),
-            ).fetchone()
-            out.append(
-                Event(seq, event_id, now, e.kind, e.source, e.detail_type, e.target, e.body, e.root)
+                )
+            ]
+            seqs = dict(
+                db.execute(
+                    "INSERT INTO events (id, time, kind, source, detail_type, target, body, root) "
+                    f"VALUES {values} RETURNING id, seq",
+                    args,
+                ).fetchall()
             )
+            for i, e in enumerate(batch, chunk):
+                out[i] = replace(e, seq=seqs[e.id])
         return out
 
     def events_after(
@@ -541,18 +570,18 @@ class SQLState:
         now = time.time()
         with self._write(ring=bool(events)) as db:
             self._insert_events(db, events, now)
+            # Each statement once for the batch (executemany: one round trip on
+            # PostgreSQL, whose driver pipelines it), not two per invocation.
+            attempts = [_attempt_row(o.attempt) for o in outcomes if o.attempt is not None]
+            if attempts:
+                db.executemany(_INSERT_ATTEMPT, attempts)
+            rows = []
             for o in outcomes:
                 a = o.attempt
-                if a is not None:
-                    self._insert_attempt(db, a)
                 # A finished invocation keeps its last attempt's worker and start; one
                 # queued again has neither (the attempt's are in its history).
                 settled = o.status in (SUCCEEDED, FAILED)
-                db.execute(
-                    "UPDATE invocations SET status = ?, not_before = ?, condition = ?, "
-                    "error = ?, result = ?, finished = ?, "
-                    "worker = CASE WHEN ? = 1 THEN COALESCE(?, worker) END, "
-                    "started = CASE WHEN ? = 1 THEN COALESCE(?, started) END WHERE id = ?",
+                rows.append(
                     (
                         o.status,
                         o.not_before,
@@ -565,13 +594,19 @@ class SQLState:
                         int(settled),
                         a.started if a is not None else None,
                         o.invocation_id,
-                    ),
+                    )
                 )
+            db.executemany(
+                "UPDATE invocations SET status = ?, not_before = ?, condition = ?, "
+                "error = ?, result = ?, finished = ?, "
+                "worker = CASE WHEN ? = 1 THEN COALESCE(?, worker) END, "
+                "started = CASE WHEN ? = 1 THEN COALESCE(?, started) END WHERE id = ?",
+                rows,
+            )
 
     @staticmethod
     def _insert_attempt(db: Connection, a: Attempt) -> None:
-        values = [getattr(a, c) for c in _ATTEMPT_COLUMNS]
-        db.execute(_INSERT_ATTEMPT, [int(v) if isinstance(v, bool) else v for v in values])
+        db.execute(_INSERT_ATTEMPT, _attempt_row(a))
 
     def release(self, ids: Sequence[str] | None = None) -> int:
         """Give claimed invocations back to the queue; return how many.

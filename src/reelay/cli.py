@@ -46,7 +46,7 @@ _home = click.option(
     envvar="REELAY_HOME",
     help="The reelay home (default: $REELAY_HOME, else a per-user data directory).",
 )
-_state = click.option(
+state_option = click.option(
     "--state",
     "state_url",
     metavar="URL",
@@ -57,7 +57,7 @@ _state = click.option(
 
 def home_option(command: F) -> F:
     """``--home`` and ``--state``: the home, and the state backend that holds its state."""
-    return _home(_state(command))
+    return _home(state_option(command))
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -278,7 +278,11 @@ def up(
             token, created = ensure_token(settings.home)
             api = create_app(runtime.client, token, app=app, alerter=Alerter(rules, runtime.client))
             server = stack.enter_context(Server(api, *address))
-        stack.enter_context(runtime)
+        try:
+            stack.enter_context(runtime)  # on a shared state, may stand by first
+        except KeyboardInterrupt:
+            click.echo("\nreelay up: stopped before serving", err=True)
+            return
         assert runtime.dispatcher is not None and runtime.executor is not None
         dispatcher = runtime.dispatcher
 

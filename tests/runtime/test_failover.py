@@ -125,3 +125,24 @@ def test_a_second_dispatcher_that_may_not_stand_by_is_refused(
         pass
     with Runtime(load_app(APP), other, max_workers=1):  # free again once the first stops
         pass
+
+
+def test_ctrl_c_while_standing_by_stops_cleanly(tmp_path: Path, postgres_url: str) -> None:
+    store = f"file://{tmp_path / 'objects'}"
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    first = start_up(tmp_path / "a", logs[0], postgres_url, store)
+    second = None
+    try:
+        assert wait_until(lambda: "reelay up: app" in logs[0].read_text(), 60), logs[0].read_text()
+        second = start_up(tmp_path / "b", logs[1], postgres_url, store)
+        assert wait_until(lambda: "standing by" in logs[1].read_text(), 60), logs[1].read_text()
+        second.send_signal(signal.SIGINT)
+        assert second.wait(30) == 0, logs[1].read_text()
+        assert "stopped before serving" in logs[1].read_text()
+        assert "Traceback" not in logs[1].read_text()
+        assert first.poll() is None  # the one serving goes on
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                process.wait(60)

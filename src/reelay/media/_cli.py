@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from reelay._text import plural
-from reelay.cli import _dump, _table, friendly, json_option
+from reelay.cli import _dump, _table, friendly, json_option, state_option
 
 
 @click.command()
@@ -32,6 +32,7 @@ from reelay.cli import _dump, _table, friendly, json_option
     type=click.Path(file_okay=False, path_type=Path),
     help="The reelay home (default: a fresh temporary directory).",
 )
+@state_option
 @friendly
 def transcode(
     source: Path,
@@ -45,6 +46,7 @@ def transcode(
     workers: int | None,
     as_json: bool,
     home: Path | None,
+    state_url: str | None,
 ) -> None:
     """Put SOURCE through the media pipeline and wait: exit 0 published, 3 rejected, 1 else."""
     from reelay.media.transcode import EXIT_CODES, progress_bar, transcode
@@ -53,6 +55,7 @@ def transcode(
     report = transcode(
         source,
         home=home,
+        state_url=state_url,
         ladder=ladder,
         rules=rules,
         chunk_seconds=chunk_seconds,

@@ -40,6 +40,7 @@ def transcode(
     source: str | os.PathLike[str],
     *,
     home: str | os.PathLike[str] | None = None,
+    state_url: str | None = None,
     ladder: str | None = None,
     rules: str | None = None,
     chunk_seconds: float | None = None,
@@ -54,7 +55,8 @@ def transcode(
     """Run the pipeline on one file; return its report (``status``, ``title_id``...).
 
     The object store comes from the environment (``REELAY_STORE``), as for every
-    command; ``executor`` is a URL as for ``reelay up`` (``local``, ``ray:local``...)."""
+    command, and so does the state unless ``state_url`` names one; ``executor`` is a
+    URL as for ``reelay up`` (``local``, ``ray:local``...)."""
     src = Path(source)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
@@ -77,7 +79,9 @@ def transcode(
     if scenes:
         env["REELAY_MEDIA_SCENES"] = "1"
     settings = Settings.load(
-        home or tempfile.mkdtemp(prefix="reelay-transcode-"), retry_delays=(1.0, 3.0)
+        home or tempfile.mkdtemp(prefix="reelay-transcode-"),
+        retry_delays=(1.0, 3.0),
+        state_url=state_url,
     )
     started = time.monotonic()
     progress = Progress()

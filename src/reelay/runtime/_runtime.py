@@ -79,10 +79,17 @@ class Runtime:
             try:
                 self._stack.enter_context(state.dispatcher_lock())
             except HomeBusyError as busy:
-                if not (self.standby and state.shared):
+                if not state.shared:
                     raise
+                if not self.standby:
+                    raise HomeBusyError(
+                        f"{busy}; stop it, or run `reelay up`, which stands by and takes "
+                        "over when it stops"
+                    ) from None
                 if self.out is not None:
-                    print(f"standing by: {busy}", file=self.out, flush=True)
+                    print(
+                        f"standing by: {busy}; taking over when it stops", file=self.out, flush=True
+                    )
                 self._stack.enter_context(state.dispatcher_lock(wait=True))
                 if self.out is not None:
                     print("taking over: this dispatcher now serves the state", file=self.out)

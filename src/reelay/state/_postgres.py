@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from reelay.errors import ConfigError, HomeBusyError, StateError
 from reelay.state._sql import JsonPath, SQLState, translating
@@ -39,7 +39,6 @@ try:
 except ImportError:  # pragma: no cover - reported when a postgresql:// state is opened
     psycopg = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 1
 _LOG_LOCK = "reelay:events"  # serialises appends to the event log
 _DISPATCHER_LOCK = "reelay:dispatcher"
 _MIGRATION_LOCK = "reelay:schema"
@@ -47,97 +46,6 @@ _MIGRATION_LOCK = "reelay:schema"
 # states, a schema each (``?options=-csearch_path%3Dname`` in the URL).
 _XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || %s, 0))"
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || %s, 0))"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    time DOUBLE PRECISION NOT NULL,
-    kind TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT '',
-    detail_type TEXT NOT NULL DEFAULT '',
-    target TEXT,
-    body JSONB NOT NULL,
-    root DOUBLE PRECISION
-);
-CREATE INDEX IF NOT EXISTS events_source ON events(source, detail_type);
-CREATE TABLE IF NOT EXISTS invocations (
-    n BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
-    id TEXT PRIMARY KEY,
-    event_seq BIGINT NOT NULL REFERENCES events(seq),
-    function TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER NOT NULL,
-    created DOUBLE PRECISION NOT NULL,
-    expires DOUBLE PRECISION NOT NULL,
-    not_before DOUBLE PRECISION NOT NULL,
-    started DOUBLE PRECISION,
-    finished DOUBLE PRECISION,
-    worker TEXT,
-    condition TEXT,
-    error JSONB,
-    result JSONB,
-    redrives INTEGER NOT NULL DEFAULT 0,
-    claimed DOUBLE PRECISION,
-    rank DOUBLE PRECISION,
-    uncharged INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS invocations_ready ON invocations(status, not_before);
-CREATE INDEX IF NOT EXISTS invocations_function ON invocations(function, created);
-CREATE INDEX IF NOT EXISTS invocations_rank ON invocations(status, rank);
-CREATE INDEX IF NOT EXISTS invocations_event ON invocations(event_seq);
-CREATE TABLE IF NOT EXISTS attempts (
-    invocation_id TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    function TEXT NOT NULL,
-    started DOUBLE PRECISION NOT NULL,
-    duration_ms DOUBLE PRECISION NOT NULL,
-    ok INTEGER NOT NULL,
-    error_type TEXT,
-    error_message TEXT,
-    worker TEXT,
-    cold_start INTEGER NOT NULL,
-    max_memory_mb INTEGER NOT NULL,
-    logs TEXT NOT NULL,
-    logs_truncated INTEGER NOT NULL,
-    PRIMARY KEY (invocation_id, attempt)
-);
-CREATE INDEX IF NOT EXISTS attempts_function ON attempts(function, started);
-CREATE INDEX IF NOT EXISTS attempts_started ON attempts(started);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS barriers (
-    name TEXT PRIMARY KEY,
-    parts INTEGER NOT NULL,
-    fired DOUBLE PRECISION
-);
-CREATE TABLE IF NOT EXISTS barrier_parts (
-    name TEXT NOT NULL,
-    part TEXT NOT NULL,
-    time DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (name, part)
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    expires DOUBLE PRECISION NOT NULL,
-    result TEXT
-);
-CREATE TABLE IF NOT EXISTS intents (
-    id TEXT PRIMARY KEY,
-    time DOUBLE PRECISION NOT NULL,
-    bucket TEXT NOT NULL,
-    key TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    before_etag TEXT,
-    before_modified DOUBLE PRECISION,
-    owner TEXT NOT NULL,
-    root DOUBLE PRECISION
-)
-"""
-# Each later version: the statements that bring a database from the one before.
-MIGRATIONS: dict[int, tuple[str, ...]] = {}
 
 
 @lru_cache(maxsize=512)
@@ -258,7 +166,14 @@ class PostgresState(SQLState):
 
     shared = True
     row_order = "n"
-    claim_lock = " FOR UPDATE SKIP LOCKED"
+    claim_lock = " FOR UPDATE OF i SKIP LOCKED"
+    types: ClassVar[Mapping[str, str]] = {
+        "serial": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "bigint": "BIGINT",
+        "real": "DOUBLE PRECISION",
+        "json": "JSONB",
+        "order_column": "n BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,",
+    }
 
     def __init__(self, url: str, *, create: bool = True, pool_size: int = 10) -> None:
         self.url = url
@@ -279,38 +194,17 @@ class PostgresState(SQLState):
     def _migrate(self, create: bool) -> None:
         """Create the schema, or bring an older one up to date, under a lock."""
         with _connect(self.url) as conn, conn.transaction():
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_MIGRATION_LOCK,)
-            )
+            conn.execute(_XACT_LOCK, (_MIGRATION_LOCK,))
             schema, exists = conn.execute(
                 "SELECT current_schema(), to_regclass('meta') IS NOT NULL"
             ).fetchone()
             if schema is None:
                 raise StateError(f"state {self.where}: its search_path names no schema that exists")
             self._channel = f"reelay:{schema}"
-            version = 0
-            if exists:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                version = int(row[0]) if row else 0
-            elif not create:
+            if not (exists or create):
                 raise StateError(f"state {self.where}: there is none (no reelay schema there)")
-            if version > SCHEMA_VERSION:
-                raise StateError(
-                    f"state {self.where}: schema version {version} was made by a newer reelay "
-                    f"(this one knows up to {SCHEMA_VERSION}); upgrade reelay"
-                )
-            if version == 0:
-                for statement in SCHEMA.split(";"):
-                    conn.execute(statement)
-                version = 1
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(SCHEMA_VERSION),),
-            )
+            db = _Connection(conn)
+            self._bring_up_to_date(db, self._schema_version(db) if exists else 0)
 
     # -- connections and transactions ------------------------------------------------
 
@@ -403,8 +297,7 @@ class PostgresState(SQLState):
                 if not wait:
                     holder = self.get_meta("dispatcher") or "unknown"
                     raise HomeBusyError(
-                        f"another dispatcher ({holder}) is already serving {self.where}; "
-                        "stop it, or run `reelay up` to stand by and take over when it stops"
+                        f"another dispatcher ({holder}) is already serving {self.where}"
                     )
                 time.sleep(0.5)
         except BaseException as exc:

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ClassVar, ParamSpec, Protocol, TypeVar
 
 from reelay.errors import StateError
 from reelay.state._model import (
@@ -154,9 +154,109 @@ _SET_META = (
 )
 
 
+SCHEMA_VERSION = 1
+# The schema, written once; a backend names its types (`SQLState.types`): ``serial``
+# (the log's sequence), ``bigint``, ``real`` (epoch seconds, durations), ``json`` and
+# ``order_column`` (a column that orders invocations by insertion, where rows lack one).
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq {serial},
+    id TEXT NOT NULL UNIQUE,
+    time {real} NOT NULL,
+    kind TEXT NOT NULL,              -- s3 | event | invoke | schedule
+    source TEXT NOT NULL DEFAULT '',
+    detail_type TEXT NOT NULL DEFAULT '',
+    target TEXT,                     -- a function name for direct invokes, else routed by rules
+    body {json} NOT NULL,            -- the event as a handler receives it
+    root {real}                      -- time of the event that began its chain (NULL: itself)
+);
+CREATE INDEX IF NOT EXISTS events_source ON events(source, detail_type);
+CREATE TABLE IF NOT EXISTS invocations ({order_column}
+    id TEXT PRIMARY KEY,             -- the aws_request_id, stable across retries
+    event_seq {bigint} NOT NULL REFERENCES events(seq),
+    function TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    created {real} NOT NULL,
+    expires {real} NOT NULL,         -- created + maximumEventAge
+    not_before {real} NOT NULL,
+    started {real},                  -- when the current (or last) attempt's handler started
+    finished {real},
+    worker TEXT,
+    condition TEXT,                  -- Success | RetriesExhausted | EventAgeExceeded
+    error {json},                    -- the last error (Lambda's shape)
+    result {json},                   -- the return value
+    redrives INTEGER NOT NULL DEFAULT 0,
+    claimed {real},                  -- when the current (or last) attempt was claimed
+    rank {real},                     -- claim order among ready invocations: lowest first
+    uncharged INTEGER NOT NULL DEFAULT 0  -- attempts not counted against the retry budget
+);
+CREATE INDEX IF NOT EXISTS invocations_ready ON invocations(status, not_before);
+CREATE INDEX IF NOT EXISTS invocations_function ON invocations(function, created);
+CREATE INDEX IF NOT EXISTS invocations_rank ON invocations(status, rank);
+CREATE INDEX IF NOT EXISTS invocations_event ON invocations(event_seq);
+CREATE TABLE IF NOT EXISTS attempts (
+    invocation_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    function TEXT NOT NULL,
+    started {real} NOT NULL,
+    duration_ms {real} NOT NULL,
+    ok INTEGER NOT NULL,
+    error_type TEXT,
+    error_message TEXT,
+    worker TEXT,
+    cold_start INTEGER NOT NULL,
+    max_memory_mb INTEGER NOT NULL,
+    logs TEXT NOT NULL,
+    logs_truncated INTEGER NOT NULL,
+    PRIMARY KEY (invocation_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS attempts_function ON attempts(function, started);
+CREATE INDEX IF NOT EXISTS attempts_started ON attempts(started);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS barriers (
+    name TEXT PRIMARY KEY,
+    parts INTEGER NOT NULL,          -- how many distinct parts complete it
+    fired {real}                     -- when its completion event was appended
+);
+CREATE TABLE IF NOT EXISTS barrier_parts (
+    name TEXT NOT NULL,
+    part TEXT NOT NULL,
+    time {real} NOT NULL,
+    PRIMARY KEY (name, part)
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    status TEXT NOT NULL,            -- in_progress | completed
+    owner TEXT NOT NULL,
+    expires {real} NOT NULL,
+    result TEXT
+);
+CREATE TABLE IF NOT EXISTS intents (
+    id TEXT PRIMARY KEY,
+    time {real} NOT NULL,            -- when the write began
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    operation TEXT NOT NULL,         -- put | delete
+    before_etag TEXT,                -- the object before the write (NULL: there was none)
+    before_modified {real},          -- its last-modified time, epoch seconds
+    owner TEXT NOT NULL,             -- the writing process: host, pid, process token
+    root {real}                      -- the chain root of the event the write appends
+);
+"""
+# Each later version: the statements (in the same type words) that bring a state from
+# the version before.
+MIGRATIONS: dict[int, tuple[str, ...]] = {}
+
+
 def _attempt_row(a: Attempt) -> list[Any]:
     values = [getattr(a, c) for c in _ATTEMPT_COLUMNS]
     return [int(v) if isinstance(v, bool) else v for v in values]
+
+
+# A claim reads each invocation with its event, the event's columns prefixed ``e_``.
+_EVENT_AS_E = ", ".join(f"e.{k} AS e_{k}" for k in Event.__dataclass_fields__ if k != "seq")
 
 
 def _attempt(row: Any) -> Attempt:
@@ -190,6 +290,7 @@ class SQLState:
     shared: bool  # whether dispatchers on other machines may serve it (standby)
     row_order: str  # the column that orders rows of one table by insertion
     claim_lock: str  # what a claim's SELECT ends with to take its rows
+    types: ClassVar[Mapping[str, str]]  # the schema's type words (see `SCHEMA`)
 
     # -- what a backend supplies -------------------------------------------------------
 
@@ -246,6 +347,27 @@ class SQLState:
             if not (isinstance(step, int) or _KEY.fullmatch(step)):
                 raise ValueError(f"JSON path step {step!r} is not a plain key or an index")
         return path
+
+    def _bring_up_to_date(self, db: Connection, version: int) -> None:
+        """In the caller's transaction, create the schema (``version`` 0: there is none)
+        or migrate it from ``version`` to `SCHEMA_VERSION`; a newer one is refused."""
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"state {self.where}: schema version {version} was made by a newer reelay "
+                f"(this one knows up to {SCHEMA_VERSION}); upgrade reelay"
+            )
+        steps = [SCHEMA] if version == 0 else []
+        steps += ["; ".join(MIGRATIONS[v]) for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)]
+        for step in steps:
+            for statement in step.format(**self.types).split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        db.execute(_SET_META, ("schema_version", str(SCHEMA_VERSION)))
+
+    @staticmethod
+    def _schema_version(db: Connection) -> int:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
     # -- the event log ---------------------------------------------------------------
 
@@ -500,12 +622,14 @@ class SQLState:
             args += list(only)
         with self._write() as db:
             rows = db.execute(
-                "SELECT i.* FROM invocations i "
+                f"SELECT i.*, {_EVENT_AS_E} "
+                "FROM invocations i JOIN events e ON e.seq = i.event_seq "
                 f"WHERE i.status = ? AND i.not_before <= ?{extra} "
                 f"ORDER BY i.rank, i.event_seq LIMIT ?{self.claim_lock}",
                 (QUEUED, now, *args, limit + sum(max(v, 0) for v in room.values())),
             ).fetchall()
             taken: list[Invocation] = []
+            events: dict[int, Event] = {}
             for r in rows:
                 if len(taken) >= limit:
                     break
@@ -515,6 +639,10 @@ class SQLState:
                         continue
                     room[function] -= 1
                 inv = _invocation(r)
+                events[inv.event_seq] = Event(
+                    **{k: r[f"e_{k}"] for k in Event.__dataclass_fields__ if k != "seq"},
+                    seq=inv.event_seq,
+                )
                 taken.append(
                     Invocation(
                         **{
@@ -534,13 +662,6 @@ class SQLState:
                 "started = NULL, worker = NULL WHERE id = ?",
                 [(CLAIMED, now, inv.id) for inv in taken],
             )
-            seqs = sorted({inv.event_seq for inv in taken})
-            events = {
-                r["seq"]: _event(r)
-                for r in db.execute(
-                    f"SELECT * FROM events WHERE seq IN ({marks(len(seqs))})", seqs
-                ).fetchall()
-            }
         return [(inv, events[inv.event_seq]) for inv in taken]
 
     def start(self, starts: Sequence[Start]) -> None:

@@ -15,101 +15,12 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import ClassVar
 
 from reelay.errors import HomeBusyError, StateError
 from reelay.state._sql import JsonPath, SQLState, translating
-
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    time REAL NOT NULL,
-    kind TEXT NOT NULL,              -- s3 | event | invoke | schedule
-    source TEXT NOT NULL DEFAULT '',
-    detail_type TEXT NOT NULL DEFAULT '',
-    target TEXT,                     -- a function name for direct invokes, else routed by rules
-    body TEXT NOT NULL,              -- JSON text: the event as a handler receives it
-    root REAL                        -- time of the event that began its chain (NULL: itself)
-);
-CREATE INDEX IF NOT EXISTS events_source ON events(source, detail_type);
-CREATE TABLE IF NOT EXISTS invocations (
-    id TEXT PRIMARY KEY,             -- the aws_request_id, stable across retries
-    event_seq INTEGER NOT NULL REFERENCES events(seq),
-    function TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER NOT NULL,
-    created REAL NOT NULL,
-    expires REAL NOT NULL,           -- created + maximumEventAge
-    not_before REAL NOT NULL,
-    started REAL,                    -- when the current (or last) attempt's handler started
-    finished REAL,
-    worker TEXT,
-    condition TEXT,                  -- Success | RetriesExhausted | EventAgeExceeded
-    error TEXT,                      -- JSON of the last error (Lambda's shape)
-    result TEXT,                     -- JSON text of the return value
-    redrives INTEGER NOT NULL DEFAULT 0,
-    claimed REAL,                    -- when the current (or last) attempt was claimed
-    rank REAL,                       -- claim order among ready invocations: lowest first
-    uncharged INTEGER NOT NULL DEFAULT 0  -- attempts not counted against the retry budget
-);
-CREATE INDEX IF NOT EXISTS invocations_ready ON invocations(status, not_before);
-CREATE INDEX IF NOT EXISTS invocations_function ON invocations(function, created);
-CREATE INDEX IF NOT EXISTS invocations_rank ON invocations(status, rank);
-CREATE INDEX IF NOT EXISTS invocations_event ON invocations(event_seq);
-CREATE TABLE IF NOT EXISTS attempts (
-    invocation_id TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    function TEXT NOT NULL,
-    started REAL NOT NULL,
-    duration_ms REAL NOT NULL,
-    ok INTEGER NOT NULL,
-    error_type TEXT,
-    error_message TEXT,
-    worker TEXT,
-    cold_start INTEGER NOT NULL,
-    max_memory_mb INTEGER NOT NULL,
-    logs TEXT NOT NULL,
-    logs_truncated INTEGER NOT NULL,
-    PRIMARY KEY (invocation_id, attempt)
-);
-CREATE INDEX IF NOT EXISTS attempts_function ON attempts(function, started);
-CREATE INDEX IF NOT EXISTS attempts_started ON attempts(started);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS barriers (
-    name TEXT PRIMARY KEY,
-    parts INTEGER NOT NULL,          -- how many distinct parts complete it
-    fired REAL                       -- when its completion event was appended
-);
-CREATE TABLE IF NOT EXISTS barrier_parts (
-    name TEXT NOT NULL,
-    part TEXT NOT NULL,
-    time REAL NOT NULL,
-    PRIMARY KEY (name, part)
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    status TEXT NOT NULL,            -- in_progress | completed
-    owner TEXT NOT NULL,
-    expires REAL NOT NULL,
-    result TEXT
-);
-CREATE TABLE IF NOT EXISTS intents (
-    id TEXT PRIMARY KEY,
-    time REAL NOT NULL,              -- when the write began
-    bucket TEXT NOT NULL,
-    key TEXT NOT NULL,
-    operation TEXT NOT NULL,         -- put | delete
-    before_etag TEXT,                -- the object before the write (NULL: there was none)
-    before_modified REAL,            -- its last-modified time, epoch seconds
-    owner TEXT NOT NULL,             -- the writing process: host, pid, process token
-    root REAL                        -- the chain root of the event the write appends
-);
-"""
 
 # Homes made before the schema had a version number may lack columns added since:
 # (table, column, declaration, what fills it in for the rows already there). Opening
@@ -120,8 +31,6 @@ UNVERSIONED_COLUMNS = (
     ("invocations", "rank", "REAL", "UPDATE invocations SET rank = created"),
     ("invocations", "uncharged", "INTEGER NOT NULL DEFAULT 0", None),
 )
-# Each later version: the statements that bring a database from the one before.
-MIGRATIONS: dict[int, tuple[str, ...]] = {}
 
 
 class SocketDoorbell:
@@ -189,6 +98,13 @@ class SQLiteState(SQLState):
     shared = False
     row_order = "rowid"
     claim_lock = ""  # BEGIN IMMEDIATE already holds the database's write lock
+    types: ClassVar[Mapping[str, str]] = {
+        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "bigint": "INTEGER",
+        "real": "REAL",
+        "json": "TEXT",
+        "order_column": "",  # SQLite's rowid
+    }
 
     def __init__(self, home: Path, *, durability: str = "process", create: bool = True) -> None:
         self.home = home
@@ -208,35 +124,17 @@ class SQLiteState(SQLState):
     def _migrate(self) -> None:
         """Create the schema, or bring an older home's up to date (idempotent)."""
         with self._write() as db:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
             version = 0
-            if "meta" in tables:
-                row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise StateError(
-                    f"state {self.path}: schema version {version} was made by a newer reelay "
-                    f"(this one knows up to {SCHEMA_VERSION}); upgrade reelay"
-                )
-            if version == 0:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+                version = self._schema_version(db)
+            if version == 0:  # new, or made before versions: add what it may lack
                 for table, column, declaration, backfill in UNVERSIONED_COLUMNS:
                     names = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
-                    if names and column not in names:  # an older home
+                    if names and column not in names:
                         db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
                         if backfill is not None:
                             db.execute(backfill)
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                version = 1
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
-                    db.execute(statement)
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(SCHEMA_VERSION),),
-            )
+            self._bring_up_to_date(db, version)
 
     # -- connections and transactions ------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -61,18 +61,39 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_url(postgres_database: str) -> Iterator[str]:
-    """A state URL of a schema of this test's own (dropped after it)."""
+def new_schema(postgres_database: str) -> Iterator[Callable[[], str]]:
+    """Make state URLs, each of a schema of this test's own (all dropped after it)."""
     import psycopg
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_database, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
+    schemas: list[str] = []
+
+    def make() -> str:
+        schemas.append(f"t_{uuid.uuid4().hex[:12]}")
+        with psycopg.connect(postgres_database, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schemas[-1]}")
+        return f"{postgres_database}?options=-csearch_path%3D{schemas[-1]}"
+
     try:
-        yield f"{postgres_database}?options=-csearch_path%3D{schema}"
+        yield make
     finally:
         with psycopg.connect(postgres_database, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+            for schema in schemas:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def postgres_url(new_schema: Callable[[], str]) -> str:
+    """A state URL of a schema of this test's own."""
+    return new_schema()
+
+
+@pytest.fixture
+def separate_state(request: pytest.FixtureRequest) -> Callable[[], str]:
+    """State URLs for a second, independent home in one test: '' (SQLite in that home),
+    or, when the suite runs on PostgreSQL, a schema of its own."""
+    if os.environ.get("REELAY_TEST_STATE", "sqlite") != "postgresql":
+        return lambda: ""
+    return request.getfixturevalue("new_schema")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(autouse=True)

@@ -261,7 +261,7 @@ def up(
     rules = load_alert_rules(alerts_path or DEFAULT_ALERTS)
     address = None if no_http else _address(http_address)
     stop = threading.Event()
-    stopping = {"serving": True}
+    stopping = {"serving": True, "handling": False}
     runtime = Runtime(
         app,
         settings,
@@ -287,6 +287,15 @@ def up(
         dispatcher = runtime.dispatcher
 
         def on_signal(signum: int, frame: object) -> None:
+            if stopping["handling"]:
+                return  # a signal that came while the last is handled: the same press
+            stopping["handling"] = True
+            try:
+                on_stop_signal()
+            finally:
+                stopping["handling"] = False
+
+        def on_stop_signal() -> None:
             if stop.is_set():
                 # A second Ctrl-C while draining stops now (running work is requeued at
                 # the next start); once draining is over, shutting down just finishes.

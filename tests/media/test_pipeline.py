@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -380,11 +381,12 @@ def test_a_malformed_pipeline_event_fails_clearly_and_harms_nothing(
 
 
 def test_chunks_of_a_variable_frame_rate_source_pick_the_frames_a_whole_encode_picks(
-    clip: ClipFactory, tmp_path: Path
+    clip: ClipFactory, tmp_path: Path, separate_state: Callable[[], str]
 ) -> None:
     src = clip("phone.mkv", seconds=7, size="640x360", vfr=True)
     chunked = run(src, tmp_path / "chunked", chunk_seconds=2, qc_frames=60)
-    whole = run(src, tmp_path / "whole", chunk_seconds=60, qc_frames=60)
+    # The same source again in a home of its own: a state of its own too.
+    whole = run(src, tmp_path / "whole", chunk_seconds=60, qc_frames=60, state_url=separate_state())
     assert chunked["chunks"] == 4 and whole["chunks"] == 1
     for a, b in zip(chunked["renditions"], whole["renditions"], strict=True):
         if a["kind"] == "video":

@@ -318,10 +318,13 @@ def test_corrupt_state_database_is_a_clear_error(home: Path) -> None:
 
 
 def test_validate_alert_rules(tmp_path: Path) -> None:
-    from reelay.observe.alerts import DEFAULT_ALERTS
+    from reelay.observe.alerts import builtin_alert_files
 
-    ok = cli("validate", "--kind", "alerts", DEFAULT_ALERTS)
-    assert ok.exit_code == 0 and "4 alert rules: HighErrorRate" in ok.output
+    core, media = builtin_alert_files()
+    ok = cli("validate", "--kind", "alerts", core)
+    assert ok.exit_code == 0 and "2 alert rules: HighErrorRate, DeadLetters" in ok.output
+    ok = cli("validate", "--kind", "alerts", media)
+    assert ok.exit_code == 0 and "2 alert rules: TitleHeld, TitleFailed" in ok.output
     bad = tmp_path / "alerts.yaml"
     bad.write_text("alerts: [{name: x, metric: errors, above: 1}]")
     result = cli("validate", "--kind", "alerts", bad)

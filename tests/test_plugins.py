@@ -1,6 +1,7 @@
-"""Apps are plugins: a package installed beside reelay adds functions, trigger kinds and
-validate kinds through the ``reelay.apps`` entry points, without editing reelay; the
-registries refuse a kind registered twice; web/ and observe/ import no app."""
+"""Apps are plugins: a package installed beside reelay adds functions, trigger kinds,
+validate kinds, dashboard pages and alert rules through the ``reelay.apps`` entry
+points, without editing reelay; the registries refuse a kind registered twice; web/ and
+observe/ import no app."""
 
 from __future__ import annotations
 
@@ -10,17 +11,25 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
 from reelay import plugins
 from reelay.cli import main
+from reelay.client import Client
+from reelay.config import Settings
 from reelay.errors import AppError, ConfigError
+from reelay.observe.alerts import load_alert_rules
 from reelay.plugins import Registry
 from reelay.runtime import load_app
+from reelay.web import Server, create_app, ensure_token
+
+from .web.conftest import chromium, console_errors
 
 # A third-party app, "thumbs": a plugin module naming its reelay.yaml, an `upload`
-# trigger kind (sugar for an S3 trigger on its bucket) and a `sizes` validate kind.
+# trigger kind (sugar for an S3 trigger on its bucket), a `sizes` validate kind, its
+# dashboard pages (a page with a nav link, an overview section) and an alert rule.
 THUMBS = {
     "thumbs/__init__.py": "",
     "thumbs/handlers.py": "def thumbnail(event, context):\n    return 'ok'\n",
@@ -54,8 +63,25 @@ THUMBS = {
             app_file=Path(__file__).with_name("reelay.yaml"),
             trigger_kinds={"upload": upload},
             validate_kinds={"sizes": ValidateKind("thumbnail widths", sizes)},
+            pages=Path(__file__).with_name("pages"),
+            alert_rules=Path(__file__).with_name("alerts.yaml"),
         )
     """,
+    "thumbs/pages/thumbs.js": """
+        "use strict";
+        (() => {
+          const { LiveTable, api, esc, main, onLive } = window.reelay;
+          window.reelay.nav("Thumbs", "#/thumbs");
+          window.reelay.page("thumbs", (params, parts) => {
+            main.innerHTML = `<h1>Thumbs</h1><p id="thumbs-hello">${esc(parts.join("/") || "all")}</p><div id="list"></div>`;
+            const table = new LiveTable(document.getElementById("list"), [["Function", (f) => esc(f.name)]], { key: (f) => f.name, empty: "No thumbnails." });
+            onLive(async () => table.update(await api("/api/functions")));
+          });
+          window.reelay.overviewSection((section) => { section.innerHTML = `<h2 id="thumbs-section">Thumbnails</h2>`; });
+        })();
+    """,
+    "thumbs/pages/thumbs.css": "#thumbs-hello { color: rgb(1, 2, 3); }\n",
+    "thumbs/alerts.yaml": "alerts: [{name: ThumbsBacklog, metric: queue_depth, above: 100}]\n",
 }
 
 
@@ -141,6 +167,70 @@ def test_a_third_party_app_adds_functions_a_trigger_kind_and_a_validate_kind(
     )
     listed = cli("validate", "--kind", "help", sizes).output
     assert "sizes      thumbnail widths (thumbs)" in listed
+
+
+@pytest.fixture
+def served_thumbs(thumbs: Path, tmp_path: Path) -> Iterator[httpx.Client]:
+    """The API and dashboard of a home, with thumbs installed beside reelay's own apps:
+    a client carrying the token."""
+    with Client(Settings.load(tmp_path / "home")) as client:
+        token, _ = ensure_token(client.settings.home)
+        with (
+            Server(create_app(client, token), port=0) as server,
+            httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            ) as http,
+        ):
+            yield http
+
+
+def test_a_third_party_app_adds_dashboard_pages_and_alert_rules(
+    served_thumbs: httpx.Client,
+) -> None:
+    http = served_thumbs
+    page = http.get("/").text
+    # Every app's page files, by app name, after the dashboard's own script.
+    order = ["/static/app.js", "/apps/media/titles.js", "/apps/thumbs/thumbs.js"]
+    assert [page.index(url) for url in order] == sorted(page.index(url) for url in order)
+    assert '<link rel="stylesheet" href="/apps/thumbs/thumbs.css">' in page
+    script = http.get("/apps/thumbs/thumbs.js")
+    assert script.status_code == 200 and 'reelay.page("thumbs"' in script.text
+    assert http.get("/apps/thumbs/plugin.py").status_code == 404  # only its pages
+    # Its alert rule comes after reelay's and media's built-in ones.
+    assert [r.name for r in load_alert_rules()][-3:] == [
+        "TitleHeld",
+        "TitleFailed",
+        "ThumbsBacklog",
+    ]
+
+
+@pytest.mark.browser
+def test_a_third_party_apps_page_is_loaded_by_the_dashboard(served_thumbs: httpx.Client) -> None:
+    token = served_thumbs.headers["Authorization"].removeprefix("Bearer ")
+    with chromium() as launched:
+        page = launched.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+        errors = console_errors(page)
+        page.goto(f"{served_thumbs.base_url}?token={token}")
+        page.wait_for_selector("#connection.live")
+        # Its nav link after the overview's and media's; its section on the overview.
+        assert page.locator("nav a").all_inner_texts()[:4] == [
+            "Overview",
+            "Titles",
+            "Thumbs",
+            "Functions",
+        ]
+        page.wait_for_selector("#sections #thumbs-section >> text=Thumbnails")
+        assert page.locator("#sections h2").all_inner_texts() == ["Titles", "Thumbnails"]
+        page.locator("nav a", has_text="Thumbs").click()
+        page.wait_for_selector("#list >> text=No thumbnails.")  # drawn with the API and a table
+        assert page.locator("#thumbs-hello").inner_text() == "all"
+        # The path after its name, decoded; its stylesheet applied.
+        page.evaluate("location.hash = '#/thumbs/big%20ones'")
+        page.wait_for_selector("#thumbs-hello >> text=big ones")
+        color = page.evaluate("getComputedStyle(document.getElementById('thumbs-hello')).color")
+        assert color == "rgb(1, 2, 3)"
+        assert page.locator("nav a.active").inner_text() == "Thumbs"
+        assert errors == []
 
 
 def test_unknown_kinds_name_the_valid_ones(thumbs: Path, tmp_path: Path) -> None:

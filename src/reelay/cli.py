@@ -231,7 +231,7 @@ def main() -> None:
     "--alerts",
     "alerts_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Alert rules (YAML; default: the built-in rules).",
+    help="Alert rules (YAML; default: the built-in rules, reelay's and the installed apps').",
 )
 @home_option
 @friendly
@@ -251,14 +251,14 @@ def up(
     Also serves the HTTP API, /metrics and the dashboard (see --http), and evaluates
     the alert rules there.
     """
-    from reelay.observe.alerts import DEFAULT_ALERTS, Alerter, load_alert_rules
+    from reelay.observe.alerts import Alerter, load_alert_rules
     from reelay.web import Server, create_app, ensure_token  # FastAPI: only where served
 
     if no_http and _given("http_address"):
         raise click.UsageError("--http and --no-http contradict each other: choose one")
     settings = Settings.load(home, state_url=state_url)
     app = load_app(app_path)
-    rules = load_alert_rules(alerts_path or DEFAULT_ALERTS)
+    rules = load_alert_rules(alerts_path)
     address = None if no_http else _address(http_address)
     stop = threading.Event()
     stopping = {"serving": True, "handling": False}

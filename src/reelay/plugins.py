@@ -19,7 +19,12 @@ reelay's own apps (``media``, ``demo``) are found the same way. What a plugin ad
 - ``observe``: for one home's state, its entities (media's titles), Prometheus metrics
   and the live figures alert rules read (named in ``figures``);
 - ``routes``: adds its HTTP API routes to the server's FastAPI app (after reelay's own,
-  before the dashboard's).
+  before the dashboard's);
+- ``pages``: its dashboard pages, a directory of static files the server serves under
+  ``/apps/NAME/``; the dashboard loads every ``*.css`` and ``*.js`` file at its top at
+  start (by name), and the scripts register their pages, nav links and overview sections
+  on ``window.reelay`` (see web/static/app.js; media's are in media/static/);
+- ``alert_rules``: its built-in alert rules (a rule file), loaded with reelay's own.
 
 Trigger kinds and validate kinds are `Registry` objects (names to things, each name
 registered once, an unknown name an error that lists the valid ones), holding the
@@ -190,6 +195,8 @@ class Plugin:
     figures: tuple[str, ...] = ()
     observe: Callable[[State], Observer] | None = None
     routes: Callable[[FastAPI, Client, Observer | None], None] | None = None
+    pages: Path | None = None
+    alert_rules: Path | None = None
 
 
 @functools.cache

@@ -24,6 +24,7 @@ from reelay.observe.alerts import (
     SOURCE,
     Alerter,
     AlertRules,
+    builtin_alert_files,
     load_alert_rules,
     metric_names,
     parse_alert_rules,
@@ -332,7 +333,13 @@ def test_a_raising_sender_never_escapes(client: Client) -> None:
 
 
 def test_default_rules_load() -> None:
-    defaults = load_alert_rules(DEFAULT_ALERTS)
+    # The core's rules watch the runtime; the media app's (its plugin's), its titles.
+    core = load_alert_rules(DEFAULT_ALERTS)
+    assert [r.name for r in core] == ["HighErrorRate", "DeadLetters"]
+    assert not any(r.kind == "event" and "reelay.media" in r.condition for r in core)
+    media = Path(__file__).parents[2] / "src" / "reelay" / "media" / "alerts.yaml"
+    assert builtin_alert_files() == [DEFAULT_ALERTS, media]
+    defaults = load_alert_rules()
     assert [r.name for r in defaults] == [
         "HighErrorRate",
         "DeadLetters",
@@ -342,7 +349,17 @@ def test_default_rules_load() -> None:
     assert defaults.webhook is None and all(r.webhook is None for r in defaults)
     high = defaults.rules[0]
     assert (high.metric, high.above, high.for_s) == ("error_rate", 0.2, 60.0)
-    assert load_alert_rules() == defaults
+    assert defaults.rules[:2] == core.rules
+
+
+def test_an_app_rule_named_as_a_core_rule_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "alerts.yaml"
+    mine.write_text("alerts: [{name: DeadLetters, metric: dlq_depth, above: 5}]\n")
+    monkeypatch.setattr("reelay.observe.alerts.builtin_alert_files", lambda: [DEFAULT_ALERTS, mine])
+    with pytest.raises(AlertRulesError, match=r"alerts\[0\]\.name: duplicate name 'DeadLetters'"):
+        load_alert_rules()
 
 
 def test_a_full_rule_file_loads(tmp_path: Path) -> None:

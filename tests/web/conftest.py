@@ -17,20 +17,19 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from playwright.sync_api import Browser as PlaywrightBrowser
 from playwright.sync_api import Page, sync_playwright
 
 from reelay.client import Client
 from reelay.config import Settings
-from reelay.observe.alerts import DEFAULT_ALERTS, Alerter, parse_alert_rules
+from reelay.observe.alerts import Alerter, AlertRules, load_alert_rules
 from reelay.runtime import Runtime, load_app
 from reelay.web import Server, create_app, ensure_token
 
@@ -125,8 +124,8 @@ def served(
     app_environment: dict[str, str],
 ) -> Iterator[Served]:
     url, received = webhook
-    data = yaml.safe_load(DEFAULT_ALERTS.read_text())  # the built-in rules, posting to url
-    rules = parse_alert_rules({**data, "webhook": url}, str(DEFAULT_ALERTS))
+    builtin = load_alert_rules()  # the built-in rules (reelay's and media's), posting to url
+    rules = AlertRules(tuple(replace(r, webhook=url) for r in builtin), builtin.source, url)
     settings = Settings.load(tmp_path / "home", retry_delays=(0.2, 0.5))
     app = load_app("media").with_environment(app_environment)
     with Runtime(app, settings, max_workers=2) as runtime:

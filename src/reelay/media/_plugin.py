@@ -2,10 +2,11 @@
 
 What the media app adds to reelay: its functions (``reelay.yaml`` beside this file),
 the ``ladder`` and ``rules`` files ``reelay validate`` checks, the ``transcode``
-command, its titles (an entity), metrics and live figures, and its ``/api/titles``
-routes. (Its dashboard pages are still drawn by the dashboard's own script.) This
-module only names them: each is imported when reelay first needs it, so finding the
-installed apps stays cheap.
+command, its titles (an entity), metrics and live figures, its ``/api/titles``
+routes, its dashboard pages (``static/``: the titles list, a title's page with its
+timeline, QC charts and player, the overview's Titles section) and its alert rules
+(``alerts.yaml``: titles held or failed). This module only names them: each is
+imported when reelay first needs it, so finding the installed apps stays cheap.
 """
 
 from __future__ import annotations
@@ -71,4 +72,6 @@ plugin = Plugin(
     figures=("titles_in_progress", "titles_held", "titles_failed"),
     observe=_observe,
     routes=_routes,
+    pages=HERE / "static",
+    alert_rules=HERE / "alerts.yaml",
 )

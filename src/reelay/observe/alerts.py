@@ -34,6 +34,10 @@ units ``ms s m h d``). `load_alert_rules` validates a whole file and raises
 `AlertRulesError` naming every problem: the file, the key path, the bad value and the
 valid choices.
 
+The built-in rules are the core's (`DEFAULT_ALERTS`: error rate, dead letters) and
+every installed app's (a plugin's ``alert_rules``: media's held and failed titles),
+merged in that order (`builtin_alert_files`); a rule file given instead replaces them all.
+
 `Alerter.evaluate` is called with each snapshot. Every transition is appended to the
 log as an EventBridge event (source ``reelay.alerts``, ``Alert Firing`` or ``Alert
 Resolved``) and posted to the rule's webhook as an Alertmanager webhook message, so
@@ -78,6 +82,7 @@ __all__ = [
     "AlertRules",
     "Alerter",
     "Transition",
+    "builtin_alert_files",
     "load_alert_rules",
     "metric_names",
     "parse_alert_rules",
@@ -99,7 +104,8 @@ METRICS: Final = (
 )
 SEVERITIES: Final = ("info", "warning", "critical")
 SOURCE: Final = "reelay.alerts"  # the source of every event the alerter appends
-#: The built-in rules (no webhook): high error rate, dead letters, held and failed titles.
+#: The core's built-in rules (no webhook): high error rate, dead letters. The installed
+#: apps add theirs (see `builtin_alert_files`).
 DEFAULT_ALERTS: Final = Path(__file__).with_name("alerts.yaml")
 
 FILE_KEYS = ("webhook", "alerts")
@@ -213,9 +219,38 @@ def metric_names() -> tuple[str, ...]:
     return METRICS + tuple(f for p in installed().values() for f in p.figures)
 
 
-def load_alert_rules(path: str | Path = DEFAULT_ALERTS) -> AlertRules:
-    """Read and validate a rule file; raise `AlertRulesError` naming every problem."""
-    path = Path(path)
+def builtin_alert_files() -> list[Path]:
+    """The files of the built-in rules: the core's (`DEFAULT_ALERTS`), then every
+    installed app's ``alert_rules``, by the app's name."""
+    apps = [p.alert_rules for p in installed().values() if p.alert_rules is not None]
+    return [DEFAULT_ALERTS, *apps]
+
+
+def load_alert_rules(path: str | Path | None = None) -> AlertRules:
+    """Read and validate a rule file, or (no ``path``) the built-in rules of the core and
+    every installed app, merged; raise `AlertRulesError` naming every problem (a name
+    two files give is one)."""
+    if path is not None:
+        return _read_rules(Path(path))
+    files = builtin_alert_files()
+    rules: list[AlertRule] = []
+    seen: dict[str, Path] = {}
+    problems: list[str] = []
+    for file in files:
+        for i, rule in enumerate(_read_rules(file)):
+            if rule.name in seen:
+                problems.append(
+                    f"{file}: alerts[{i}].name: duplicate name {rule.name!r} (also in "
+                    f"{seen[rule.name]})"
+                )
+            seen.setdefault(rule.name, file)
+            rules.append(rule)
+    if problems:
+        raise AlertRulesError(problems)
+    return AlertRules(tuple(rules), " + ".join(map(str, files)))
+
+
+def _read_rules(path: Path) -> AlertRules:
     return parse_alert_rules(read_yaml(path, AlertRulesError), str(path))
 
 

@@ -2,9 +2,10 @@
 
 `create_app` builds the ASGI app over a `Client` (and, when a runtime serves an app,
 that `App`, for the functions page). This module imports no app: every installed
-app's `reelay.plugins.Plugin` adds its routes, metrics and entities (media:
-``/api/titles``, ``reelay_titles``; ``?title=`` on the live stream and the invocation
-listing). Every request must carry the home's token (see
+app's `reelay.plugins.Plugin` adds its routes, metrics, entities and dashboard pages
+(media: ``/api/titles``, ``reelay_titles``; ``?title=`` on the live stream and the
+invocation listing; its page files, served under ``/apps/media/`` and loaded by the
+dashboard's page). Every request must carry the home's token (see
 `reelay.web._auth`); a request without it gets 401 and leaves an ``Unauthorized
 Request`` event (source ``reelay.web``) with its address, method and path (past 60 a
 minute from one address, one event with their count: see `Audit`); a browser signs in
@@ -30,12 +31,13 @@ import json
 import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from html import escape
 from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParameter
@@ -49,7 +51,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Match, Route
 
 from reelay.client import Client
-from reelay.errors import InvalidKeyError, ReelayError
+from reelay.errors import ConfigError, InvalidKeyError, ReelayError
 from reelay.events import parse_detail, parse_time
 from reelay.observe.alerts import Alerter
 from reelay.observe.metrics import Metrics
@@ -198,6 +200,8 @@ def create_app(
     every installed app adds (see `reelay.plugins`)."""
     audit = audit or Audit(client)
     plugins = list(installed().values())
+    pages = {p.name: _pages(p.name, p.pages) for p in plugins if p.pages is not None}
+    index = _index(pages)
     observers = {p.name: p.observe(client.state) for p in plugins if p.observe is not None}
     entities = [e for observer in observers.values() for e in observer.entities]
     following = _following(entities)
@@ -593,12 +597,20 @@ def create_app(
             raise HTTPException(404, f"no static file {name!r}")
         return FileResponse(path, media_type=media_type(name))
 
+    @api.get("/apps/{name}/{path:path}", include_in_schema=False)
+    async def app_page_file(name: str, path: str) -> Response:
+        """A file of an installed app's dashboard pages (its `Plugin.pages`)."""
+        file = _page_file(pages[name], path) if name in pages else None
+        if file is None:
+            raise HTTPException(404, f"no file {path!r} in the pages of app {name!r}")
+        return FileResponse(file, media_type=media_type(path))
+
     @api.get("/", include_in_schema=False)
     @api.get(_PAGES, include_in_schema=False)
     async def dashboard(request: Request) -> Response:
         if not _is_page(request.url.path):  # an API path, not the method it takes
             return not_allowed(request)
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        return HTMLResponse(index)
 
     @api.options(_PAGES, include_in_schema=False)
     async def options(request: Request) -> Response:
@@ -685,6 +697,46 @@ FILE_TYPES = {
     media_type: {"schema": {"type": "string", "format": "binary"}}
     for media_type in sorted({*_TYPES.values(), "application/octet-stream"})
 }
+
+
+def _pages(app: str, directory: Path) -> Path:
+    """The directory of an app's dashboard pages, resolved (`_page_file` keeps every
+    file served inside it); one that is not there is the app's error, said at start."""
+    if not directory.is_dir():
+        raise ConfigError(
+            f"app {app!r}: its dashboard pages {str(directory)!r} are not a directory "
+            "(Plugin.pages); reinstall the app"
+        )
+    return directory.resolve()
+
+
+def _page_file(root: Path, path: str) -> Path | None:
+    """The file at ``path`` under ``root``, or None: none there, or a path that would
+    leave ``root`` (``..``, an absolute path, a link out) or names a hidden file."""
+    if "\0" in path or "\\" in path:
+        return None
+    if any(not part or part.startswith(".") for part in path.split("/")):
+        return None
+    file = (root / path).resolve()
+    return file if file.is_relative_to(root) and file.is_file() else None
+
+
+def _index(pages: Mapping[str, Path]) -> str:
+    """The dashboard's page, loading every app's page files after its own (each app's
+    ``*.css`` and ``*.js`` at the top of its pages, by name; the scripts deferred, so
+    they run in this order before the dashboard routes)."""
+    tags = []
+    for name, root in sorted(pages.items()):
+        for file in sorted(root.iterdir(), key=lambda f: f.name):
+            url = escape(f"/apps/{quote(name)}/{quote(file.name)}")
+            if file.name.startswith(".") or not file.is_file():
+                continue  # as `_page_file` serves none
+            if file.suffix == ".css":
+                tags.append(f'<link rel="stylesheet" href="{url}">')
+            elif file.suffix == ".js":
+                tags.append(f'<script src="{url}" defer></script>')
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    return page.replace("<!-- apps -->", "\n  ".join(tags))
 
 
 def _is_page(path: str) -> bool:

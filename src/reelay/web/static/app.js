@@ -1,8 +1,13 @@
 // The reelay dashboard: one page, routed by the URL hash, fed by /api and by the
 // server-sent events of /api/live (one point a second, no page reloads).
 //
-// Live parts are updated in place: a table row, a timeline row or a summary is rewritten
-// only when what it shows changed, so what a user selects or opens survives the updates.
+// Live parts are updated in place: a table row or a summary is rewritten only when what
+// it shows changed, so what a user selects or opens survives the updates.
+//
+// The installed apps add their own pages: the server serves each app's page files under
+// /apps/NAME/ and loads them after this script, and they register their pages, nav
+// links and overview sections on `window.reelay` (see the end of this file), drawing
+// with the helpers it exports. Routing starts once every script has run.
 "use strict";
 
 const main = document.getElementById("main");
@@ -244,20 +249,24 @@ function searchBox(container, tables) {
 
 // -- live stream --------------------------------------------------------------------------
 
-const live = { points: [], latest: null, listeners: new Set(), source: null, title: null, received: null, retry: null };
+// `follow`: the app entity the stream follows ({param, id}: the stream's ?param=id, whose
+// detail each message carries under `param`), or null.
+const live = { points: [], latest: null, listeners: new Set(), source: null, follow: null, received: null, retry: null };
 let redraw = null; // what the page redraws when the window's size changes
+let following = null; // what the page being drawn follows (see `follow`)
 
-function connect(title) {
-  if (live.source && live.title === title) return;
+function connect(follow) {
+  const query = follow ? `?${new URLSearchParams({ [follow.param]: follow.id })}` : "";
+  const was = live.follow;
+  if (live.source && (was ? `?${new URLSearchParams({ [was.param]: was.id })}` : "") === query) return;
   if (live.source) live.source.close();
   clearTimeout(live.retry);
-  // What the newest message says of a title came from the stream being closed: the next
-  // page must not draw that title as its own, so it waits for its own stream's message
-  // (the rest of the message, the same on every stream, is still shown meanwhile).
-  if (live.latest && live.title !== title) live.latest = { ...live.latest, title: undefined };
-  live.title = title;
-  const url = title ? `/api/live?title=${encodeURIComponent(title)}` : "/api/live";
-  const source = new EventSource(url);
+  // What the newest message says of the entity followed came from the stream being
+  // closed: the next page must not draw it as its own, so it waits for its own stream's
+  // message (the rest of the message, the same on every stream, is still shown meanwhile).
+  if (live.latest && was) live.latest = { ...live.latest, [was.param]: undefined };
+  live.follow = follow;
+  const source = new EventSource(`/api/live${query}`);
   source.onopen = () => connected(true);
   source.onerror = () => {
     connected(false);
@@ -265,7 +274,7 @@ function connect(title) {
     // (a server that is starting again): keep trying.
     if (source.readyState === EventSource.CLOSED) {
       live.retry = setTimeout(() => {
-        if (live.source === source) { live.source = null; connect(live.title); }
+        if (live.source === source) { live.source = null; connect(live.follow); }
       }, 3000);
     }
   };
@@ -304,6 +313,14 @@ function onLive(listener) {
   if (live.latest) listener(live.latest);
 }
 
+// The page being drawn follows one of an app's entities (follow(param, id)): the live
+// stream is opened with ?param=id, and each message carries the entity's
+// detail under `param` (undefined until that stream's first message; null: no such one).
+function follow(param, id) {
+  following = { param, id };
+  connect(following);
+}
+
 // -- the page on screen -------------------------------------------------------------------
 
 // What a page started that outlives its markup (a player loading and playing, its live
@@ -321,18 +338,22 @@ function leave() {
   for (const undo of leaving.splice(0)) undo();
 }
 
+function onResize(draw) {
+  redraw = draw;
+}
+
 // -- charts -------------------------------------------------------------------------------
 
 const COLORS = ["#2f6fde", "#d4413a", "#23945a", "#d98b12"];
 
 // A line chart over the live points (series: {name, key, color?}), drawn at the size its box has on screen (a
 // stretched drawing would squash its text), again whenever that size changes.
-function lineChart(title, series, format) {
+function lineChart(heading, series, format) {
   const color = (s, i) => s.color || COLORS[i];
   const panel = document.createElement("div");
   panel.className = "panel chart";
   const legend = series.length > 1 ? `<div class="legend">${series.map((s, i) => `<span style="color:${color(s, i)}">■</span> ${esc(s.name)}`).join(" &nbsp;")}</div>` : "";
-  panel.innerHTML = `<h3>${esc(title)}<span class="now"></span></h3><svg role="img" aria-label="${esc(title)}"></svg>${legend}`;
+  panel.innerHTML = `<h3>${esc(heading)}<span class="now"></span></h3><svg role="img" aria-label="${esc(heading)}"></svg>${legend}`;
   const svg = panel.querySelector("svg");
   const draw = () => {
     const points = live.points;
@@ -368,8 +389,7 @@ function barChart(rows, key, format) {
 
 function overview() {
   main.innerHTML = `<h1>Overview</h1><div class="grid" id="charts"></div>
-    <h2>Alerts firing</h2><div id="alerts"></div>
-    <h2>Titles</h2><div id="titles"></div>
+    <h2>Alerts firing</h2><div id="alerts"></div><div id="sections"></div>
     <h2>Latest failures</h2><p id="observer-error" class="error-text" hidden></p><div id="failures"></div>`;
   const charts = [
     lineChart("Invocations per second", [{ name: "invocations/s", key: "invocations_per_second" }], (v) => num(v, 2)),
@@ -381,9 +401,13 @@ function overview() {
     lineChart("Oldest pending event", [{ name: "age", key: "oldest_pending_age_seconds" }], secs),
   ];
   document.getElementById("charts").append(...charts.map((c) => c.panel));
-  redraw = () => { for (const c of charts) c.draw(); };
+  onResize(() => { for (const c of charts) c.draw(); });
   const alerts = alertTable(document.getElementById("alerts"));
-  const titles = titleTable(document.getElementById("titles"));
+  for (const draw of sections) { // the apps' own sections
+    const section = document.createElement("div");
+    document.getElementById("sections").append(section);
+    draw(section);
+  }
   const failures = new LiveTable(document.getElementById("failures"), [
     ["When", (f) => clock(f.started)],
     ["Function", (f) => `<span class="mono">${esc(f.function)}</span>`],
@@ -394,211 +418,11 @@ function overview() {
   onLive((data) => {
     redraw();
     alerts.update(data.alerts || []);
-    titles.update((data.titles || []).slice(0, 8));
     failures.update(data.failures || []);
     const error = document.getElementById("observer-error");
     error.hidden = !data.error;
     error.textContent = data.error || "";
   });
-}
-
-function stageOf(t) {
-  // The stage at work, while there is one: a published title is past every stage.
-  return t.status !== "published" && t.stage ? `<span class="muted">${esc(t.stage)}</span>` : "";
-}
-
-function titleTable(container) {
-  return new LiveTable(container, [
-    ["Title", (t) => `<a href="#/titles/${esc(t.id)}">${esc(t.key.split("/").pop())}</a><div class="muted mono">${esc(t.id)}</div>`],
-    ["State", (t) => `${badge(t.status)} ${stageOf(t)}`],
-    ["Progress", (t) => `<div class="progress" title="${esc(t.percent ?? 0)}%"><div style="width:${t.percent ?? 0}%"></div></div>
-      <span class="muted">${t.chunks_total ? `${esc(t.chunks_done)}/${esc(t.chunks_total)} chunk encodes` : ""}</span>`],
-    ["Started", (t) => clock(t.created)],
-    ["Error", (t) => (t.error ? `<span class="error-text">${esc(t.error.code)}: ${esc(t.error.message)}</span>` : "")],
-  ], { key: (t) => t.id, onClick: (t) => (location.hash = `#/titles/${t.id}`), empty: "No titles yet: upload a video to s3://media/ingest/ (reelay transcode, or POST /api/titles)." });
-}
-
-function titles() {
-  main.innerHTML = `<h1>Titles</h1><div class="toolbar"><input type="search" placeholder="Search titles"></div><div id="list"></div>`;
-  const table = titleTable(document.getElementById("list"));
-  searchBox(main, [table]);
-  onLive(async () => table.update(await api("/api/titles")));
-}
-
-function titlePage(id) {
-  main.innerHTML = `<h1>Title</h1><p class="muted">Loading…</p>`;
-  let shown = null; // "title" or "missing": what the page is drawn for
-  let player = null; // the player on the page: the master playlist it plays, and its stop
-  let tasks = null;
-  const stopPlayer = () => {
-    if (player) player.stop();
-    player = null;
-  };
-  onLeave(stopPlayer);
-  onLive((data) => {
-    const detail = data.title;
-    if (detail === undefined) return;
-    if (detail === null) {
-      if (shown !== "missing") {
-        stopPlayer();
-        main.innerHTML = `<h1>No such title</h1><div class="panel notice">
-          <p>There is no title <span class="mono">${esc(id)}</span> in this reelay home.</p>
-          <p><a href="#/titles">See every title</a></p></div>`;
-        shown = "missing";
-      }
-      return;
-    }
-    if (shown !== "title") {
-      stopPlayer();
-      main.innerHTML = `<h1 id="title-name"></h1>
-        <div class="title-head"><div class="panel" id="summary"></div><div class="panel" id="player-panel"></div></div>
-        <h2>Timeline <span class="legend"><span style="color:var(--wait)">■</span> waiting (queued, claimed) &nbsp;<span style="color:var(--ok)">■</span> ran &nbsp;<span style="color:var(--bad)">■</span> failed attempt &nbsp;<span style="color:var(--accent)">■</span> running</span></h2>
-        <div class="panel"><div class="timeline" id="timeline"></div></div>
-        <h2>Quality and bitrate per rendition</h2><div class="grid" id="qc"></div>`;
-      shown = "title";
-      tasks = new Map();
-    }
-    const t = detail.title, report = detail.report || {};
-    setHTML(document.getElementById("title-name"), esc(t.key.split("/").pop()));
-    setHTML(document.getElementById("summary"), `<dl class="kv">
-      <dt>State</dt><dd>${badge(t.status)} ${stageOf(t)}</dd>
-      <dt>Progress</dt><dd><div class="progress"><div style="width:${t.percent ?? 0}%"></div></div></dd>
-      <dt>Id</dt><dd class="mono">${esc(t.id)}</dd>
-      <dt>Source</dt><dd class="mono">s3://${esc(t.bucket)}/${esc(t.key)}</dd>
-      ${report.source ? `<dt>Source media</dt><dd>${esc(describeSource(report.source))}</dd>` : ""}
-      ${report.ladder ? `<dt>Ladder</dt><dd>${esc(report.ladder)} · ${esc(report.chunks)} ${report.chunks === 1 ? "chunk" : "chunks"}</dd>` : ""}
-      ${report.timings && report.timings.total ? `<dt>Total</dt><dd>${secs(report.timings.total)}</dd>` : ""}
-      ${t.error ? `<dt>Error</dt><dd class="error-text">${esc(t.error.code)}: ${esc(t.error.message)}</dd>` : ""}
-    </dl>`);
-    timeline(document.getElementById("timeline"), tasks, detail.tasks);
-    setHTML(document.getElementById("qc"), qcCharts(report.renditions || [], t.status));
-    const hls = report.outputs && report.outputs.hls;
-    if (t.status === "published" && hls) {
-      if (!player || player.master !== hls) {
-        stopPlayer();
-        player = { master: hls, stop: play(t.id, hls.split(`/published/${t.id}/`)[1]) };
-      }
-    } else {
-      stopPlayer();
-      setHTML(document.getElementById("player-panel"), `<div class="empty">${esc(nothingToPlay(t.status))}</div>`);
-    }
-  });
-}
-
-function nothingToPlay(status) {
-  // Only a title on its way is promised a player: a rejected, failed or held one has
-  // nothing published (a failed one goes on if redriven, and says so again).
-  if (status === "rejected") return "Nothing to play: the title was rejected.";
-  if (status === "failed") return "Nothing to play: the title failed.";
-  if (status === "held") return "Nothing to play: the title is held, not published.";
-  return "The player appears when the title is published.";
-}
-
-function describeSource(s) {
-  const parts = [`${s.width}×${s.height} ${s.video_codec || ""} ${s.fps} fps`, `${s.duration_s} s`];
-  if (s.audio && s.audio.length) parts.push(`audio ${s.audio.join(", ")}`);
-  if (s.subtitles && s.subtitles.length) parts.push(`subtitles ${s.subtitles.join(", ")}`);
-  return parts.join(" · ");
-}
-
-function timeline(container, rows, tasks) {
-  // One row per task, keyed by its invocation: rows of finished tasks stay as they are.
-  if (!tasks.length) {
-    rows.clear();
-    setHTML(container, `<div class="empty">No tasks yet.</div>`);
-    return;
-  }
-  container.querySelector(".empty")?.remove();
-  const now = Date.now() / 1000;
-  const active = (task) => task.finished == null;
-  const ends = tasks.flatMap((t) => t.attempts.map((a) => a.started + a.duration_s));
-  const t0 = Math.min(...tasks.map((t) => t.queued));
-  const t1 = Math.max(t0 + 1, ...ends, ...tasks.filter(active).map(() => now));
-  const pct = (t) => `${((100 * (t - t0)) / (t1 - t0)).toFixed(3)}%`;
-  const width = (a, b) => `${Math.max((100 * (b - a)) / (t1 - t0), 0.15).toFixed(3)}%`;
-  const order = tasks.map((task) => {
-    const running = task.status === "running" && task.started != null;
-    const first = task.attempts.length ? task.attempts[0].started : running ? task.started : active(task) ? now : task.finished || task.queued;
-    const bars = [`<div class="tl-bar wait" style="left:${pct(task.queued)};width:${width(task.queued, first)}" title="${esc(task.status === "queued" ? "queued" : `queued, then ${task.status}`)} ${esc(when(task.queued))}"></div>`];
-    for (const a of task.attempts) {
-      bars.push(`<div class="tl-bar ${a.ok ? "ok" : "bad"}" style="left:${pct(a.started)};width:${width(a.started, a.started + a.duration_s)}"
-        title="${esc(task.function)} ${esc(task.label)} · attempt ${esc(a.attempt)} · ${esc(secs(a.duration_s))} on ${esc(a.worker)}${a.cold_start ? " (cold start)" : ""}${a.error ? ` · ${esc(a.error)}` : ""}"></div>`);
-    }
-    if (active(task) && !running && task.attempts.length) {
-      const last = task.attempts[task.attempts.length - 1];
-      const end = last.started + last.duration_s;
-      bars.push(`<div class="tl-bar wait" style="left:${pct(end)};width:${width(end, now)}" title="${esc(task.status)}: waiting to run again"></div>`);
-    }
-    if (running) {
-      bars.push(`<div class="tl-bar run" style="left:${pct(task.started)};width:${width(task.started, now)}" title="running since ${esc(when(task.started))}"></div>`);
-    }
-    const retries = task.attempts.length > 1 ? `<span class="badge failed" title="${esc(task.attempts.length)} attempts">×${task.attempts.length}</span>` : "";
-    const workers = [...new Set(task.attempts.map((a) => a.worker).concat(running ? [task.worker] : []))].filter(Boolean);
-    let row = rows.get(task.id);
-    if (!row) {
-      row = document.createElement("div");
-      row.className = "tl-row";
-      row.dataset.task = task.id;
-      rows.set(task.id, row);
-    }
-    row.dataset.status = task.status;
-    // The name and label give way (cut short) before the retries do: those are the news.
-    setHTML(row, `<div class="tl-name" title="${esc(task.function)} ${esc(task.label)}"><span class="mono">${esc(task.function)}</span><span class="muted">${esc(task.label)}</span>${retries}</div><div class="tl-lane">${bars.join("")}</div><div class="tl-worker mono muted">${esc(workers.join(" → "))}</div>`);
-    return row;
-  });
-  let axis = container.querySelector(".tl-axis");
-  if (!axis) {
-    axis = document.createElement("div");
-    axis.className = "tl-axis";
-  }
-  setHTML(axis, `<div></div><div><span>${esc(when(t0))}</span><span>${esc(secs(t1 - t0))}</span></div><div>worker</div>`);
-  const ids = new Set(tasks.map((t) => t.id));
-  for (const key of [...rows.keys()]) if (!ids.has(key)) rows.delete(key);
-  arrange(container, [...order, axis]);
-}
-
-function qcCharts(renditions, status) {
-  const video = renditions.filter((r) => r.kind === "video");
-  const all = renditions.filter((r) => r.bitrate_kbps != null);
-  if (!renditions.length) {
-    // A rejected or failed title is not checked (a failed one is, if it is redriven):
-    // promise figures only to a title still on its way.
-    if (status === "rejected") return `<div class="empty">Not checked: the title was rejected.</div>`;
-    if (status === "failed") return `<div class="empty">Not checked: the title failed before its QC.</div>`;
-    return `<div class="empty">QC figures appear when the title is checked.</div>`;
-  }
-  return `<div class="panel"><h3>VMAF</h3>${barChart(video, "vmaf", (v) => num(v, 1))}</div>
-    <div class="panel"><h3>PSNR (Y, dB)</h3>${barChart(video, "psnr", (v) => num(v, 1))}</div>
-    <div class="panel"><h3>Bitrate (kbit/s)</h3>${barChart(all, "bitrate_kbps", (v) => num(v, 0))}</div>`;
-}
-
-// Plays a title's HLS master playlist in its page's player panel; returns what stops it
-// (hls.js loading, the video playing, the media it holds).
-function play(id, master) {
-  const panel = document.getElementById("player-panel");
-  const src = `/api/titles/${encodeURIComponent(id)}/files/${master}`;
-  setHTML(panel, `<video id="player" controls muted playsinline></video><div class="muted mono">${esc(master)}</div>`);
-  const video = document.getElementById("player");
-  let hls = null;
-  if (window.Hls && window.Hls.isSupported()) {
-    hls = new window.Hls();
-    hls.on(window.Hls.Events.ERROR, (_, data) => { if (data.fatal) panel.insertAdjacentHTML("beforeend", `<p class="error-text">player: ${esc(data.details)}</p>`); });
-    hls.loadSource(src);
-    hls.attachMedia(video);
-    hls.on(window.Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
-  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = src;
-  } else {
-    panel.insertAdjacentHTML("beforeend", `<p class="error-text">The player needs hls.js (installed by the project's setup from npm), or a browser that plays HLS.</p>`);
-  }
-  return () => {
-    video.pause();
-    if (hls) hls.destroy(); // stops its loading and detaches the video from its media
-    else {
-      video.removeAttribute("src");
-      video.load();
-    }
-  };
 }
 
 function functions() {
@@ -655,8 +479,9 @@ function invocations(params) {
     <input type="search" placeholder="Filter this page">
     <select id="status"><option value="">any status</option></select>
     <input id="function" type="search" class="narrow" placeholder="function" value="${esc(params.get("function") || "")}">
-    <input id="title" type="search" class="narrow" placeholder="title id" value="${esc(params.get("title") || "")}">
+    ${filters.map((f) => `<input id="${esc(f.param)}" type="search" class="narrow" placeholder="${esc(f.placeholder)}" value="${esc(params.get(f.param) || "")}">`).join("")}
     <div class="pager"></div></div><div id="list"></div><div class="pager bottom"></div>`;
+  const names = ["status", "function", ...filters.map((f) => f.param)];
   const table = new LiveTable(document.getElementById("list"), invocationColumns(), { key: (i) => i.id, detail: invocationDetail });
   const pager = new Pager(main, table, {
     size: pageSize(params),
@@ -664,13 +489,13 @@ function invocations(params) {
     path: "/api/invocations",
     query: () => {
       const q = new URLSearchParams();
-      for (const name of ["status", "function", "title"]) { const v = document.getElementById(name).value.trim(); if (v) q.set(name, v); }
+      for (const name of names) { const v = document.getElementById(name).value.trim(); if (v) q.set(name, v); }
       return q;
     },
   });
   searchBox(main, [table]);
   fillSelect(document.getElementById("status"), "/api/invocations", "status", params.get("status"));
-  for (const name of ["status", "function", "title"]) document.getElementById(name).addEventListener("change", () => pager.go("newest"));
+  for (const name of names) document.getElementById(name).addEventListener("change", () => pager.go("newest"));
   onLive(() => pager.load());
 }
 
@@ -766,19 +591,82 @@ function alerts() {
 
 // -- routing ------------------------------------------------------------------------------
 
+const pages = { "": overview, functions, invocations, events, dlq, alerts }; // and the apps'
+const sections = []; // the apps' sections of the overview
+const filters = []; // the apps' filters of the invocations ({param, placeholder})
+
+function decode(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part; // not percent-encoded as it should be: taken as it is
+  }
+}
+
 function route() {
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const parts = (path || "/").split("/").filter(Boolean);
   const params = new URLSearchParams(query || "");
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.getAttribute("href") === `#/${parts[0] || ""}`);
-  const title = parts[0] === "titles" && parts[1] ? decodeURIComponent(parts[1]) : null;
   leave();
-  connect(title);
-  if (title) return titlePage(title);
-  const pages = { "": overview, titles, functions, invocations, events, dlq, alerts };
-  (pages[parts[0] || ""] || overview)(params);
+  following = null;
+  const page = Object.hasOwn(pages, parts[0] || "") ? pages[parts[0] || ""] : overview;
+  page(params, parts.slice(1).map(decode));
+  connect(following); // the page followed an entity, or none
 }
+
+// -- what the apps' page files use ----------------------------------------------------------
+
+// Scripts loaded on demand (an app's library), each once: a promise of its loading.
+const scripts = new Map();
+
+function script(src) {
+  if (!scripts.has(src)) {
+    scripts.set(src, new Promise((resolve, reject) => {
+      const element = document.createElement("script");
+      element.src = src;
+      element.onload = resolve;
+      element.onerror = () => reject(new Error(`could not load ${src}`));
+      document.head.append(element);
+    }));
+  }
+  return scripts.get(src);
+}
+
+let navAfter = document.querySelector("nav a"); // the apps' links follow the overview's
+
+window.reelay = Object.freeze({
+  // Registering: a page at #/NAME (render(params, parts): the URL's query, and the
+  // decoded path parts after NAME), a link in the nav, a section of the overview
+  // (render(element): an empty element of its own, between the firing alerts and the
+  // latest failures), and a filter of the invocations page (a query parameter that
+  // /api/invocations takes, such as an app entity's).
+  page(name, render) {
+    if (Object.hasOwn(pages, name)) throw new Error(`the dashboard page ${JSON.stringify(name)} is registered twice`);
+    pages[name] = render;
+  },
+  nav(label, hash) {
+    const link = document.createElement("a");
+    link.href = hash;
+    link.textContent = label;
+    navAfter.after(link);
+    navAfter = link;
+  },
+  overviewSection(render) {
+    sections.push(render);
+  },
+  invocationFilter(param, placeholder) {
+    filters.push({ param, placeholder });
+  },
+  // Drawing: the page's <main>, the API, the live stream, and what the core's pages use.
+  main, api, choices, fillSelect, onLive, follow, onLeave, onResize, script,
+  esc, badge, when, clock, duration, secs, num, figure,
+  setHTML, arrange, LiveTable, Pager, pageSize, searchBox,
+  lineChart, barChart,
+});
 
 window.addEventListener("hashchange", route);
 window.addEventListener("resize", () => redraw && redraw());
-route();
+// The apps' page files are deferred scripts after this one: every one has run (and
+// registered its pages) by the time the document is loaded.
+document.addEventListener("DOMContentLoaded", route);

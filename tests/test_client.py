@@ -115,3 +115,21 @@ def test_invoke_payload_must_be_json(client: Client) -> None:
     assert event.kind == "invoke" and json.loads(event.body) == {"x": 2}
     inv = client.state.invocation(request_id)  # created with its event: no routing
     assert (inv.function, inv.status, inv.max_attempts) == ("f", "queued", 1)
+
+
+def test_a_workers_client_never_makes_a_state_it_cannot_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose machine lacks the dispatcher's home fails saying so, instead of
+    writing to a fresh state of its own that nothing reads (a silent split)."""
+    from reelay.client import default_client
+    from reelay.errors import StateError
+
+    missing = tmp_path / "on-the-driver-only"
+    monkeypatch.setenv("REELAY_HOME", str(missing))
+    monkeypatch.delenv("REELAY_STATE", raising=False)
+    monkeypatch.setattr("reelay.client._defaults", {})
+    client = default_client()
+    with pytest.raises(StateError, match=r"there is none.*cannot reach its dispatcher's state"):
+        client.put_events([{"Source": "a", "DetailType": "b", "Detail": "{}"}])
+    assert not missing.exists()  # nothing was made on the worker's side

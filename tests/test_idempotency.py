@@ -13,7 +13,11 @@ from reelay.idempotency import IdempotencyInProgressError, idempotent, once
 
 @pytest.fixture
 def client(tmp_path: Path) -> Client:
-    return Client(Settings.load(tmp_path / "home"))
+    """The client of a home whose state exists (as a dispatcher's start makes it): a
+    handler's own client never makes one."""
+    client = Client(Settings.load(tmp_path / "home"))
+    client.state.last_seq()
+    return client
 
 
 def test_effect_runs_once_and_result_is_replayed(client: Client) -> None:

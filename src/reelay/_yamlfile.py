@@ -57,10 +57,16 @@ def read_yaml(path: Path, error: type[AppError] = AppError) -> Any:
         raise error([f"{path}: no such file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise error([f"{path}: cannot read: {exc}"]) from None
+    return parse_yaml(text, str(path), error)
+
+
+def parse_yaml(text: str, source: str, error: type[AppError] = AppError) -> Any:
+    """Parse YAML text from ``source`` (a file, or where the text came from); malformed
+    YAML raises ``error`` naming the source, line and column."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         reason = getattr(exc, "problem", None) or str(exc)
-        raise error([f"{path}: invalid YAML: {where}{reason}"]) from None
+        raise error([f"{source}: invalid YAML: {where}{reason}"]) from None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from reelay.config import Settings
-from reelay.errors import InvalidEventError, NoSuchKeyError
+from reelay.errors import InvalidEventError, NoSuchKeyError, StateError
 from reelay.events import bus_event, parse_detail, parse_time, s3_event, s3_record
 from reelay.state import Arrival, Event, Intent, NewEvent, State, open_state
 from reelay.storage import ObjectInfo, ObjectStore, open_store
@@ -34,8 +34,12 @@ SYNC_MAX_AGE_S = 21600.0  # how long a synchronous invoke may wait for a dispatc
 class Client:
     """Objects, events and invocations of one reelay home. A context manager."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, create: bool = True) -> None:
+        """``create=False`` (a worker's client): use the state that is there, never make
+        one, so a worker that cannot reach its driver's state fails saying so instead of
+        writing to a state of its own that nothing reads."""
         self.settings = settings or Settings.load()
+        self._create = create
         self._state: State | None = None
         self._store: ObjectStore | None = None
 
@@ -48,7 +52,18 @@ class Client:
     def state(self) -> State:
         if self._state is None:
             s = self.settings
-            self._state = open_state(s.state_url, s.home, durability=s.durability)
+            try:
+                self._state = open_state(
+                    s.state_url, s.home, durability=s.durability, create=self._create
+                )
+            except StateError as exc:
+                if self._create or s.state_url:
+                    raise
+                raise StateError(
+                    f"{exc}. This worker cannot reach its dispatcher's state: the default "
+                    "state is SQLite in the home, on the dispatcher's machine; workers on "
+                    "other machines need a shared state (REELAY_STATE=postgresql://...)"
+                ) from None
         return self._state
 
     @property
@@ -352,5 +367,5 @@ def default_client() -> Client:
     """A process-wide client for the home in the environment (reused across handler calls)."""
     home = os.environ.get("REELAY_HOME")
     if home not in _defaults:
-        _defaults[home] = Client.from_env()
+        _defaults[home] = Client(Settings.load(), create=False)
     return _defaults[home]

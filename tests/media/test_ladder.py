@@ -230,3 +230,25 @@ def test_rules_pass_a_good_title_and_name_each_failure() -> None:
     assert evaluate(rules, _report(av_drift_ms=250)) == [
         "720p: audio and video are 250 ms apart (limit 100)"
     ]
+
+
+def test_a_ladder_and_rules_travel_by_content(tmp_path: Path) -> None:
+    """What `reelay transcode` sends a worker: the file's text, not the driver's path."""
+    from reelay.media.transcode import _content
+
+    ladder_file = tmp_path / "mine.yaml"
+    ladder_file.write_text(
+        "name: mine\nvideo:\n  - {name: 240p, codec: h264, height: 240, crf: 26, maxrate_kbps: 500}\n"
+    )
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text("require:\n  min_vmaf: 70\n")
+    from_files = load_ladder(ladder_file), load_rules(rules_file)
+    sent = _content(str(ladder_file)), _content(str(rules_file))
+    assert all(text is not None and str(tmp_path) not in text for text in sent)
+    ladder_file.unlink()  # gone, as they are on another machine
+    rules_file.unlink()
+    assert (load_ladder(sent[0] or ""), load_rules(sent[1])) == from_files
+    assert from_files[1].min_vmaf == 70
+    assert _content("demo") == "demo"  # a built-in name stays a name
+    with pytest.raises(LadderError, match="a ladder given by content: invalid YAML: line 2"):
+        load_ladder("name: x\n  video: [\n")

@@ -8,8 +8,10 @@ so every stage of one title works to the same ladder and rules.
 =================================  =========================================  =========
 variable                           meaning                                    default
 =================================  =========================================  =========
-``REELAY_MEDIA_LADDER``            a built-in ladder name or a ladder file    default
-``REELAY_MEDIA_RULES``             ``default`` or a publish-rule file         default
+``REELAY_MEDIA_LADDER``            a built-in ladder name, a ladder file, or  default
+                                   the ladder itself as YAML (several lines)
+``REELAY_MEDIA_RULES``             ``default``, a publish-rule file, or the   default
+                                   rules themselves as YAML
 ``REELAY_MEDIA_CHUNK_SECONDS``     chunk length (rounded to whole segments)   300
 ``REELAY_MEDIA_GROUP``             renditions per encode task (0: all share   0
                                    one decode)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from reelay._yamlfile import Problems, int_in, number_in, read_yaml
+from reelay._yamlfile import Problems, int_in, number_in, parse_yaml, read_yaml
 from reelay.errors import LadderError
 
 LADDER_DIR = Path(__file__).with_name("ladders")
@@ -89,9 +89,16 @@ class Ladder:
         return asdict(self)
 
 
+CONTENT = "a ladder given by content"
+
+
 def load_ladder(name_or_path: str | Path) -> Ladder:
-    """A built-in ladder by name, or a ladder file; `LadderError` lists every problem."""
+    """A built-in ladder by name, a ladder file, or a ladder itself as YAML text (several
+    lines: how `reelay transcode` sends a file's ladder, so that a worker on another
+    machine needs no path of the driver's); `LadderError` lists every problem."""
     text = str(name_or_path)
+    if "\n" in text:
+        return parse_ladder(parse_yaml(text, CONTENT, LadderError), source=CONTENT)
     path = LADDER_DIR / f"{text}.yaml" if text in BUILTIN_LADDERS else Path(name_or_path)
     if not path.is_file() and text not in BUILTIN_LADDERS and "/" not in text and "." not in text:
         raise LadderError(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from reelay._text import plural
-from reelay._yamlfile import Problems, number_in, read_yaml
+from reelay._yamlfile import Problems, number_in, parse_yaml, read_yaml
 from reelay.errors import LadderError
 
 RULE_KEYS = ("name", "require")
@@ -65,9 +65,13 @@ class Rules:
 
 
 def load_rules(name_or_path: str | Path | None = None) -> Rules:
-    """``default`` (or None) for the defaults above, else a rule file."""
+    """``default`` (or None) for the defaults above, else a rule file, or the rules
+    themselves as YAML text (several lines; see `reelay.media.ladder.load_ladder`)."""
     if name_or_path in (None, "", "default"):
         return Rules()
+    if "\n" in str(name_or_path):
+        source = "publish rules given by content"
+        return parse_rules(parse_yaml(str(name_or_path), source, LadderError), source=source)
     path = Path(name_or_path)
     return parse_rules(read_yaml(path, LadderError), source=str(path))
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+import yaml
+
 from reelay.config import Settings
 from reelay.errors import NoSuchKeyError
 from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE, title_id_for
@@ -60,15 +62,15 @@ def transcode(
     src = Path(source)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
-    # Check the ladder and rules here, so that a bad file is an error before any work.
+    # Check the ladder and rules here, so that a bad file is an error (naming the file)
+    # before any work. Files then travel by content: a worker on another machine has
+    # none of the driver's paths.
+    load_ladder(ladder or "default")
+    load_rules(rules)
     env = {
-        "REELAY_MEDIA_LADDER": str(Path(ladder).resolve())
-        if ladder and Path(ladder).is_file()
-        else (ladder or "default"),
-        "REELAY_MEDIA_RULES": str(Path(rules).resolve()) if rules else "default",
+        "REELAY_MEDIA_LADDER": _content(ladder) or "default",
+        "REELAY_MEDIA_RULES": _content(rules) or "default",
     }
-    load_ladder(env["REELAY_MEDIA_LADDER"])
-    load_rules(env["REELAY_MEDIA_RULES"])
     for name, value in (
         ("REELAY_MEDIA_CHUNK_SECONDS", chunk_seconds),
         ("REELAY_MEDIA_GROUP", group_size),
@@ -136,6 +138,18 @@ def transcode(
         report["outputs"] = {k: _local(settings, v) for k, v in report.get("outputs", {}).items()}
     report["timings"]["wall_s"] = round(time.monotonic() - started, 3)
     return report
+
+
+def _content(name_or_path: str | None) -> str | None:
+    """A (checked) file's YAML, for its environment variable, with the name it takes
+    from the file's stem written in; else the name as given."""
+    if not (name_or_path and Path(name_or_path).is_file()):
+        return name_or_path
+    path = Path(name_or_path)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if isinstance(doc, dict):
+        doc.setdefault("name", path.stem)
+    return yaml.safe_dump(doc, sort_keys=False)
 
 
 def _local(settings: Settings, url: str) -> str:

@@ -78,6 +78,18 @@ def test_handler_exception_has_lambdas_error_shape(make_task: TaskFactory) -> No
     assert "Traceback (most recent call last):" in result.logs
 
 
+def test_a_worker_of_another_reelay_version_refuses_the_task(make_task: TaskFactory) -> None:
+    import reelay
+
+    result = run_task(make_task("reelay_testfns.noop", reelay_version="0.0.1"))
+    assert not result.ok and result.error is not None
+    assert result.error["errorType"] == "Runtime.VersionMismatch"
+    message = result.error["errorMessage"]
+    assert f"runs reelay {reelay.__version__}, its dispatcher reelay 0.0.1" in message
+    assert "install the same reelay on every node" in message
+    assert run_task(make_task("reelay_testfns.noop")).ok  # the same version runs
+
+
 def test_missing_module_is_an_import_module_error(make_task: TaskFactory) -> None:
     result = run_task(make_task("reelay_testnothere.handler"))
     assert not result.ok

@@ -99,7 +99,11 @@ class Runtime:
             if self.app.path is not None and self.only is None:
                 state.set_meta("app_path", str(self.app.path))
             self.executor = self._stack.enter_context(
-                open_executor(self.executor_url, max_workers=self.max_workers)
+                open_executor(
+                    self.executor_url,
+                    max_workers=self.max_workers,
+                    app_dir=str(self.app.path.parent) if self.app.path is not None else None,
+                )
             )
             self.dispatcher = Dispatcher(
                 self.app,

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from reelay import __version__
+
 ACCOUNT_ID = "000000000000"
 REGION = "us-east-1"
 
@@ -22,7 +24,8 @@ class Task:
     request_id: str  # the invocation's aws_request_id (stable across retries)
     function_name: str
     handler: str  # "module.function" or "dir/module.function", resolved against app_root
-    app_root: str  # directory put on sys.path before importing the handler module
+    app_root: str  # directory put on sys.path before importing the handler module (relative:
+    # to the worker's working directory, where an executor shipped the app)
     event: str  # the event as JSON text
     timeout_s: float
     memory_mb: int = 128
@@ -30,6 +33,7 @@ class Task:
     environment: dict[str, str] = field(default_factory=dict)
     region: str = REGION
     priority: float = 0.0  # among tasks waiting for a worker, the lowest starts first
+    reelay_version: str = __version__  # the dispatcher's; a worker on another refuses it
 
     @property
     def function_arn(self) -> str:

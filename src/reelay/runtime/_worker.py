@@ -46,6 +46,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TextIO
 
+from reelay import __version__
 from reelay._text import plural
 from reelay.runtime._scratch import scratch_root, worker_scratch
 from reelay.runtime._task import Task, TaskResult
@@ -228,6 +229,12 @@ def _evict_shadowing_module(import_name: str, app_root: str) -> None:
         del sys.modules[name]
 
 
+def _root(task: Task) -> str:
+    """The handler's directory: ``app_root``, relative to the working directory where an
+    executor shipped the app there (Ray's ``working_dir``)."""
+    return os.path.abspath(task.app_root or os.curdir)
+
+
 def _load_handler(task: Task) -> Handler:
     key = (task.app_root, task.handler)
     cached = _handlers.get(key)
@@ -245,7 +252,7 @@ def _load_handler(task: Task) -> Handler:
             f"Cannot use built-in module {modname} as a handler module",
         )
     import_name = modname.replace("/", ".")
-    _evict_shadowing_module(import_name, task.app_root)
+    _evict_shadowing_module(import_name, _root(task))
     importlib.invalidate_caches()
     try:
         module = importlib.import_module(import_name)
@@ -414,7 +421,13 @@ def _invoke(task: Task, deadline: float, stream: TextIO) -> tuple[bool, str | No
     cold = warm_key not in _warm
     error: dict[str, Any]
     try:
-        _ensure_on_path(task.app_root)
+        if task.reelay_version != __version__:
+            raise _Fault(
+                "Runtime.VersionMismatch",
+                f"this worker ({worker_name()}) runs reelay {__version__}, its dispatcher "
+                f"reelay {task.reelay_version}: install the same reelay on every node",
+            )
+        _ensure_on_path(_root(task))
         handler = _load_handler(task)
         _warm.add(warm_key)
         try:

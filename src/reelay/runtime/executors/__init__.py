@@ -80,13 +80,16 @@ _SCHEMES: dict[str, tuple[str, str]] = {
 }
 
 
-def open_executor(url: str, *, max_workers: int | None = None) -> Executor:
+def open_executor(
+    url: str, *, max_workers: int | None = None, app_dir: str | None = None
+) -> Executor:
     """Open the executor named by ``url`` (see the module docstring for the forms).
 
     ``max_workers`` overrides a count in the URL; by default it is the number of CPUs
-    (of this machine, or of the Ray cluster). Raises `ConfigError` for a URL it does not
-    know or when Ray is not installed, and `ExecutorUnavailableError` when a Ray
-    cluster cannot be reached.
+    (of this machine, or of the Ray cluster). ``app_dir``: the app's directory, which
+    an executor whose workers may be on other machines ships to them (Ray). Raises
+    `ConfigError` for a URL it does not know or when Ray is not installed, and
+    `ExecutorUnavailableError` when a Ray cluster cannot be reached.
     """
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(
@@ -105,7 +108,7 @@ def open_executor(url: str, *, max_workers: int | None = None) -> Executor:
         )
     module_name, class_name = _SCHEMES[scheme]
     cls = getattr(importlib.import_module(module_name), class_name)
-    executor: Executor = cls.from_url(url.strip(), max_workers=max_workers)
+    executor: Executor = cls.from_url(url.strip(), max_workers=max_workers, app_dir=app_dir)
     return executor
 
 

@@ -148,8 +148,11 @@ class LocalExecutor:
         self._thread.start()
 
     @classmethod
-    def from_url(cls, url: str, *, max_workers: int | None = None) -> LocalExecutor:
-        """Build from ``local`` or ``local:N``; ``max_workers`` overrides N."""
+    def from_url(
+        cls, url: str, *, max_workers: int | None = None, app_dir: str | None = None
+    ) -> LocalExecutor:
+        """Build from ``local`` or ``local:N``; ``max_workers`` overrides N. ``app_dir``
+        needs no shipping: the workers are processes of this machine."""
         _, _, count = url.partition(":")
         if count and max_workers is None:
             if not count.isdigit() or int(count) < 1:

@@ -15,12 +15,13 @@ one). A handler therefore always gets at least its full timeout. At the deadline
 ``ray.cancel(ref, force=True)`` kills the worker process and the attempt is reported as
 ``Sandbox.Timedout``; a worker that dies on its own is reported as ``Runtime.ExitError``.
 
-Handler code: ``run_task`` puts the task's ``app_root`` on ``sys.path`` inside the Ray
-worker, which is all a Ray on this machine (``ray:local``, ``ray:auto``) needs, since
-its workers read the same files. Workers of a remote cluster (``ray://host:port``) must
-find the app at the same path (a shared filesystem or an image that contains it) and
-have ``reelay`` installed; shipping the app directory with Ray's ``runtime_env``
-(``working_dir``) is left to the cluster's configuration.
+Handler code: a Ray this executor started (``ray:local``) reads the app where it is.
+On a cluster it joined (``ray:auto``, ``ray://host:port``), whose nodes may be other
+machines, the app's directory is shipped with Ray's ``runtime_env`` (``working_dir``:
+Ray uploads it once and unpacks it as each worker's working directory), and tasks name
+their handler's directory relative to it, so no node needs the driver's paths. Nodes
+need ``reelay`` installed, the same version as the driver's: a worker of another
+version refuses the task, saying both (``Runtime.VersionMismatch``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType, TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -104,6 +105,7 @@ class RayExecutor:
         *,
         max_workers: int | None = None,
         start_grace_s: float = 2.0,
+        app_dir: str | None = None,
     ) -> None:
         if max_workers is not None and (
             isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
@@ -118,6 +120,8 @@ class RayExecutor:
         self._exc = ray.exceptions
         self.address = address
         self._owns_ray = False
+        # What a cluster this executor joins gets shipped (see the module docstring).
+        self.app_dir = os.path.abspath(app_dir) if app_dir and address != "local" else None
         self._connect(address, max_workers)
         try:
             cpus = float(ray.cluster_resources().get("CPU", 1.0)) or 1.0
@@ -149,17 +153,19 @@ class RayExecutor:
         self._thread.start()
 
     @classmethod
-    def from_url(cls, url: str, *, max_workers: int | None = None) -> RayExecutor:
+    def from_url(
+        cls, url: str, *, max_workers: int | None = None, app_dir: str | None = None
+    ) -> RayExecutor:
         """Build from ``ray:auto``, ``ray:local`` or ``ray://host:port``."""
         if url.startswith("ray://"):
-            return cls(url, max_workers=max_workers)
+            return cls(url, max_workers=max_workers, app_dir=app_dir)
         mode = url.partition(":")[2]
         if mode not in ("auto", "local"):
             raise ConfigError(
                 f"executor URL {url!r}: unknown Ray address {mode!r}; "
                 "valid forms: ray:auto, ray:local, ray://host:port"
             )
-        return cls(mode, max_workers=max_workers)
+        return cls(mode, max_workers=max_workers, app_dir=app_dir)
 
     # -- connecting --------------------------------------------------------------------
 
@@ -175,10 +181,16 @@ class RayExecutor:
             "log_to_driver": False,
             "logging_level": logging.WARNING,
         }
+        shipped: dict[str, Any] = {}
+        if self.app_dir is not None:
+            shipped["runtime_env"] = {
+                "working_dir": self.app_dir,
+                "excludes": ["__pycache__/", ".git/", "node_modules/", ".venv/"],
+            }
         if address.startswith("ray://"):
             try:
                 # Ray Client passes other ray.init options on to the server's ray.init.
-                ray.init(address=address)
+                ray.init(address=address, **shipped)
             except ImportError as exc:
                 raise ConfigError(
                     f"executor URL {address!r} needs Ray Client ({exc}): pip install 'ray[client]'"
@@ -191,11 +203,12 @@ class RayExecutor:
             return
         if address == "auto":
             try:
-                ray.init(address="auto", **options)
+                ray.init(address="auto", **options, **shipped)
                 self._owns_ray = True  # our connection; the cluster stays up
                 return
             except (ConnectionError, RuntimeError, ValueError):
-                pass  # no cluster on this machine: start one
+                self.app_dir = None  # no cluster on this machine: start one, here
+
         ray.init(num_cpus=max_workers or os.cpu_count() or 1, **options)
         self._owns_ray = True
 
@@ -226,6 +239,16 @@ class RayExecutor:
 
     # -- public API --------------------------------------------------------------------
 
+    def _shipped(self, task: Task) -> Task:
+        """``task`` with its handler's directory relative to the shipped app (where the
+        worker's working directory is), when it lies within it."""
+        if self.app_dir is None or not task.app_root:
+            return task
+        relative = os.path.relpath(os.path.abspath(task.app_root), self.app_dir)
+        if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+            return task
+        return replace(task, app_root="" if relative == os.curdir else relative)
+
     def submit(self, task: Task, on_start: StartCallback | None = None) -> Future[TaskResult]:
         """Queue ``task``; it goes to Ray at once if fewer than ``max_workers`` run (see
         `Executor.submit`). Ray does not say when a task starts nor which worker runs
@@ -233,7 +256,7 @@ class RayExecutor:
         start, and is not called for a task that finished before it was presumed to.
         """
         future: Future[TaskResult] = Future()
-        item = _Item(task, future, on_start)
+        item = _Item(self._shipped(task), future, on_start)
         with self._lock:
             if self._closed:
                 raise ExecutorError("cannot submit to a closed RayExecutor")

@@ -18,6 +18,7 @@ variable                           meaning                                    de
 ``REELAY_MEDIA_SCENES``            1: chunk boundaries on shot changes        0
 ``REELAY_MEDIA_QC_FRAMES``         frames scored per rendition (0: no QC)     300
 ``REELAY_MEDIA_MAX_WIDTH`` ...     source limits (see `reelay.media.probe`)
+``REELAY_SOURCE_CACHE_GB``         a machine's cache of fetched sources, LRU  20
 =================================  =========================================  =========
 
 Objects of a title ``T`` in the media bucket: ``ingest/...`` (uploads start the
@@ -104,7 +105,7 @@ class Title:
         return cls(title_id_for(key, etag), s3["bucket"]["name"], key, etag)
 
 
-def _env_number(name: str, default: float, low: float, high: float) -> float:
+def env_number(name: str, default: float, low: float, high: float) -> float:
     raw = os.environ.get(name)
     if not raw:
         return default
@@ -132,10 +133,10 @@ class MediaConfig:
         return cls(
             ladder=load_ladder(os.environ.get("REELAY_MEDIA_LADDER") or "default"),
             rules=load_rules(os.environ.get("REELAY_MEDIA_RULES") or "default"),
-            chunk_seconds=_env_number("REELAY_MEDIA_CHUNK_SECONDS", 300, 1, 86400),
-            group_size=int(_env_number("REELAY_MEDIA_GROUP", 0, 0, 1000)),
-            scenes=bool(_env_number("REELAY_MEDIA_SCENES", 0, 0, 1)),
-            qc_frames=int(_env_number("REELAY_MEDIA_QC_FRAMES", 300, 0, 10**7)),
+            chunk_seconds=env_number("REELAY_MEDIA_CHUNK_SECONDS", 300, 1, 86400),
+            group_size=int(env_number("REELAY_MEDIA_GROUP", 0, 0, 1000)),
+            scenes=bool(env_number("REELAY_MEDIA_SCENES", 0, 0, 1)),
+            qc_frames=int(env_number("REELAY_MEDIA_QC_FRAMES", 300, 0, 10**7)),
             limits=Limits.from_env(),
         )
 

@@ -43,13 +43,14 @@ from reelay.errors import InvalidEventError, NoSuchKeyError, SourceRejectedError
 from reelay.idempotency import once
 from reelay.media import encode as enc
 from reelay.media._records import load
-from reelay.media.config import SOURCE, MediaConfig, Title
+from reelay.media.config import SOURCE, MediaConfig, Title, env_number
 from reelay.media.package import Track
 from reelay.media.package import package as write_package
 from reelay.media.plan import Plan, make_plan
 from reelay.media.probe import SourceInfo, probe
 from reelay.media.progress import STAGE_OF, part_of_encode, work
 from reelay.media.rules import evaluate
+from reelay.runtime._scratch import cache_root, trim_cache
 
 # -- helpers ---------------------------------------------------------------------------
 
@@ -114,10 +115,15 @@ def _workdir() -> Iterator[Path]:
 
 
 def _source_file(client: Client, title: Title) -> Path:
-    """The source as a local file, fetched once per machine and title."""
+    """The source as a local file, fetched once per machine and title. The machine's
+    source cache is bounded (``REELAY_SOURCE_CACHE_GB``, default 20): a fetch makes
+    room by dropping the sources least recently used."""
     cache = _source_cache(client, title)
     path = cache / f"source{Path(title.key).suffix.lower()[:8]}"
-    if not path.exists():
+    if path.exists():
+        with contextlib.suppress(OSError):
+            os.utime(cache)  # used: the last to go
+    else:
         # Fetched outside the cache directory, then renamed in: a title that fails
         # meanwhile removes that directory (`_drop_source`) under a sibling's download.
         with _workdir() as tmp:
@@ -128,6 +134,8 @@ def _source_file(client: Client, title: Title) -> Path:
             part = cache / f".{tmp.name}.part"  # this task's: tmp's name is unique
             shutil.move(tmp / path.name, part)
             os.replace(part, path)
+        limit = env_number("REELAY_SOURCE_CACHE_GB", 20, 0, 10**6) * 2**30
+        trim_cache(cache.parent, int(limit), keep=cache)
     return path
 
 
@@ -139,7 +147,7 @@ def _drop_source(client: Client, title: Title) -> None:
 def _source_cache(client: Client, title: Title) -> Path:
     # Per title, not per content: the same bytes uploaded under two keys are two titles,
     # and one settling (which drops its cache) must not pull the file from under the other.
-    return client.settings.home / "cache" / "sources" / title.id
+    return cache_root(client.settings.home) / "sources" / title.id
 
 
 def _load(client: Client, title: Title, name: str) -> Any:

@@ -1,7 +1,8 @@
 """Scratch space of worker processes: one directory each, swept when its worker dies.
 
 A handler's temporary files (``tempfile``, an ffmpeg's work files) go to its worker's
-scratch, ``<home>/cache/tmp/<host>-<pid>-<random>/tmp``, as a Lambda handler's go to
+scratch, ``<cache>/tmp/<host>-<pid>-<random>/tmp`` (see `cache_root`: ``<home>/cache``
+on the dispatcher's machine), as a Lambda handler's go to
 its sandbox's ``/tmp``: the worker points ``TMPDIR`` there. Beside that directory, out
 of the handler's reach (a handler may empty its ``/tmp``), is a lock file on which the
 worker holds an exclusive ``flock`` for as long as it lives; the kernel drops the lock
@@ -31,9 +32,54 @@ STRAY_AGE_S = 3600.0
 _held: dict[Path, tuple[Path, int]] = {}  # scratch root -> (this process's tmp dir, lock fd)
 
 
+def cache_root(home: Path) -> Path:
+    """This machine's cache for ``home`` (scratch, fetched sources): ``REELAY_CACHE``
+    where the machine sets it, else ``<home>/cache`` where the home is on this machine,
+    else the user's cache directory (``$XDG_CACHE_HOME/reelay``, ``~/.cache/reelay``): a
+    worker on a machine without its dispatcher's home makes nothing at that path."""
+    given = os.environ.get("REELAY_CACHE")
+    if given:
+        return Path(given)
+    if home.is_dir() and os.access(home, os.W_OK):
+        return home / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reelay"
+
+
 def scratch_root(home: Path) -> Path:
-    """Where the workers of ``home`` keep their scratch directories."""
-    return home / "cache" / "tmp"
+    """Where the workers of ``home`` on this machine keep their scratch directories."""
+    return cache_root(home) / "tmp"
+
+
+def trim_cache(root: Path, limit_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Remove the least recently used entries of ``root`` (by modification time: touch
+    an entry when it is used) until what is left weighs at most ``limit_bytes``; never
+    ``keep``. Returns what was removed."""
+    entries = []
+    for entry in root.iterdir() if root.is_dir() else ():
+        with contextlib.suppress(OSError):
+            entries.append((entry.stat().st_mtime, entry, _weight(entry)))
+    total = sum(weight for _, _, weight in entries)
+    removed = []
+    for _, entry, weight in sorted(entries, key=lambda e: e[0]):
+        if total <= limit_bytes:
+            break
+        if entry == keep:
+            continue
+        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(True)
+        total -= weight
+        removed.append(entry)
+    return removed
+
+
+def _weight(path: Path) -> int:
+    if not path.is_dir():
+        return path.stat().st_size
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(dirpath, name)).st_size
+    return total
 
 
 def worker_scratch(root: Path) -> Path:

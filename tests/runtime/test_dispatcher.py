@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -67,6 +68,23 @@ def test_patterns_route_only_matching_events(runtime: Runtime, settings: Setting
     (seen,) = lines(settings, "echo.jsonl")
     assert seen["event"]["source"] == "test.app" and seen["event"]["detail"] == {"n": 1}
     assert seen["event"]["detail-type"] == "ping" and seen["event"]["version"] == "0"
+
+
+def test_the_dispatcher_and_its_workers_are_seen(runtime: Runtime) -> None:
+    import socket
+
+    import reelay
+
+    ping(runtime, "ping", n=1)
+    assert runtime.wait_idle(30)
+    nodes = {n.kind: n for n in runtime.client.state.nodes()}
+    host = socket.gethostname()
+    dispatcher, worker = nodes["dispatcher"], nodes["worker"]
+    assert dispatcher.name == f"dispatcher {os.getpid()}@{host}" and dispatcher.pid == os.getpid()
+    (inv,) = runtime.client.state.invocations(function="echo")
+    assert worker.name == inv.worker and worker.host == host and worker.pid != os.getpid()
+    assert dispatcher.version == worker.version == reelay.__version__
+    assert inv.started is not None and abs(worker.seen - inv.started) < 1  # its start notice
 
 
 def test_retries_until_success_with_attempts_recorded(runtime: Runtime) -> None:

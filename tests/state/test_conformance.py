@@ -347,12 +347,37 @@ def test_an_older_home_gets_the_schema_version_and_a_newer_one_is_refused(
     tmp_path: Path, state_url: str
 ) -> None:
     from reelay.errors import StateError
+    from reelay.state._sql import SCHEMA_VERSION
 
     with open_state(state_url, tmp_path) as state:
-        assert state.get_meta("schema_version") == "1"
+        assert state.get_meta("schema_version") == str(SCHEMA_VERSION) == "2"
+        # Back to version 1 (before the nodes table): opening migrates it forward.
+        with state._write() as db:  # type: ignore[attr-defined]
+            db.execute("DROP TABLE nodes")
+        state.set_meta("schema_version", "1")
+    with open_state(state_url, tmp_path) as state:
+        assert state.get_meta("schema_version") == "2"
+        assert state.nodes() == []  # the table is back
         state.set_meta("schema_version", "99")
     with pytest.raises(StateError, match="schema version 99 was made by a newer reelay"):
         open_state(state_url, tmp_path)
+
+
+def test_dispatchers_and_workers_are_seen(tmp_path: Path, state_url: str) -> None:
+    from reelay.state import Node
+
+    with open_state(state_url, tmp_path) as state:
+        dispatcher = Node("dispatcher 1@a", "dispatcher", "a", 1, "0.1.0", 10.0, 10.0)
+        worker = Node("2@b", "worker", "b", 2, "0.1.0", 12.0, 12.0)
+        state.node_seen([dispatcher, worker])
+        state.node_seen([Node("2@b", "worker", "b", 2, "0.1.0", 12.0, 30.0)])
+        state.node_seen([Node("2@b", "worker", "b", 2, "0.1.0", 12.0, 20.0)])  # late: kept 30
+        assert [(n.name, n.started, n.seen) for n in state.nodes()] == [
+            ("2@b", 12.0, 30.0),
+            ("dispatcher 1@a", 10.0, 10.0),
+        ]
+        assert [n.name for n in state.nodes(seen_since=15.0)] == ["2@b"]
+        assert state.nodes()[0].as_dict()["kind"] == "worker"
 
 
 def test_opening_without_create_refuses_a_state_that_is_not_there(

@@ -838,6 +838,40 @@ def test_redrive_sends_failed_invocations_back_to_the_queue(web: Served) -> None
 # -- metrics, functions, OpenAPI and unknown paths ---------------------------------------
 
 
+def test_nodes_are_listed_and_scraped(web: Served) -> None:
+    from reelay.state import Node
+
+    now = time.time()
+    web.client.state.node_seen(
+        [
+            Node("dispatcher 1@a", "dispatcher", "a", 1, "0.1.0", now - 60, now - 1),
+            Node("7@b", "worker", "b", 7, "0.1.0", now - 30, now),
+            Node("9@c", "worker", "c", 9, "0.1.0", now - 7200, now - 7200),
+        ]
+    )
+    listed = sound(web.http.get("/api/nodes")).json()
+    assert [n["name"] for n in listed] == ["7@b", "dispatcher 1@a", "9@c"]
+    assert listed[0] == {
+        "name": "7@b",
+        "kind": "worker",
+        "host": "b",
+        "pid": 7,
+        "version": "0.1.0",
+        "started": now - 30,
+        "seen": now,
+    }
+    recent = sound(web.http.get("/api/nodes", params={"since_s": 600})).json()
+    assert [n["name"] for n in recent] == ["7@b", "dispatcher 1@a"]
+    assert "since_s" in refused(web.http.get("/api/nodes", params={"since_s": -1}), 422)
+    families = {
+        f.name: f for f in text_string_to_metric_families(sound(web.http.get("/metrics")).text)
+    }
+    seen = {
+        s.labels["name"]: s for s in families["reelay_node_last_seen_timestamp_seconds"].samples
+    }
+    assert seen["7@b"].value == now and seen["7@b"].labels["kind"] == "worker"
+
+
 def test_metrics_count_real_attempts(web: Served) -> None:
     state = web.client.state
     for ms in (20, 300, 2000):

@@ -201,6 +201,6 @@ def test_schemathesis_finds_no_failure_with_every_check(web: Served, tmp_path: P
     )
     report = run.stdout + run.stderr
     assert run.returncode == 0, report
-    assert "Tested: 14" in report, report  # every operation but /api/live
+    assert "Tested: 15" in report, report  # every operation but /api/live
     for phase in ["Coverage", "Fuzzing", "Stateful"]:
         assert f"✅ {phase}" in report, report

@@ -33,6 +33,7 @@ from reelay.state import CLAIMED, FAILED, QUEUED, RUNNING, State
 # Upper bounds (seconds) of the duration histogram: from a no-op to Lambda's 900 s cap.
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 WINDOW_S = 60.0
+NODES_S = 86400.0  # dispatchers and workers are listed for this long after their last sign
 LONGEST_ATTEMPT_S = 960.0  # Lambda's 900 s timeout cap, and the dispatcher's grace
 
 
@@ -155,6 +156,16 @@ class Metrics(Collector):
         for fn, n in self.state.throttles().items():
             throttles.add_metric([fn], n)
         yield throttles
+
+        seen = GaugeMetricFamily(
+            "reelay_node_last_seen_timestamp_seconds",
+            "When each dispatcher and worker that serves the state was last seen alive "
+            f"(those seen in the last {NODES_S / 3600:g} h).",
+            labels=["name", "kind", "host", "version"],
+        )
+        for node in self.state.nodes(seen_since=now - NODES_S):
+            seen.add_metric([node.name, node.kind, node.host, node.version], node.seen)
+        yield seen
 
         yield from self._depths(now)
         for observer in self.observers:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import queue
 import select
 import socket
@@ -46,6 +47,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
+from reelay import __version__
 from reelay.config import Settings
 from reelay.events import PatternIndex, bus_event
 from reelay.runtime._scratch import sweep_scratch
@@ -61,6 +63,7 @@ from reelay.state import (
     Invocation,
     NewEvent,
     NewInvocation,
+    Node,
     Outcome,
     Scheduling,
     Start,
@@ -84,6 +87,9 @@ LEASE_GRACE_S = 60.0
 # Scratch left by dead workers is swept at start and this often (and object writes
 # that dead writers left without their event are settled).
 SWEEP_S = 60.0
+# A dispatcher says it is alive this often (`State.node_seen`: the API's and /metrics'
+# list of dispatchers and workers); workers are seen when they start an attempt.
+NODE_BEAT_S = 5.0
 
 
 @dataclass
@@ -94,6 +100,13 @@ class Claim:
     future: Future[TaskResult]
     timeout_s: float
     lease_until: float = math.inf  # set when a worker starts it
+
+
+def _worker_node(name: str, seen: float) -> Node:
+    """A worker named ``pid@host``, as its start notices show it. It runs the
+    dispatcher's reelay: a worker of another version refuses every task."""
+    pid, _, host = name.partition("@")
+    return Node(name, "worker", host, int(pid) if pid.isdigit() else None, __version__, seen, seen)
 
 
 class Router:
@@ -197,6 +210,17 @@ class Dispatcher:
         self._cursor = state.route_cursor()
         self._next_expiry = 0.0
         self._next_sweep = time.time() + SWEEP_S
+        self._next_node_beat = 0.0
+        host, now = socket.gethostname(), time.time()
+        self.node = Node(
+            f"dispatcher {os.getpid()}@{host}",
+            "dispatcher",
+            host,
+            os.getpid(),
+            __version__,
+            now,
+            now,
+        )
         self._run_id = uuid.uuid4().hex[:12]
         self._schedules: dict[str, float] = {}
         self._environments = {
@@ -250,6 +274,10 @@ class Dispatcher:
             if self.inflight:
                 self.state.beat(now)
             self._next_expiry = now + EXPIRY_CHECK_S
+        if now >= self._next_node_beat:
+            self.node = replace(self.node, seen=now)
+            self.state.node_seen([self.node])
+            self._next_node_beat = now + NODE_BEAT_S
         if now >= self._next_sweep:
             sweep_scratch(self.settings.home)
             if self.reconcile is not None and self.only is None:
@@ -499,6 +527,9 @@ class Dispatcher:
             live.append(start)
         if live:
             self.state.start(live)
+            self.state.node_seen(
+                [_worker_node(s.worker, s.started) for s in live if s.worker is not None]
+            )
 
     # -- finishing -----------------------------------------------------------------------
 

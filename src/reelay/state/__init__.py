@@ -37,6 +37,7 @@ from reelay.state._model import (
     Invocation,
     NewEvent,
     NewInvocation,
+    Node,
     Outcome,
     Scheduling,
     Start,
@@ -68,6 +69,7 @@ __all__ = [
     "Listener",
     "NewEvent",
     "NewInvocation",
+    "Node",
     "Outcome",
     "ResultTotals",
     "SQLState",
@@ -202,13 +204,16 @@ class Intents(Protocol):
 
 
 class Meta(Protocol):
-    """Small keyed values: schedules' last fire times, throttle counts, liveness."""
+    """Small keyed values: schedules' last fire times, throttle counts, liveness, and
+    the dispatchers and workers that serve the state."""
 
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
     def fire_schedule(self, key: str, fired_at: str, event: NewEvent) -> bool: ...
     def add_throttles(self, by_function: Mapping[str, int]) -> None: ...
     def beat(self, now: float) -> None: ...
+    def node_seen(self, nodes: Sequence[Node]) -> None: ...
+    def nodes(self, seen_since: float = ...) -> list[Node]: ...
 
 
 class State(EventLog, Invocations, Observations, Barriers, Idempotency, Intents, Meta, Protocol):

@@ -207,6 +207,22 @@ class FunctionStats:
 
 
 @dataclass(frozen=True)
+class Node:
+    """A dispatcher or a worker that serves a state, and its last sign of life."""
+
+    name: str  # "dispatcher pid@host", or a worker's "pid@host"
+    kind: str  # dispatcher | worker
+    host: str
+    pid: int | None
+    version: str  # the reelay it runs
+    started: float
+    seen: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
 class Start:
     """A worker started an attempt's handler: at ``started`` (epoch seconds), on
     ``worker`` (None when the executor cannot tell)."""

@@ -40,6 +40,7 @@ from reelay.state._model import (
     Invocation,
     NewEvent,
     NewInvocation,
+    Node,
     Outcome,
     Start,
     lost_error,
@@ -154,7 +155,7 @@ _SET_META = (
 )
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The schema, written once; a backend names its types (`SQLState.types`): ``serial``
 # (the log's sequence), ``bigint``, ``real`` (epoch seconds, durations), ``json`` and
 # ``order_column`` (a column that orders invocations by insertion, where rows lack one).
@@ -247,7 +248,19 @@ CREATE TABLE IF NOT EXISTS intents (
 """
 # Each later version: the statements (in the same type words) that bring a state from
 # the version before.
-MIGRATIONS: dict[int, tuple[str, ...]] = {}
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (  # the dispatchers and workers that serve the state, with their last sign of life
+        """CREATE TABLE IF NOT EXISTS nodes (
+    name TEXT PRIMARY KEY,           -- "dispatcher pid@host", or a worker's "pid@host"
+    kind TEXT NOT NULL,              -- dispatcher | worker
+    host TEXT NOT NULL,
+    pid INTEGER,
+    version TEXT NOT NULL,           -- the reelay it runs
+    started {real} NOT NULL,
+    seen {real} NOT NULL             -- its last sign of life
+)""",
+    ),
+}
 
 
 def _attempt_row(a: Attempt) -> list[Any]:
@@ -1033,6 +1046,29 @@ class SQLState:
             args.append(function)
         with self._write(ring=True) as db:
             return int(db.execute(sql, args).rowcount)
+
+    # -- the machines that serve it -----------------------------------------------------
+
+    def node_seen(self, nodes: Sequence[Node]) -> None:
+        """Record that these dispatchers or workers are alive (``seen``: when)."""
+        if not nodes:
+            return
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO nodes (name, kind, host, pid, version, started, seen) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "seen = CASE WHEN excluded.seen > nodes.seen THEN excluded.seen "
+                "ELSE nodes.seen END, version = excluded.version",
+                [tuple(getattr(n, f) for f in Node.__dataclass_fields__) for n in nodes],
+            )
+
+    def nodes(self, seen_since: float = 0.0) -> list[Node]:
+        """The dispatchers and workers seen at ``seen_since`` or later, newest first."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT * FROM nodes WHERE seen >= ? ORDER BY seen DESC, name", (seen_since,)
+            ).fetchall()
+        return [Node(**{k: r[k] for k in Node.__dataclass_fields__}) for r in rows]
 
     # -- small key-value state ---------------------------------------------------------
 

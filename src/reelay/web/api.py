@@ -54,7 +54,7 @@ from reelay.client import Client
 from reelay.errors import ConfigError, InvalidKeyError, ReelayError
 from reelay.events import parse_detail, parse_time
 from reelay.observe.alerts import Alerter
-from reelay.observe.metrics import Metrics
+from reelay.observe.metrics import NODES_S, Metrics
 from reelay.plugins import Entities, installed
 from reelay.runtime.app import App
 from reelay.state import FAILED, STATUSES, FunctionStats
@@ -409,6 +409,14 @@ def create_app(
     async def functions() -> list[dict[str, Any]]:
         """The served app's functions with their settings and invocation counts."""
         return await asyncio.to_thread(_functions, client, app)
+
+    @api.get("/api/nodes", tags=["nodes"])
+    async def nodes(since_s: Annotated[float, Query(ge=0)] = NODES_S) -> list[dict[str, Any]]:
+        """The dispatchers and workers that serve the state, newest sign of life first:
+        name, kind (dispatcher, worker), host, pid, reelay version, when first and last
+        seen; those seen in the last ``since_s`` seconds (default a day)."""
+        found = await asyncio.to_thread(client.state.nodes, time.time() - since_s)
+        return [n.as_dict() for n in found]
 
     @api.get("/api/invocations", tags=["invocations"], responses=errors(404))
     async def invocations(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,9 +48,16 @@ _KEYS = {
 class Functions:
     """An app's functions, declared with the `function` decorator."""
 
-    def __init__(self, service: str, *, provider: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        *,
+        provider: Mapping[str, Any] | None = None,
+        sources: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         self.service = service
         self.provider = dict(provider or {})
+        self.sources = [dict(s) for s in sources]  # the YAML's sources: list
         self._functions: dict[str, dict[str, Any]] = {}
         self._files: dict[str, Path] = {}
 
@@ -87,6 +95,8 @@ class Functions:
         doc: dict[str, Any] = {"service": self.service, "functions": dict(self._functions)}
         if self.provider:
             doc["provider"] = self.provider
+        if self.sources:
+            doc["sources"] = self.sources
         return doc
 
     def app(self) -> App:
@@ -103,7 +113,7 @@ class Functions:
         root = roots.pop() if roots else Path.cwd()
         source = str(files[0]) if files else self.service
         built = parse_app(self.definition(), root=root, source=source)
-        return App(built.name, built.root, built.functions, files[0] if files else None)
+        return replace(built, path=files[0] if files else None)
 
 
 def load_python_app(path: Path) -> App:

@@ -11,6 +11,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Collection
+from datetime import datetime
 from typing import TextIO
 
 from reelay.client import Client
@@ -21,6 +22,7 @@ from reelay.runtime.app import App
 from reelay.runtime.dispatcher import Dispatcher
 from reelay.runtime.executors import Executor, open_executor
 from reelay.runtime.loading import load_app
+from reelay.sources import Sources
 from reelay.state import FAILED, SCHEDULING, SUCCEEDED, Invocation, Scheduling
 
 __all__ = ["App", "Runtime", "load_app", "wait_for_invocation"]
@@ -35,9 +37,10 @@ class Runtime:
     it; with ``standby``, on a state shared by machines, it waits to take over instead),
     requeues what a previous dispatcher left claimed or running (recording attempts
     that were running as lost), appends the object events that crashed writers left
-    unwritten (`Client.reconcile_objects`), sweeps the scratch of its dead workers, and
-    starts the executor. Leaving drains in-flight work and stops the executor, leaving no
-    process behind.
+    unwritten (`Client.reconcile_objects`), sweeps the scratch of its dead workers,
+    starts the executor, and starts consuming the app's event sources (``sources:``,
+    not for a Runtime limited by ``only``). Leaving stops the sources, drains in-flight
+    work and stops the executor, leaving no process behind.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self.dispatcher: Dispatcher | None = None
         self.executor: Executor | None = None
+        self.sources: Sources | None = None  # the app's event sources, consumed while serving
         self.recovered = 0
         self.reconciled = 0  # object events that crashed writers left, appended since start
 
@@ -117,6 +121,20 @@ class Runtime:
                 reconcile=self._reconcile,
             )
             self._stack.callback(self.dispatcher.close)
+            if self.app.sources and self.only is None:
+                # Its own threads; events they append wait in the log for the loop.
+                self.sources = self._stack.enter_context(
+                    Sources(
+                        self.app.sources,
+                        state,
+                        region=self.settings.region,
+                        log=self._log if self.out is not None else None,
+                        verbose=self.verbose,
+                    )
+                )
+                if self.out is not None:
+                    for source in self.app.sources:
+                        print(f"consuming {source.describe()}", file=self.out, flush=True)
         except BaseException:
             self._stack.close()
             self.client.close()
@@ -127,6 +145,11 @@ class Runtime:
         self.stop()
         self._stack.close()
         self.client.close()
+
+    def _log(self, line: str) -> None:
+        """A line for ``out``, stamped as the dispatcher stamps its own."""
+        stamp = datetime.now().strftime("%H:%M:%S")
+        print(f"{stamp} {line}", file=self.out, flush=True)
 
     def _reconcile(self) -> None:
         """Settle the object writes that crashed writers left (at start, then with each

@@ -22,6 +22,8 @@
 
 ``include: [media]`` brings in the functions of an installed app, and an ``events:``
 entry may also be of a kind an installed app registers (see `reelay.plugins`).
+``sources:`` names the SQS queues that bring a real bucket's S3 events to the log
+(see `reelay.sources`).
 
 `reelay.runtime.load_app` validates the whole file before anything runs and raises
 `AppError` listing every problem, each naming the file, the key path, the bad value and
@@ -49,6 +51,7 @@ from reelay.errors import (
 )
 from reelay.events import Pattern, Schedule, compile_pattern, parse_schedule, s3_event_matches
 from reelay.plugins import TriggerKind, TriggerSite, installed, trigger_kinds
+from reelay.sources import SQSSource, parse_sources
 
 FUNCTION_KEYS = (
     "description",
@@ -63,7 +66,7 @@ FUNCTION_KEYS = (
     "timeout",
 )
 PROVIDER_KEYS = ("environment", "memorySize", "name", "region", "runtime", "stage", "timeout")
-TOP_KEYS = ("functions", "include", "provider", "service")
+TOP_KEYS = ("functions", "include", "provider", "service", "sources")
 S3_KEYS = ("bucket", "event", "existing", "rules")
 SCHEDULE_KEYS = ("description", "enabled", "input", "name", "rate")
 EVENTBRIDGE_KEYS = ("eventBus", "pattern")
@@ -177,12 +180,14 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class App:
-    """A loaded, validated app: its functions by name and the directory handlers resolve in."""
+    """A loaded, validated app: its functions by name, the directory handlers resolve in,
+    and the event sources `reelay up` consumes for it (``sources:``)."""
 
     name: str
     root: Path
     functions: dict[str, FunctionSpec]
     path: Path | None = None
+    sources: tuple[SQSSource, ...] = ()
 
     def with_environment(self, environment: dict[str, str]) -> App:
         """This app with ``environment`` laid over every function's own."""
@@ -223,7 +228,7 @@ def load_yaml_app(path: Path) -> App:
     (`reelay.runtime.load_app` takes any app: a YAML, a Python file, a built-in name.)"""
     doc = read_yaml(path)
     app = parse_app(doc, root=path.parent.resolve(), source=str(path))
-    return App(app.name, app.root, app.functions, path.resolve())
+    return replace(app, path=path.resolve())
 
 
 def parse_app(
@@ -261,6 +266,7 @@ def parse_app(
         spec = _function(problems, str(name), body, provider, root)
         if spec is not None:
             specs[spec.name] = spec
+    sources = parse_sources(problems, doc.get("sources"))
     valid = sorted({*map(str, functions), *included})
     for spec in specs.values():
         for key, dest in (("onSuccess", spec.on_success), ("onFailure", spec.on_failure)):
@@ -273,7 +279,7 @@ def parse_app(
     if problems.items:
         raise AppError(problems.items)
     service = doc.get("service") or root.name
-    return App(str(service), root, specs)
+    return App(str(service), root, specs, sources=sources)
 
 
 def app_file(name: str) -> Path | None:

@@ -32,7 +32,11 @@ def load_app(path: str | Path) -> App:
 
 def _check_app(path: Path) -> str:
     app = load_app(path)
-    return f"{plural(len(app.functions), 'function')}: {', '.join(sorted(app.functions))}"
+    summary = f"{plural(len(app.functions), 'function')}: {', '.join(sorted(app.functions))}"
+    if app.sources:
+        summary += f"; {plural(len(app.sources), 'source')}: "
+        summary += ", ".join(source.describe() for source in app.sources)
+    return summary
 
 
 #: ``reelay validate --kind app``.

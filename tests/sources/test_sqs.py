@@ -382,10 +382,10 @@ def test_a_message_the_state_cannot_take_stays_in_the_queue(
     st = open_state(settings.state_url, settings.home)
     consumer = SQSConsumer(source_of(queue, s3_endpoint), st, region=REGION)
 
-    def broken(*args: Any, **kwargs: Any) -> bool:
+    def broken(*args: Any, **kwargs: Any) -> list[Any]:
         raise OSError("disk full")
 
-    st.fire_schedule = broken  # type: ignore[method-assign]
+    st.append_once = broken  # type: ignore[method-assign]
     boto("sqs").send_message(QueueUrl=queue, MessageBody=direct("in/kept.bin"))
     assert consumer.poll() == 0
     assert queue_depth(boto, queue) == 1  # back after its visibility timeout

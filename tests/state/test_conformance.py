@@ -622,3 +622,14 @@ for i in range(100):
         seen += [e.seq for e in state.events_after(seen[-1] if seen else 0)]
         assert seen == sorted(seen) and len(set(seen)) == 400
         assert {e.seq for e in state.events_after(0, 1000)} == set(seen)
+
+
+def test_events_delivered_twice_are_appended_once(tmp_path: Path, state_url: str) -> None:
+    with open_state(state_url, tmp_path) as state:
+        (first,) = state.append_once("s3:b/k@0001", [event(1)])
+        assert state.append_once("s3:b/k@0001", [event(1)]) == []
+        assert [e.seq for e in state.events_after(0)] == [first.seq]
+        assert len(state.append_once("s3:b/k@0002", [event(2), event(3)])) == 2
+        assert state.forget_once(time.time() - 3600) == 0  # both too young to forget
+        assert state.forget_once(time.time() + 1) == 2
+        assert len(state.append_once("s3:b/k@0001", [event(1)])) == 1  # forgotten: again

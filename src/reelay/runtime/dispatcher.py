@@ -90,6 +90,8 @@ SWEEP_S = 60.0
 # A dispatcher says it is alive this often (`State.node_seen`: the API's and /metrics'
 # list of dispatchers and workers); workers are seen when they start an attempt.
 NODE_BEAT_S = 5.0
+# How long `State.append_once` keys are kept: SQS keeps a message 14 days at most.
+ONCE_KEEP_S = 14 * 86400.0
 
 
 @dataclass
@@ -282,6 +284,8 @@ class Dispatcher:
             sweep_scratch(self.settings.home)
             if self.reconcile is not None and self.only is None:
                 self.reconcile()
+            if self.only is None:
+                self.state.forget_once(now - ONCE_KEEP_S)
             self._next_sweep = now + SWEEP_S
         return self._claim(now) or busy or bool(starts)
 

@@ -20,7 +20,7 @@ through SNS, or as EventBridge events) that `reelay up` consumes:
 
 from reelay.sources._messages import REJECTED, SKIPPED, SOURCE, Entry, read_message
 from reelay.sources._spec import SOURCE_KINDS, SQSSource, parse_sources
-from reelay.sources._sqs import Sources, SQSConsumer, append_once
+from reelay.sources._sqs import Sources, SQSConsumer
 
 __all__ = [
     "REJECTED",
@@ -31,7 +31,6 @@ __all__ = [
     "SQSConsumer",
     "SQSSource",
     "Sources",
-    "append_once",
     "parse_sources",
     "read_message",
 ]

@@ -29,24 +29,13 @@ from typing import Any
 from reelay.errors import ConfigError
 from reelay.sources._messages import REJECTED, SKIPPED, Entry, read_message
 from reelay.sources._spec import SQSSource
-from reelay.state import NewEvent, State
+from reelay.state import State
 
-__all__ = ["SQSConsumer", "Sources", "append_once"]
+__all__ = ["SQSConsumer", "Sources"]
 
 Log = Callable[[str], None]
-SEEN = "seen"  # the value of a dedupe record
 _BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # waits after failed receives, in turn
 _STOP_JOIN_S = 1.0  # how long stopping waits for a thread blocked in a long poll
-
-
-def append_once(state: State, dedupe: str, event: NewEvent) -> bool:
-    """Append ``event`` unless an event of the same ``dedupe`` key was; one transaction.
-
-    `State.fire_schedule` is exactly this: it appends its event and records its key in
-    ``meta`` atomically, once per (key, value). (A State method of its own, named for
-    the job, would read better; see the module's report.)
-    """
-    return state.fire_schedule(dedupe, SEEN, event)
 
 
 class SQSConsumer:
@@ -155,7 +144,7 @@ class SQSConsumer:
             return False
         for entry in entries:
             try:
-                appended = append_once(self.state, entry.dedupe, entry.event)
+                appended = bool(self.state.append_once(entry.dedupe, [entry.event]))
             except Exception as exc:  # the state: the message comes back later
                 self._log(f"message {message_id}: not appended ({exc}); kept in the queue")
                 return False

@@ -259,6 +259,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     started {real} NOT NULL,
     seen {real} NOT NULL             -- its last sign of life
 )""",
+        """CREATE TABLE IF NOT EXISTS once (  -- keys of events appended once (append_once)
+    key TEXT PRIMARY KEY,
+    time {real} NOT NULL
+)""",
     ),
 }
 
@@ -446,6 +450,25 @@ class SQLState:
                 (seq, *args, limit),
             ).fetchall()
         return [_event(r) for r in rows]
+
+    def append_once(self, key: str, events: Sequence[NewEvent]) -> list[Event]:
+        """Append ``events`` unless events were appended under ``key`` before (then
+        none: an empty list), in one transaction: how an event that may be delivered
+        twice (an S3 notification, say) is logged once. Keys are kept until
+        `forget_once` sweeps them."""
+        with self._write(lock=f"once:{key}", ring=True) as db:
+            seen = db.execute(
+                "INSERT INTO once (key, time) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, time.time()),
+            ).rowcount
+            if not seen:
+                return []
+            return self._insert_events(db, events, time.time())
+
+    def forget_once(self, before: float) -> int:
+        """Drop the `append_once` keys recorded before ``before``; how many."""
+        with self._write() as db:
+            return int(db.execute("DELETE FROM once WHERE time < ?", (before,)).rowcount)
 
     def _filters(self, where: Sequence[EventFilter], alias: str = "") -> tuple[str, list[Any]]:
         """`EventFilter`s as ``AND (... OR ...)`` for a WHERE clause, and its arguments."""

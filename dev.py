@@ -31,6 +31,7 @@ POSTGRES_TESTS = [
     "tests/runtime",
     "tests/media",
     "tests/web",
+    "tests/sources",
     "tests/test_client.py",
     "tests/test_client_crash.py",
     "tests/test_idempotency.py",

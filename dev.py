@@ -89,7 +89,7 @@ def run_tests(args: list[str]) -> int:
     if code != 0:
         print("the SQLite pass failed, so the PostgreSQL pass did not run", file=sys.stderr)
         return code
-    title = "state, runtime, media, web and client tests on PostgreSQL"
+    title = "state, runtime, media, web, sources and client tests on PostgreSQL"
     return pytest(POSTGRES_TESTS, title, state="postgresql")
 
 

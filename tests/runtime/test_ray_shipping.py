@@ -1,21 +1,21 @@
-"""An app on a Ray cluster this process joins travels with the tasks (runtime_env's
+"""An app on a Ray cluster reelay joins travels with the tasks (runtime_env's
 working_dir): the workers import it from their own copy, not from the driver's path."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
-
-from reelay.config import Settings
-from reelay.runtime import Runtime, load_app
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -29,6 +29,24 @@ HANDLER = """
 def handler(event, context):
     return __file__
 """
+# The driver runs in a process of its own: one Ray per process, and this test's must be
+# the cluster started below, not a Ray another test left in the test process.
+DRIVER = """
+import json, shutil, sys
+from pathlib import Path
+from reelay.config import Settings
+from reelay.runtime import Runtime, load_app
+app_dir, home = Path(sys.argv[1]), Path(sys.argv[2])
+app = load_app(app_dir / "reelay.yaml")
+with Runtime(app, Settings.load(home), executor="ray:auto", max_workers=1) as runtime:
+    # Once joined, the app is uploaded: the driver's copy can go, as if the workers
+    # were on machines that never had it.
+    shutil.rmtree(app_dir)
+    runtime.start()
+    _, request_id = runtime.client.invoke_sync("where", {})
+    done = runtime.wait_for(request_id, timeout=120)
+print(json.dumps({"status": done.status, "result": done.result, "error": done.error}))
+"""
 
 
 def free_port() -> int:
@@ -38,36 +56,51 @@ def free_port() -> int:
 
 
 def test_the_app_is_shipped_to_a_cluster_and_needs_no_driver_path(tmp_path: Path) -> None:
-    ray = str(Path(sys.executable).with_name("ray"))
-    # A Ray of this test's own, found by ray:auto through it (a short path: Ray's
-    # sockets live there, and a unix socket path is at most 107 bytes).
+    # A Ray head of this test's own, in a process group of its own (so that stopping it
+    # stops nothing else), with a short temp dir (Ray's unix sockets live there).
     temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
-    env = os.environ | {"RAY_TMPDIR": str(temp)}
-    start = [ray, "start", "--head", "--num-cpus=1", "--include-dashboard=false"]
-    start += [f"--port={free_port()}", f"--temp-dir={temp}", "--disable-usage-stats"]
-    subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
+    port = free_port()
+    head = subprocess.Popen(
+        [
+            *(str(Path(sys.executable).with_name("ray")), "start", "--head", "--block"),
+            *("--num-cpus=1", "--include-dashboard=false", "--disable-usage-stats"),
+            *(f"--port={port}", f"--temp-dir={temp}"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     app_dir = tmp_path / "app"
     (app_dir / "fns").mkdir(parents=True)
     (app_dir / "reelay.yaml").write_text(APP)
     (app_dir / "fns" / "where.py").write_text(HANDLER)
+    env = os.environ | {"RAY_ADDRESS": f"127.0.0.1:{port}"}
     try:
-        os.environ["RAY_ADDRESS"] = "auto"
-        os.environ["RAY_TMPDIR"] = str(temp)
-        app = load_app(app_dir / "reelay.yaml")
-        settings = Settings.load(tmp_path / "home")
-        with Runtime(app, settings, executor="ray:auto", max_workers=1) as runtime:
-            # Once joined, the app is uploaded: the driver's copy can go, as if the
-            # workers were on machines that never had it.
-            shutil.rmtree(app_dir)
-            runtime.start()
-            _, request_id = runtime.client.invoke_sync("where", {})
-            done = runtime.wait_for(request_id, timeout=120)
-        assert done.status == "succeeded", done.error
-        ran_from = json.loads(done.result or "null")
+        deadline = time.monotonic() + 60
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline and head.poll() is None, "no Ray head"
+            time.sleep(0.2)
+        driver = subprocess.run(
+            [sys.executable, "-c", DRIVER, str(app_dir), str(tmp_path / "home")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert driver.returncode == 0, driver.stderr[-3000:]
+        done = json.loads(driver.stdout.strip().splitlines()[-1])
+        assert done["status"] == "succeeded", done["error"]
+        ran_from = json.loads(done["result"])
         assert str(app_dir) not in ran_from, ran_from
         assert ran_from.endswith(os.path.join("fns", "where.py")), ran_from
     finally:
-        os.environ.pop("RAY_ADDRESS", None)
-        os.environ.pop("RAY_TMPDIR", None)
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        time.sleep(1)
+        with contextlib.suppress(ProcessLookupError):  # what is left of its group goes too
+            os.killpg(head.pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)

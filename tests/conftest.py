@@ -6,6 +6,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,15 @@ def postgres_database() -> Iterator[str]:
             "(as root) to install and start one, or set REELAY_TEST_POSTGRES",
             pytrace=False,
         )
+    # A run that was killed could not drop its database: those of dead runs of this
+    # machine go first (on a server of this machine: its pids are ours to judge).
+    local = admin.info.host in ("127.0.0.1", "localhost", "::1") or admin.info.host.startswith("/")
+    for (stale,) in admin.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'reelay\\_test\\_%'"
+    ).fetchall():
+        pid = stale.split("_")[2]
+        if local and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            admin.execute(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)')
     name = f"reelay_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -6,6 +6,7 @@ first, then what is wrong and what would be valid) and raises them all at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,27 @@ def number_in(problems: Problems, where: str, value: Any, low: float, high: floa
         problems.add(where, f"{value!r} is not valid: must be a number from {low:g} to {high:g}")
         return None
     return float(value)
+
+
+def kinded(
+    problems: Problems, at: str, items: list[Any], kinds: Iterable[str], *, each: str, kind: str
+) -> Iterator[tuple[int, str, str, Any]]:
+    """The entries of a YAML list whose items each name their kind as their one key
+    (``- s3: {...}``): (index, where, kind, spec). Any other item is a problem naming
+    the valid kinds (``each``: what an item is; ``kind``: what its key is called)."""
+    names = list(kinds)
+    for i, item in enumerate(items):
+        where = f"{at}[{i}]"
+        if not isinstance(item, dict) or len(item) != 1:
+            problems.add(
+                where, f"each {each} must be a mapping with exactly one of: {', '.join(names)}"
+            )
+            continue
+        name, spec = next(iter(item.items()))
+        if name not in names:
+            problems.add(where, f"unknown {kind} {name!r}; valid kinds: {', '.join(names)}")
+            continue
+        yield i, where, name, spec
 
 
 def read_yaml(path: Path, error: type[AppError] = AppError) -> Any:

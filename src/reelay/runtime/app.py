@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reelay._yamlfile import Problems, int_in, read_yaml
+from reelay._yamlfile import Problems, int_in, kinded, read_yaml
 from reelay.errors import (
     AppError,
     FunctionNotFoundError,
@@ -437,17 +437,9 @@ def _triggers(problems: Problems, function: str, events: Any) -> list[Trigger]:
         return []
     kinds = trigger_kinds()
     out: list[Trigger] = []
-    for i, item in enumerate(events):
-        at = f"{where}.events[{i}]"
-        if not isinstance(item, dict) or len(item) != 1:
-            problems.add(
-                at, f"each trigger must be a mapping with exactly one of: {', '.join(kinds)}"
-            )
-            continue
-        kind, spec = next(iter(item.items()))
-        if kind not in kinds:
-            problems.add(at, f"unknown event kind {kind!r}; valid kinds: {', '.join(kinds)}")
-            continue
+    for i, at, kind, spec in kinded(
+        problems, f"{where}.events", events, kinds, each="trigger", kind="event kind"
+    ):
         out.extend(kinds.get(kind)(spec, TriggerSite(function, i, f"{at}.{kind}"), problems))
     return out
 

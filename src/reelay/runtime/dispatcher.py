@@ -213,6 +213,7 @@ class Dispatcher:
         self._next_expiry = 0.0
         self._next_sweep = time.time() + SWEEP_S
         self._next_node_beat = 0.0
+        self._workers_seen: dict[str, float] = {}  # worker -> the sighting last written
         host, now = socket.gethostname(), time.time()
         self.node = Node(
             f"dispatcher {os.getpid()}@{host}",
@@ -531,9 +532,17 @@ class Dispatcher:
             live.append(start)
         if live:
             self.state.start(live)
-            self.state.node_seen(
-                [_worker_node(s.worker, s.started) for s in live if s.worker is not None]
-            )
+            # A worker's sighting is written when it is new or its last is a beat old:
+            # not a write per batch of starts.
+            due = {
+                s.worker: s.started
+                for s in live
+                if s.worker is not None
+                and s.started >= self._workers_seen.get(s.worker, -math.inf) + NODE_BEAT_S
+            }
+            if due:
+                self._workers_seen.update(due)
+                self.state.node_seen([_worker_node(name, at) for name, at in due.items()])
 
     # -- finishing -----------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from reelay._yamlfile import Problems, int_in
+from reelay._yamlfile import Problems, int_in, kinded
 from reelay.errors import InvalidKeyError
 from reelay.storage import validate_bucket
 
@@ -84,19 +84,9 @@ def parse_sources(problems: Problems, value: Any) -> tuple[SQSSource, ...]:
         return ()
     out: list[SQSSource] = []
     queues: dict[str, int] = {}
-    for i, item in enumerate(value):
-        at = f"sources[{i}]"
-        if not isinstance(item, dict) or len(item) != 1:
-            problems.add(
-                at, f"each source must be a mapping with exactly one of: {', '.join(SOURCE_KINDS)}"
-            )
-            continue
-        kind, spec = next(iter(item.items()))
-        if kind not in SOURCE_KINDS:
-            problems.add(
-                at, f"unknown source kind {kind!r}; valid kinds: {', '.join(SOURCE_KINDS)}"
-            )
-            continue
+    for i, at, _, spec in kinded(
+        problems, "sources", value, SOURCE_KINDS, each="source", kind="source kind"
+    ):
         source = _sqs(problems, f"{at}.sqs", spec)
         if source is None:
             continue

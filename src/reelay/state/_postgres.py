@@ -30,6 +30,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from reelay.errors import ConfigError, HomeBusyError, StateError
+from reelay.state._model import parse_json
 from reelay.state._sql import JsonPath, SQLState, translating
 
 try:
@@ -265,10 +266,11 @@ class PostgresState(SQLState):
         return f"CAST({self.json_text(column, path)} AS DOUBLE PRECISION)"
 
     def json_value(self, text: str | None) -> str | None:
-        # JSONB has no NaN nor Infinity, which Python writes: readers take them as null.
+        # JSONB has no NaN nor Infinity, which Python writes: stored as the null readers
+        # take them for (`parse_json`).
         if text is not None and ("NaN" in text or "Infinity" in text):
             try:
-                return json.dumps(json.loads(text, parse_constant=lambda _: None))
+                return json.dumps(parse_json(text))
             except ValueError:
                 return text
         return text

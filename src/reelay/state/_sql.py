@@ -368,6 +368,8 @@ class SQLState:
     def _bring_up_to_date(self, db: Connection, version: int) -> None:
         """In the caller's transaction, create the schema (``version`` 0: there is none)
         or migrate it from ``version`` to `SCHEMA_VERSION`; a newer one is refused."""
+        if version == SCHEMA_VERSION:
+            return
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"state {self.where}: schema version {version} was made by a newer reelay "

@@ -310,26 +310,26 @@ def up(
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        click.echo(
-            f"reelay up: app {app.name!r} ({plural(len(app.functions), 'function')}) on "
-            f"{settings.home}, executor {runtime.executor_url} "
-            f"({plural(runtime.executor.max_workers, 'worker')})",
-            err=True,
-        )
-        if runtime.recovered:
+        try:  # from here on: a Ctrl-C while the banner prints is one while serving
             click.echo(
-                f"requeued {plural(runtime.recovered, 'invocation')} left unfinished by a "
-                "previous run (attempts that were running are recorded as lost)",
+                f"reelay up: app {app.name!r} ({plural(len(app.functions), 'function')}) on "
+                f"{settings.home}, executor {runtime.executor_url} "
+                f"({plural(runtime.executor.max_workers, 'worker')})",
                 err=True,
             )
-        if server is not None:
-            where = settings.home / "api-token"
-            if created:  # the only time the token is printed
-                click.echo(f"dashboard: {server.url}/?token={token}", err=True)
-                click.echo(f"API token (shown once; kept in {where}): {token}", err=True)
-            else:
-                click.echo(f"dashboard and API: {server.url} (token in {where})", err=True)
-        try:
+            if runtime.recovered:
+                click.echo(
+                    f"requeued {plural(runtime.recovered, 'invocation')} left unfinished by a "
+                    "previous run (attempts that were running are recorded as lost)",
+                    err=True,
+                )
+            if server is not None:
+                where = settings.home / "api-token"
+                if created:  # the only time the token is printed
+                    click.echo(f"dashboard: {server.url}/?token={token}", err=True)
+                    click.echo(f"API token (shown once; kept in {where}): {token}", err=True)
+                else:
+                    click.echo(f"dashboard and API: {server.url} (token in {where})", err=True)
             runtime.serve(stop)
         except KeyboardInterrupt:
             click.echo("stopped; unfinished invocations run again at the next start", err=True)

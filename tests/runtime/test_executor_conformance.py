@@ -372,9 +372,15 @@ def test_a_replaced_worker_is_a_new_process(local: LocalExecutor, make_task: Tas
         result = run(local, make_task(f"{FNS}.exits", {"code": 1}))
         dead = int(result.worker.split("@")[0])
         assert wait_gone(dead)
-        # The pool replaces the worker on its own thread, just after the process is gone.
+
+        # The pool forgets the dead worker, reaps it, then spawns its replacement, all on
+        # its own thread: wait for the whole of that, not only for the forgetting.
+        def replaced() -> bool:
+            pids = local.worker_pids
+            return dead not in pids and len(pids) == local.max_workers
+
         deadline = time.monotonic() + 15
-        while dead in local.worker_pids and time.monotonic() < deadline:
+        while not replaced() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert dead not in local.worker_pids
         assert len(local.worker_pids) == local.max_workers

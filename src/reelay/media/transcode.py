@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from reelay.client import Client
 from reelay.config import Settings
 from reelay.errors import NoSuchKeyError
 from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE, title_id_for
@@ -27,6 +28,7 @@ from reelay.media.ladder import load_ladder
 from reelay.media.progress import TitleProgress
 from reelay.media.rules import load_rules
 from reelay.runtime import Runtime, load_app
+from reelay.state import FAILED
 
 TERMINAL = {
     "Media Title Published": "published",
@@ -94,12 +96,17 @@ def transcode(
         # From the start of the log: the same bytes uploaded again are the same title, and
         # a title this home already settled is answered by its earlier events.
         cursor = 0
+        started_at = time.time()
+        stuck: dict[str, str] | None = None
         info = client.put_object(BUCKET, f"{INGEST_PREFIX}{src.name}", src)
         title_id = title_id_for(info.key, info.etag)
         progress.title_id = title_id
         deadline = time.monotonic() + timeout
         status = None
         while status is None:
+            # Read before the events: if nothing was left to run then, the events read
+            # next hold all that this title will ever get.
+            idle = client.state.idle()
             for event in client.state.events_after(cursor):
                 cursor = event.seq
                 if event.source != SOURCE:
@@ -113,6 +120,13 @@ def transcode(
                 on_progress(progress)
             if status is None:
                 if time.monotonic() > deadline:
+                    status = "failed"
+                    break
+                if idle:
+                    # Nothing is queued, running or due, and the title has not settled:
+                    # its work failed where even the failure could not be recorded (a
+                    # worker that cannot reach the state). Waiting would wait forever.
+                    stuck = _last_failure(client, since=started_at)
                     status = "failed"
                     break
                 time.sleep(0.1)
@@ -133,11 +147,33 @@ def transcode(
                 "timings": {},
             }
         if status == "failed" and "error" not in report:
-            report["error"] = {"code": "TIMEOUT", "message": f"no result within {timeout:g} s"}
+            report["error"] = stuck or {
+                "code": "TIMEOUT",
+                "message": f"no result within {timeout:g} s",
+            }
         report["home"] = str(settings.home)
         report["outputs"] = {k: _local(settings, v) for k, v in report.get("outputs", {}).items()}
     report["timings"]["wall_s"] = round(time.monotonic() - started, 3)
     return report
+
+
+def _last_failure(client: Client, since: float) -> dict[str, str]:
+    """The error of the invocation that last failed for good since ``since``, as a
+    report's error: what stopped a title that will not settle."""
+    failed = [
+        i
+        for i in client.state.invocations(status=FAILED, limit=100)
+        if i.created >= since and i.error
+    ]
+    if not failed:
+        return {"code": "STALLED", "message": "the title stopped with nothing left to run"}
+    last = max(failed, key=lambda i: i.finished or 0.0)
+    error = last.error or {}
+    return {
+        "code": "STALLED",
+        "message": f"function {last.function!r} failed for good and left the title unsettled: "
+        f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}",
+    }
 
 
 def _content(name_or_path: str | None) -> str | None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,17 @@ from .test_crash import APP, RETRY_DELAYS, check_effects, wait_until
 EVENTS = 400
 
 
-def start_up(home: Path, log: Path, state_url: str, store_url: str) -> subprocess.Popen[bytes]:
+def start_up(
+    home: Path,
+    log: Path,
+    state_url: str,
+    store_url: str,
+    *,
+    app: Path = APP,
+    options: Sequence[str] = (),
+) -> subprocess.Popen[bytes]:
+    """`reelay up` of ``app`` on the shared state and store, in a process group of its
+    own (which a test may kill whole: `os.killpg`)."""
     env = os.environ | {
         "REELAY_RETRY_DELAYS": RETRY_DELAYS,
         "REELAY_STATE": state_url,
@@ -33,12 +44,13 @@ def start_up(home: Path, log: Path, state_url: str, store_url: str) -> subproces
     }
     return subprocess.Popen(
         [
-            *(sys.executable, "-m", "reelay.cli", "up", "--app", str(APP)),
-            *("--home", str(home), "--http", "127.0.0.1:0"),
+            *(sys.executable, "-m", "reelay.cli", "up", "--app", str(app)),
+            *("--home", str(home), "--http", "127.0.0.1:0", *options),
         ],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         env=env,
+        start_new_session=True,
     )
 
 

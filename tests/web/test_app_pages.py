@@ -135,6 +135,7 @@ def test_with_no_app_installed_the_dashboard_works_without_titles(
             "Events",
             "DLQ",
             "Alerts",
+            "Nodes",
         ]
         assert page.locator("#sections").inner_html() == ""
         assert page.locator("text=Titles").count() == 0

@@ -29,6 +29,7 @@ def test_every_page_fits_a_phone(served: Served, browser: Browser, tmp_path: Pat
             ("#/events", "#list tbody tr"),
             ("#/dlq", "#list .empty"),
             ("#/alerts", "#rules tbody tr"),
+            ("#/nodes", "#list tbody tr"),
         ]
         for hash_, ready in pages:
             go(page, hash_, ready)

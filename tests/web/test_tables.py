@@ -140,6 +140,7 @@ def fits(browser: Browser, title_id: str, width: int) -> None:
         ("#/events", ROWS, ["aws.s3", "a-rather-long-name-", "Media Title Rejected"]),
         ("#/dlq", "#list .empty", []),
         ("#/alerts", "#rules tbody tr", []),
+        ("#/nodes", "#list tbody tr", []),
     ]
     for hash_, ready, opened in pages:
         go(page, hash_, ready)

@@ -589,9 +589,65 @@ function alerts() {
   });
 }
 
+// A dispatcher says it is alive every 5 s while it serves (NODE_BEAT_S in
+// runtime/dispatcher.py); one not seen for three beats is stale. A worker is seen when it
+// starts an attempt, at most once a beat, so an idle worker goes stale too.
+const NODE_STALE_S = 15;
+
+// How long ago a time was, as people say it ("3 s ago", "2 min ago").
+function agoText(s) {
+  s = Math.max(0, s);
+  const [n, unit] = s < 60 ? [Math.round(s), "s"] : s < 3600 ? [Math.floor(s / 60), "min"] : s < 86400 ? [Math.floor(s / 3600), "h"] : [Math.floor(s / 86400), "d"];
+  return `${n} ${unit} ago`;
+}
+
+// A time shown as how long ago it was, its date and time in the tooltip. `tick` keeps its
+// text current in place, so the row is not rewritten every second (an open tooltip
+// stays open).
+const ago = (t) => `<span class="ago nowrap" data-at="${esc(t)}" title="${esc(new Date(t * 1000).toLocaleString())}"></span>`;
+
+function tick(container, now) {
+  for (const span of container.querySelectorAll(".ago[data-at]")) {
+    const text = agoText(now - Number(span.dataset.at));
+    if (span.textContent !== text) span.textContent = text;
+  }
+}
+
+function nodes() {
+  main.innerHTML = `<h1>Nodes</h1><div class="toolbar"><input type="search" placeholder="Search nodes"></div>
+    <div id="list"></div><p class="muted note">A dispatcher is seen every 5 s while it serves; a worker when it starts an
+    attempt, so an idle worker shows as stale too. Nodes seen in the last day are listed.</p>`;
+  const list = document.getElementById("list");
+  const table = new LiveTable(list, [
+    ["Role", (n) => esc(n.kind)],
+    ["Host", (n) => `<span class="mono">${esc(n.host)}</span>`],
+    ["PID", (n) => `<span class="mono">${esc(n.pid)}</span>`],
+    ["Version", (n) => `<span class="mono">${esc(n.version)}</span>`],
+    ["Status", (n) => (n.stale ? `<span class="badge stale" title="not seen for over ${NODE_STALE_S} s">stale</span>` : badge("alive"))],
+    ["Last seen", (n) => ago(n.seen)],
+    ["First seen", (n) => ago(n.started)],
+  ], { key: (n) => n.name, empty: "No dispatcher or worker has been seen in the last day." });
+  searchBox(main, [table]);
+  // Dispatchers first, then by host and pid: a row stays where it is as its node is seen.
+  const rank = (n) => (n.kind === "dispatcher" ? 0 : 1);
+  const order = (a, b) => rank(a) - rank(b) || a.kind.localeCompare(b.kind) || a.host.localeCompare(b.host)
+    || (a.pid ?? 0) - (b.pid ?? 0) || a.name.localeCompare(b.name);
+  onLive(async (data) => {
+    const now = data.point.time; // the server's clock, as the times it records
+    let found;
+    try {
+      found = await api("/api/nodes");
+    } catch (e) {
+      return table.show(`<p class="error-text">${esc(e.message)}</p>`);
+    }
+    table.update(found.map((n) => ({ ...n, stale: now - n.seen > NODE_STALE_S })).sort(order));
+    tick(list, now);
+  });
+}
+
 // -- routing ------------------------------------------------------------------------------
 
-const pages = { "": overview, functions, invocations, events, dlq, alerts }; // and the apps'
+const pages = { "": overview, functions, invocations, events, dlq, alerts, nodes }; // and the apps'
 const sections = []; // the apps' sections of the overview
 const filters = []; // the apps' filters of the invocations ({param, placeholder})
 

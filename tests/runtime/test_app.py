@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from reelay.config import Settings
 from reelay.errors import AppError
-from reelay.runtime import load_app
+from reelay.runtime import Runtime, load_app
+from reelay.state import SUCCEEDED
 
 
 def write_app(
@@ -198,7 +201,29 @@ def test_handler_in_installed_package_resolves(tmp_path: Path) -> None:
         ),
         (
             "service: x\nfunctions: {f: {handler: handler.main}}\nplugins: [a]",
-            "reelay.yaml: plugins: unknown key 'plugins'; valid keys: functions, include, provider, service",
+            "reelay.yaml: plugins: unknown key 'plugins'; valid keys: functions, include, package, "
+            "provider, service",
+        ),
+        ("functions: {f: {handler: handler.main}}\npackage: [lib]", "package: must be a mapping"),
+        (
+            "functions: {f: {handler: handler.main}}\npackage: {include: [lib]}",
+            "package.include: unknown key 'include'; valid keys: modules",
+        ),
+        (
+            "functions: {f: {handler: handler.main}}\npackage: {modules: lib}",
+            "package.modules: must be a list of package directories",
+        ),
+        (
+            "functions: {f: {handler: handler.main}}\npackage: {modules: [../nowhere]}",
+            "package.modules[0]: '../nowhere': no such directory",
+        ),
+        (
+            "functions: {f: {handler: handler.main}}\npackage: {modules: [.]}",
+            "package.modules[0]: '.' is not a Python package: it has no __init__.py",
+        ),
+        (
+            "functions: {f: {handler: handler.main}}\npackage: {modules: [3]}",
+            "package.modules[0]: must be a directory path, not 3",
         ),
     ],
 )
@@ -276,3 +301,27 @@ def test_triggers_describe_what_invokes_each_function() -> None:
     ]
     # sink has a pattern of its own and is broken's onFailure destination.
     assert app.triggers("sink")[-1] == "onFailure destination of broken"
+
+
+def test_package_modules_outside_the_app_are_importable_by_its_handlers(tmp_path: Path) -> None:
+    lib = tmp_path / "shared" / "house_rules"
+    lib.mkdir(parents=True)
+    (lib / "__init__.py").write_text("GREETING = 'hello from a shared package'\n")
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    path = write_app(
+        app_dir,
+        """
+        package: {modules: [../shared/house_rules]}
+        functions: {f: {handler: handler.main}}
+        """,
+        handlers="import house_rules\n\ndef main(event, context):\n    return house_rules.GREETING\n",
+    )
+    app = load_app(path)
+    assert app.modules == (lib,)
+    with Runtime(app, Settings.load(tmp_path / "home"), max_workers=1) as rt:
+        rt.start()
+        _, request_id = rt.client.invoke_sync("f", {})
+        done = rt.wait_for(request_id, timeout=60)
+    assert done.status == SUCCEEDED, done.error
+    assert json.loads(done.result or "null") == "hello from a shared package"

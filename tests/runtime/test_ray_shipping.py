@@ -1,5 +1,6 @@
 """An app on a Ray cluster reelay joins travels with the tasks (runtime_env's
-working_dir): the workers import it from their own copy, not from the driver's path."""
+working_dir, and py_modules for the packages it names in package.modules): the workers
+import it from their own copy, not from the driver's paths."""
 
 from __future__ import annotations
 
@@ -21,13 +22,17 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 APP = """
 service: shipped
+package:
+  modules: [../lib/shared_lib]
 functions:
   where:
     handler: fns/where.handler
 """
 HANDLER = """
+import shared_lib
+
 def handler(event, context):
-    return __file__
+    return [__file__, shared_lib.__file__]
 """
 # The driver runs in a process of its own: one Ray per process, and this test's must be
 # the cluster started below, not a Ray another test left in the test process.
@@ -39,9 +44,10 @@ from reelay.runtime import Runtime, load_app
 app_dir, home = Path(sys.argv[1]), Path(sys.argv[2])
 app = load_app(app_dir / "reelay.yaml")
 with Runtime(app, Settings.load(home), executor="ray:auto", max_workers=1) as runtime:
-    # Once joined, the app is uploaded: the driver's copy can go, as if the workers
-    # were on machines that never had it.
+    # Once joined, the app and its modules are uploaded: the driver's copies can go, as
+    # if the workers were on machines that never had them.
     shutil.rmtree(app_dir)
+    shutil.rmtree(app_dir.parent / "lib")
     runtime.start()
     _, request_id = runtime.client.invoke_sync("where", {})
     done = runtime.wait_for(request_id, timeout=120)
@@ -74,6 +80,8 @@ def test_the_app_is_shipped_to_a_cluster_and_needs_no_driver_path(tmp_path: Path
     (app_dir / "fns").mkdir(parents=True)
     (app_dir / "reelay.yaml").write_text(APP)
     (app_dir / "fns" / "where.py").write_text(HANDLER)
+    (tmp_path / "lib" / "shared_lib").mkdir(parents=True)
+    (tmp_path / "lib" / "shared_lib" / "__init__.py").write_text("")
     env = os.environ | {"RAY_ADDRESS": f"127.0.0.1:{port}"}
     try:
         deadline = time.monotonic() + 60
@@ -90,9 +98,11 @@ def test_the_app_is_shipped_to_a_cluster_and_needs_no_driver_path(tmp_path: Path
         assert driver.returncode == 0, driver.stderr[-3000:]
         done = json.loads(driver.stdout.strip().splitlines()[-1])
         assert done["status"] == "succeeded", done["error"]
-        ran_from = json.loads(done["result"])
-        assert str(app_dir) not in ran_from, ran_from
+        ran_from, lib_from = json.loads(done["result"])
+        assert str(tmp_path) not in ran_from, ran_from
         assert ran_from.endswith(os.path.join("fns", "where.py")), ran_from
+        assert str(tmp_path) not in lib_from, lib_from
+        assert lib_from.endswith(os.path.join("shared_lib", "__init__.py")), lib_from
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:

@@ -106,7 +106,7 @@ class Runtime:
                 open_executor(
                     self.executor_url,
                     max_workers=self.max_workers,
-                    app_dir=str(self.app.path.parent) if self.app.path is not None else None,
+                    code=self.app.code if self.app.path is not None else None,
                 )
             )
             self.dispatcher = Dispatcher(

@@ -7,6 +7,7 @@ task can run in another process or on another machine (Ray).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,8 @@ class Task:
     region: str = REGION
     priority: float = 0.0  # among tasks waiting for a worker, the lowest starts first
     reelay_version: str = __version__  # the dispatcher's; a worker on another refuses it
+    python_path: tuple[str, ...] = ()  # directories put on sys.path after app_root (where
+    # the app's package.modules are; none where an executor shipped them)
 
     @property
     def function_arn(self) -> str:
@@ -42,6 +45,21 @@ class Task:
     @property
     def log_group_name(self) -> str:
         return f"/aws/lambda/{self.function_name}"
+
+
+@dataclass(frozen=True)
+class AppCode:
+    """An app's code as executors see it: the directory its handlers resolve in, and
+    the package directories they import besides (``package.modules``). An executor
+    whose workers may be on other machines ships both (Ray's ``runtime_env``)."""
+
+    root: str
+    modules: tuple[str, ...] = ()
+
+    @property
+    def python_path(self) -> tuple[str, ...]:
+        """Where a worker of this machine finds the modules: their parent directories."""
+        return tuple(dict.fromkeys(os.path.dirname(m) for m in self.modules))
 
 
 StartCallback = Callable[[str | None, float], None]

@@ -197,13 +197,17 @@ _log_handler = _LambdaLogHandler()
 # --- handler resolution -----------------------------------------------------------
 
 
-def _ensure_on_path(app_root: str) -> None:
+def _ensure_on_path(app_root: str, extra: tuple[str, ...] = ()) -> None:
+    """Put ``app_root`` first on ``sys.path``, then the ``extra`` directories (where an
+    app's ``package.modules`` are)."""
     path = sys.path
-    if path and path[0] == app_root:
+    wanted = [app_root, *extra]
+    if path[: len(wanted)] == wanted:
         return
-    while app_root in path:
-        path.remove(app_root)
-    path.insert(0, app_root)
+    for entry in wanted:
+        while entry in path:
+            path.remove(entry)
+    path[:0] = wanted
 
 
 def _within(path: str, root: str) -> bool:
@@ -427,7 +431,7 @@ def _invoke(task: Task, deadline: float, stream: TextIO) -> tuple[bool, str | No
                 f"this worker ({worker_name()}) runs reelay {__version__}, its dispatcher "
                 f"reelay {task.reelay_version}: install the same reelay on every node",
             )
-        _ensure_on_path(_root(task))
+        _ensure_on_path(_root(task), task.python_path)
         handler = _load_handler(task)
         _warm.add(warm_key)
         try:

@@ -51,6 +51,7 @@ from reelay.errors import (
 )
 from reelay.events import Pattern, Schedule, compile_pattern, parse_schedule, s3_event_matches
 from reelay.plugins import TriggerKind, TriggerSite, installed, trigger_kinds
+from reelay.runtime._task import AppCode
 from reelay.sources import SQSSource, parse_sources
 
 FUNCTION_KEYS = (
@@ -66,7 +67,8 @@ FUNCTION_KEYS = (
     "timeout",
 )
 PROVIDER_KEYS = ("environment", "memorySize", "name", "region", "runtime", "stage", "timeout")
-TOP_KEYS = ("functions", "include", "provider", "service", "sources")
+TOP_KEYS = ("functions", "include", "package", "provider", "service", "sources")
+PACKAGE_KEYS = ("modules",)
 S3_KEYS = ("bucket", "event", "existing", "rules")
 SCHEDULE_KEYS = ("description", "enabled", "input", "name", "rate")
 EVENTBRIDGE_KEYS = ("eventBus", "pattern")
@@ -188,6 +190,12 @@ class App:
     functions: dict[str, FunctionSpec]
     path: Path | None = None
     sources: tuple[SQSSource, ...] = ()
+    modules: tuple[Path, ...] = ()  # package directories the handlers import (package.modules)
+
+    @property
+    def code(self) -> AppCode:
+        """What a worker needs to import this app's handlers: what an executor ships."""
+        return AppCode(str(self.root), tuple(map(str, self.modules)))
 
     def with_environment(self, environment: dict[str, str]) -> App:
         """This app with ``environment`` laid over every function's own."""
@@ -267,6 +275,7 @@ def parse_app(
         if spec is not None:
             specs[spec.name] = spec
     sources = parse_sources(problems, doc.get("sources"))
+    modules = _modules(problems, doc.get("package"), root)
     valid = sorted({*map(str, functions), *included})
     for spec in specs.values():
         for key, dest in (("onSuccess", spec.on_success), ("onFailure", spec.on_failure)):
@@ -279,7 +288,39 @@ def parse_app(
     if problems.items:
         raise AppError(problems.items)
     service = doc.get("service") or root.name
-    return App(str(service), root, specs, sources=sources)
+    return App(str(service), root, specs, sources=sources, modules=modules)
+
+
+def _modules(problems: Problems, package: Any, root: Path) -> tuple[Path, ...]:
+    """``package.modules``: Python packages outside the app directory that its handlers
+    import (a library shared by several apps), as directories relative to the app file.
+    Workers import them wherever they run: Ray ships them (``py_modules``)."""
+    if package is None:
+        return ()
+    if not isinstance(package, dict):
+        problems.add("package", "must be a mapping (key: modules)")
+        return ()
+    problems.unknown_keys("package", package, PACKAGE_KEYS)
+    value = package.get("modules") or []
+    if not isinstance(value, list):
+        problems.add("package.modules", "must be a list of package directories")
+        return ()
+    found = []
+    for i, entry in enumerate(value):
+        where = f"package.modules[{i}]"
+        if not isinstance(entry, str) or not entry.strip():
+            problems.add(where, f"must be a directory path, not {entry!r}")
+            continue
+        path = (root / entry).resolve()
+        if not path.is_dir():
+            problems.add(where, f"{entry!r}: no such directory ({path})")
+        elif not (path / "__init__.py").is_file():
+            problems.add(where, f"{entry!r} is not a Python package: it has no __init__.py")
+        elif not path.name.isidentifier():
+            problems.add(where, f"{entry!r}: {path.name!r} cannot be imported (not an identifier)")
+        else:
+            found.append(path)
+    return tuple(found)
 
 
 def app_file(name: str) -> Path | None:

@@ -473,6 +473,7 @@ class Dispatcher:
             function_name=spec.name,
             handler=spec.handler,
             app_root=str(self.app.root),
+            python_path=self.app.code.python_path,
             event=event.body,
             timeout_s=spec.timeout_s,
             memory_mb=spec.memory_mb,

@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 from reelay.errors import ConfigError
-from reelay.runtime._task import StartCallback, Task, TaskResult
+from reelay.runtime._task import AppCode, StartCallback, Task, TaskResult
 
 if TYPE_CHECKING:
     from reelay.runtime.executors._local import LocalExecutor
@@ -81,13 +81,14 @@ _SCHEMES: dict[str, tuple[str, str]] = {
 
 
 def open_executor(
-    url: str, *, max_workers: int | None = None, app_dir: str | None = None
+    url: str, *, max_workers: int | None = None, code: AppCode | None = None
 ) -> Executor:
     """Open the executor named by ``url`` (see the module docstring for the forms).
 
     ``max_workers`` overrides a count in the URL; by default it is the number of CPUs
-    (of this machine, or of the Ray cluster). ``app_dir``: the app's directory, which
-    an executor whose workers may be on other machines ships to them (Ray). Raises
+    (of this machine, or of the Ray cluster). ``code``: the app's directory and
+    packages, which an executor whose workers may be on other machines ships to them
+    (Ray). Raises
     `ConfigError` for a URL it does not know or when Ray is not installed, and
     `ExecutorUnavailableError` when a Ray cluster cannot be reached.
     """
@@ -108,7 +109,7 @@ def open_executor(
         )
     module_name, class_name = _SCHEMES[scheme]
     cls = getattr(importlib.import_module(module_name), class_name)
-    executor: Executor = cls.from_url(url.strip(), max_workers=max_workers, app_dir=app_dir)
+    executor: Executor = cls.from_url(url.strip(), max_workers=max_workers, code=code)
     return executor
 
 

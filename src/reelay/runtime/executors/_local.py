@@ -41,7 +41,7 @@ from types import TracebackType
 from typing import Self
 
 from reelay.errors import ConfigError, ExecutorError
-from reelay.runtime._task import StartCallback, Task, TaskResult
+from reelay.runtime._task import AppCode, StartCallback, Task, TaskResult
 from reelay.runtime._worker import exit_error_message, read_capture, task_error
 from reelay.runtime.executors._queue import TaskQueue
 
@@ -149,9 +149,9 @@ class LocalExecutor:
 
     @classmethod
     def from_url(
-        cls, url: str, *, max_workers: int | None = None, app_dir: str | None = None
+        cls, url: str, *, max_workers: int | None = None, code: AppCode | None = None
     ) -> LocalExecutor:
-        """Build from ``local`` or ``local:N``; ``max_workers`` overrides N. ``app_dir``
+        """Build from ``local`` or ``local:N``; ``max_workers`` overrides N. ``code``
         needs no shipping: the workers are processes of this machine."""
         _, _, count = url.partition(":")
         if count and max_workers is None:

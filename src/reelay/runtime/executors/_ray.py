@@ -18,8 +18,10 @@ one). A handler therefore always gets at least its full timeout. At the deadline
 Handler code: a Ray this executor started (``ray:local``) reads the app where it is.
 On a cluster it joined (``ray:auto``, ``ray://host:port``), whose nodes may be other
 machines, the app's directory is shipped with Ray's ``runtime_env`` (``working_dir``:
-Ray uploads it once and unpacks it as each worker's working directory), and tasks name
-their handler's directory relative to it, so no node needs the driver's paths. Nodes
+Ray uploads it once and unpacks it as each worker's working directory) and so are the
+packages it names in ``package.modules`` (``py_modules``: importable on every worker);
+tasks name their handler's directory relative to the working directory, so no node
+needs the driver's paths. Nodes
 need ``reelay`` installed, the same version as the driver's: a worker of another
 version refuses the task, saying both (``Runtime.VersionMismatch``).
 """
@@ -44,7 +46,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from reelay.errors import ConfigError, ExecutorError, ExecutorUnavailableError
-from reelay.runtime._task import StartCallback, Task, TaskResult
+from reelay.runtime._task import AppCode, StartCallback, Task, TaskResult
 from reelay.runtime._worker import exit_error_message, run_task, task_error
 from reelay.runtime.executors._queue import TaskQueue
 
@@ -105,7 +107,7 @@ class RayExecutor:
         *,
         max_workers: int | None = None,
         start_grace_s: float = 2.0,
-        app_dir: str | None = None,
+        code: AppCode | None = None,
     ) -> None:
         if max_workers is not None and (
             isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
@@ -121,7 +123,7 @@ class RayExecutor:
         self.address = address
         self._owns_ray = False
         # What a cluster this executor joins gets shipped (see the module docstring).
-        self.app_dir = os.path.abspath(app_dir) if app_dir and address != "local" else None
+        self.code = code if address != "local" else None
         self._connect(address, max_workers)
         try:
             cpus = float(ray.cluster_resources().get("CPU", 1.0)) or 1.0
@@ -154,18 +156,18 @@ class RayExecutor:
 
     @classmethod
     def from_url(
-        cls, url: str, *, max_workers: int | None = None, app_dir: str | None = None
+        cls, url: str, *, max_workers: int | None = None, code: AppCode | None = None
     ) -> RayExecutor:
         """Build from ``ray:auto``, ``ray:local`` or ``ray://host:port``."""
         if url.startswith("ray://"):
-            return cls(url, max_workers=max_workers, app_dir=app_dir)
+            return cls(url, max_workers=max_workers, code=code)
         mode = url.partition(":")[2]
         if mode not in ("auto", "local"):
             raise ConfigError(
                 f"executor URL {url!r}: unknown Ray address {mode!r}; "
                 "valid forms: ray:auto, ray:local, ray://host:port"
             )
-        return cls(mode, max_workers=max_workers, app_dir=app_dir)
+        return cls(mode, max_workers=max_workers, code=code)
 
     # -- connecting --------------------------------------------------------------------
 
@@ -182,11 +184,13 @@ class RayExecutor:
             "logging_level": logging.WARNING,
         }
         shipped: dict[str, Any] = {}
-        if self.app_dir is not None:
+        if self.code is not None:
             shipped["runtime_env"] = {
-                "working_dir": self.app_dir,
+                "working_dir": self.code.root,
                 "excludes": ["__pycache__/", ".git/", "node_modules/", ".venv/"],
             }
+            if self.code.modules:
+                shipped["runtime_env"]["py_modules"] = list(self.code.modules)
         if address.startswith("ray://"):
             try:
                 # Ray Client passes other ray.init options on to the server's ray.init.
@@ -207,7 +211,7 @@ class RayExecutor:
                 self._owns_ray = True  # our connection; the cluster stays up
                 return
             except (ConnectionError, RuntimeError, ValueError):
-                self.app_dir = None  # no cluster on this machine: start one, here
+                self.code = None  # no cluster on this machine: start one, here
 
         ray.init(num_cpus=max_workers or os.cpu_count() or 1, **options)
         self._owns_ray = True
@@ -241,13 +245,14 @@ class RayExecutor:
 
     def _shipped(self, task: Task) -> Task:
         """``task`` with its handler's directory relative to the shipped app (where the
-        worker's working directory is), when it lies within it."""
-        if self.app_dir is None or not task.app_root:
+        worker's working directory is), when it lies within it, and no driver paths for
+        the modules (Ray makes them importable)."""
+        if self.code is None or not task.app_root:
             return task
-        relative = os.path.relpath(os.path.abspath(task.app_root), self.app_dir)
+        relative = os.path.relpath(os.path.abspath(task.app_root), self.code.root)
         if relative == os.pardir or relative.startswith(os.pardir + os.sep):
             return task
-        return replace(task, app_root="" if relative == os.curdir else relative)
+        return replace(task, app_root="" if relative == os.curdir else relative, python_path=())
 
     def submit(self, task: Task, on_start: StartCallback | None = None) -> Future[TaskResult]:
         """Queue ``task``; it goes to Ray at once if fewer than ``max_workers`` run (see

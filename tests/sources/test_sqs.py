@@ -10,6 +10,7 @@ into the queue themselves.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -475,6 +476,50 @@ def test_an_upload_straight_to_the_bucket_runs_a_function(
         {"bucket": "uploads", "key": key, "data": "straight to S3"}
     ]
     assert queue_depth(boto, queue) == 0
+
+
+@pytest.mark.parametrize("store", ["agrees", "other prefix", "file"])
+def test_a_store_that_does_not_hold_the_real_bucket_is_warned_of(
+    store: str, queue: str, prefix: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    app = parse_app(
+        {
+            "functions": {"seen": {"handler": "handlers.seen"}},
+            "sources": [
+                {
+                    "sqs": {
+                        "queue": queue,
+                        "bucket": "uploads",
+                        "realBucket": f"{prefix}-uploads",
+                        "endpoint": s3_endpoint,
+                        "waitTime": 1,
+                    }
+                }
+            ],
+        },
+        root=APP_DIR,
+    )
+    urls = {
+        "agrees": f"s3://{prefix}?endpoint={s3_endpoint}",
+        "other prefix": f"s3://x{prefix}?endpoint={s3_endpoint}",
+        "file": f"file://{tmp_path / 'objects'}",
+    }
+    out = io.StringIO()
+    with Runtime(app, Settings.load(tmp_path / "home", store_url=urls[store]), out=out):
+        pass
+    warnings = [line for line in out.getvalue().splitlines() if line.startswith("warning:")]
+    if store == "agrees":
+        assert warnings == []
+        return
+    where = {
+        "other prefix": f"s3://x{prefix}-uploads",
+        "file": (tmp_path / "objects" / "uploads").as_uri(),
+    }
+    assert warnings == [
+        f"warning: the events of s3://{prefix}-uploads name objects that handlers read from "
+        f"{where[store]} (the store's bucket 'uploads'): they will not find them; make "
+        "realBucket and REELAY_STORE agree"
+    ]
 
 
 def test_an_unreadable_queue_stops_the_runtime_with_its_name(

@@ -383,3 +383,15 @@ def test_context_manager_and_double_close(store: ObjectStore) -> None:
         assert entered is store
         store.put(BUCKET, "k", b"v")
     store.close()
+
+
+def test_location_is_where_the_bucket_really_is(store: ObjectStore) -> None:
+    store.put(BUCKET, "where.txt", b"here")
+    where = store.location(BUCKET)
+    scheme = "s3" if store.url.startswith("s3://") else "file"
+    assert where.startswith(f"{scheme}://") and where.endswith(f"{BUCKET}"), where
+    assert store.location("other") != where
+    if scheme == "file":  # the object is a file there
+        assert Path(where.removeprefix("file://"), "where.txt").read_bytes() == b"here"
+    with pytest.raises(InvalidKeyError):
+        store.location("Bad_Bucket")

@@ -135,6 +135,16 @@ class Runtime:
                 if self.out is not None:
                     for source in self.app.sources:
                         print(f"consuming {source.describe()}", file=self.out, flush=True)
+                        where = self.client.store.location(source.bucket)
+                        if where != f"s3://{source.real_bucket}":
+                            print(
+                                f"warning: the events of s3://{source.real_bucket} name "
+                                f"objects that handlers read from {where} (the store's "
+                                f"bucket {source.bucket!r}): they will not find them; make "
+                                "realBucket and REELAY_STORE agree",
+                                file=self.out,
+                                flush=True,
+                            )
         except BaseException:
             self._stack.close()
             self.client.close()

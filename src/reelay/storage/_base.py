@@ -128,6 +128,11 @@ class ObjectStore(Protocol):
         """Create a bucket; creating one that exists is no error."""
         ...
 
+    def location(self, bucket: str) -> str:
+        """Where the app's ``bucket`` really is, as a URL: ``s3://PREFIX-media`` on S3
+        (the name S3 events carry), ``file:///.../objects/media`` in a directory."""
+        ...
+
     def close(self) -> None:
         """Release the store's resources (connections, pools)."""
         ...

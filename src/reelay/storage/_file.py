@@ -159,6 +159,11 @@ class FileStore(StoreBase):
 
     # -- the protocol --------------------------------------------------------------
 
+    def location(self, bucket: str) -> str:
+        """``file:///<root>/<bucket>`` (see `ObjectStore.location`)."""
+        validate_bucket(bucket)
+        return (self.root / bucket).as_uri()
+
     def create_bucket(self, bucket: str) -> None:
         """Create the bucket's directory; an existing bucket is left as it is."""
         validate_bucket(bucket)

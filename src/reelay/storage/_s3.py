@@ -245,6 +245,10 @@ class S3Store(StoreBase):
 
     # -- the protocol --------------------------------------------------------------
 
+    def location(self, bucket: str) -> str:
+        """``s3://<prefix>-<bucket>`` (see `ObjectStore.location`)."""
+        return f"s3://{self._physical(bucket)}"
+
     def create_bucket(self, bucket: str) -> None:
         """Create the (prefixed) bucket in the store's region; existing is no error."""
         self._create(self._physical(bucket), bucket)

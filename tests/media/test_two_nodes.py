@@ -35,6 +35,10 @@ pytestmark = [pytest.mark.ray, pytest.mark.media, pytest.mark.s3, pytest.mark.sl
 NOBODY = 65534
 HEAD_IP, NODE_IP = "127.0.0.1", "127.0.0.2"
 READY = "Ray runtime started"
+# Ray 2.60 turns token auth on in a head started where ~/.ray/auth_token exists (any
+# local ray.init() of an earlier test writes one), and a node of another user, with
+# another home, has no token: every Ray process of this test is told the mode.
+RAY_ENV = {"RAY_AUTH_MODE": "disabled"}
 
 # Run as root inside `unshare --mount`: lay out what the node may see, then become nobody
 # and start the Ray node. argv[1] is a JSON spec (see `_start_node`).
@@ -161,7 +165,7 @@ def _start_node(temp: Path, head: str, log: Path) -> subprocess.Popen[bytes]:
         f"--dashboard-agent-grpc-port={ports[1]}",
         f"--runtime-env-agent-port={ports[2]}",
     ]
-    env = {
+    env = RAY_ENV | {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "HOME": str(temp / "node-user"),
         "LANG": "C.UTF-8",
@@ -205,6 +209,7 @@ def cluster() -> Iterator[Cluster]:
         ],
         stdout=head_log.open("wb"),
         stderr=subprocess.STDOUT,
+        env=os.environ | RAY_ENV,
         start_new_session=True,
     )
     node = None
@@ -228,7 +233,7 @@ def test_a_title_publishes_on_a_node_that_shares_nothing_with_the_driver(
 ) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=4)
     prefix = "n" + os.urandom(5).hex()
-    env = os.environ | {
+    env = os.environ | RAY_ENV | {
         "RAY_ADDRESS": cluster.address,
         "REELAY_STORE": f"s3://{prefix}?endpoint={s3_endpoint}",
         "AWS_ACCESS_KEY_ID": "driver",
@@ -271,7 +276,7 @@ def test_a_sqlite_state_the_node_cannot_reach_fails_the_title_saying_why(
     cluster: Cluster, tmp_path: Path, s3_endpoint: str
 ) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=2)
-    env = os.environ | {
+    env = os.environ | RAY_ENV | {
         "RAY_ADDRESS": cluster.address,
         "REELAY_STORE": f"s3://n{os.urandom(5).hex()}?endpoint={s3_endpoint}",
         "AWS_ACCESS_KEY_ID": "driver",

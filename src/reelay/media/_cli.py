@@ -14,7 +14,10 @@ from reelay.cli import _dump, _table, friendly, json_option, state_option
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--ladder", help="A built-in ladder (demo, default, full) or a ladder file.")
+@click.option(
+    "--ladder",
+    help="A built-in ladder (demo, default, full; auto: per title) or a ladder file.",
+)
 @click.option("--rules", help="A publish-rule file (default: the built-in rules).")
 @click.option("--chunk-seconds", type=click.FloatRange(1, 86400), help="Chunk length (300).")
 @click.option(

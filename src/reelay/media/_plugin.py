@@ -32,7 +32,15 @@ def _check_ladder(path: Path) -> str:
 
     ladder = load_ladder(path)
     outputs = [r.name for r in ladder.video] + [r.name for r in ladder.audio]
-    return f"ladder {ladder.name}: {plural(len(outputs), 'output')}: {', '.join(outputs)}"
+    described = f"ladder {ladder.name}: {plural(len(outputs), 'output')}: {', '.join(outputs)}"
+    auto = ladder.auto
+    if auto is None:
+        return described
+    low, high = auto.vmaf
+    return (
+        f"{described}; video picked per title: {'/'.join(auto.codecs)}, up to "
+        f"{plural(auto.max_rungs, 'rung')} from VMAF {low:g} to {high:g}"
+    )
 
 
 def _check_rules(path: Path) -> str:

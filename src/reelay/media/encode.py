@@ -85,6 +85,17 @@ def video_codec_args(rendition: Rendition, keyint: int) -> list[str]:
     raise ValueError(f"unknown video codec {r.codec!r}")
 
 
+def chunk_seek(source: SourceInfo, plan: Plan, start_frame: int) -> float:
+    """Where the decode of a chunk starting at ``start_frame`` starts (ffmpeg's ``-ss``):
+    a margin before its first frame, for the frame-rate conversion (see `prepare_filter`)."""
+    v = source.video
+    assert v is not None
+    if not start_frame:
+        return 0.0
+    margin = VFR_SEEK_MARGIN_S if v.vfr else 0.5 / plan.fps
+    return max(0.0, v.start_s + plan.seconds(start_frame) - margin)
+
+
 def encode_chunk(
     src: Path,
     source: SourceInfo,
@@ -94,12 +105,7 @@ def encode_chunk(
     out_dir: Path,
 ) -> dict[str, Path]:
     """Encode one chunk into several renditions from one decode; check each; return paths."""
-    v = source.video
-    assert v is not None
-    margin = VFR_SEEK_MARGIN_S if v.vfr else 0.5 / plan.fps
-    seek = (
-        max(0.0, v.start_s + plan.seconds(chunk.start_frame) - margin) if chunk.start_frame else 0.0
-    )
+    seek = chunk_seek(source, plan, chunk.start_frame)
     branches = "".join(f"[s{i}]" for i in range(len(renditions)))
     prepare = prepare_filter(plan, source, start_frame=chunk.start_frame, seek_s=seek)
     graph = [f"[0:v:0]{prepare},split={len(renditions)}{branches}"]

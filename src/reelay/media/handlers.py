@@ -3,6 +3,8 @@
 ::
 
   s3 ObjectCreated ingest/*  -> inspect --Media Title Inspected--> plan
+  (a per-title ladder first: plan --Media Trial Requested (codec x height)--> trial
+   --+ barrier trials:T --Media Trials Finished--> choose_ladder --Media Ladder Chosen--> plan)
   plan --Media Chunk Encode Requested (chunk x group)--> encode -------+ barrier assemble:T:R
        --Media Audio Encode Requested (per output)--> encode_audio --+
        --Media Subtitles Requested--> subtitles --------------------+ barrier package:T
@@ -35,6 +37,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +45,13 @@ from reelay.client import Client, default_client
 from reelay.errors import InvalidEventError, NoSuchKeyError, SourceRejectedError
 from reelay.idempotency import once
 from reelay.media import encode as enc
+from reelay.media import per_title
 from reelay.media._records import load
 from reelay.media.config import SOURCE, MediaConfig, Title, env_number
+from reelay.media.ladder import Ladder
 from reelay.media.package import Track
 from reelay.media.package import package as write_package
-from reelay.media.plan import Plan, make_plan
+from reelay.media.plan import Chunk, Plan, make_plan
 from reelay.media.probe import SourceInfo, probe
 from reelay.media.progress import STAGE_OF, part_of_encode, work
 from reelay.media.rules import evaluate
@@ -252,6 +257,8 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise InvalidEventError(
             f"the event's detail.config is not a media configuration: {exc!r}"
         ) from None
+    if config.ladder.auto is not None:  # a per-title ladder: trial encodes pick its rungs
+        return _request_trials(client, title, config, context)
     started = time.time()
     source = load(SourceInfo, _load(client, title, "inspect.json")["source"])
     _started(client, title, "plan", context)  # a title inspect accepted, not any event's
@@ -685,6 +692,157 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"title_id": title.id, "error": error}
 
 
+# -- per-title ladders: trial encodes of samples, the hull, the title's own ladder -------
+
+
+def _request_trials(
+    client: Client, title: Title, config: MediaConfig, context: Any
+) -> dict[str, Any]:
+    """A title with a per-title ladder (``auto``): choose the sample windows and fan out
+    one trial task per codec and height; `choose_ladder` then plans the title."""
+    spec = config.ladder.auto
+    assert spec is not None
+    _started(client, title, "plan", context)
+    started = time.time()
+    source = load(SourceInfo, _load(client, title, "inspect.json")["source"])
+    grid = per_title.trial_grid(spec, source)
+    v = source.video
+    if v is None or not grid:  # nothing to try: the ladder's audio alone
+        _choose(client, title, replace(config.ladder, auto=None), config)
+        return {"trials": 0}
+    windows = per_title.sample_windows(
+        v.frames,
+        float(v.fps),
+        share=spec.sample_share,
+        windows=spec.windows,
+        starts=per_title.window_starts(_source_file(client, title), source),
+    )
+    _save(
+        client,
+        title,
+        "analysis.json",
+        {
+            "stage": "analyse",
+            "config": config.as_dict(),
+            "source": source.as_dict(),
+            "windows": [asdict(w) for w in windows],
+            "grid": [list(cell) for cell in grid],
+            "started": started,
+            "finished": time.time(),
+        },
+    )
+    entries = [_event("Media Trial Requested", title, codec=c, height=h) for c, h in grid]
+    once(f"media:trials-requested:{title.id}", lambda: len(client.put_events(entries)))
+    return {"trials": len(grid), "windows": len(windows)}
+
+
+def _analysis(client: Client, title: Title) -> tuple[MediaConfig, SourceInfo, dict[str, Any]]:
+    job = _load(client, title, "analysis.json")
+    return load(MediaConfig, job["config"]), load(SourceInfo, job["source"]), job
+
+
+def _trials_barrier(title: Title) -> str:
+    return f"media:trials:{title.id}"
+
+
+def trial(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Trial-encode the title's sample at one codec and height, at every trial CRF, and
+    score each (display VMAF); then arrive at the trials barrier."""
+    client = default_client()
+    title = _title(event)
+    config, source, job = _analysis(client, title)
+    spec = config.ladder.auto
+    assert spec is not None
+    detail = event["detail"]
+    cell = [detail.get("codec"), detail.get("height")]
+    if cell not in job["grid"]:
+        raise InvalidEventError(
+            f"title {title.id} has no trial {cell!r}; trials: "
+            + ", ".join(f"{c} {h}" for c, h in job["grid"])
+        )
+    codec, height = cell
+    _started(client, title, "plan", context)
+    started = time.time()
+    windows = [Chunk(**w) for w in job["windows"]]
+    ladder = per_title.trial_ladder(
+        codec, height, per_title.trial_crfs(spec, codec), config.ladder.segment_seconds
+    )
+    with _workdir() as tmp:
+        points = per_title.run_trials(
+            _source_file(client, title),
+            source,
+            windows,
+            ladder,
+            trial_frames=spec.trial_frames,
+            work=tmp,
+        )
+    _save(
+        client,
+        title,
+        f"trials/{codec}-{height}.json",
+        {
+            "stage": "analyse",
+            "started": started,
+            "finished": time.time(),
+            "points": [p.as_dict() for p in points],
+        },
+    )
+    client.arrive(
+        _trials_barrier(title),
+        f"{codec}-{height}",
+        len(job["grid"]),
+        _event("Media Trials Finished", title),
+    )
+    return {"codec": codec, "height": height, "trials": len(points)}
+
+
+def choose_ladder(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Every trial is in: the hull of (bitrate, VMAF), the rungs picked on it, and the
+    title's own ladder; then plan the title with it."""
+    client = default_client()
+    title = _title(event)
+    config, source, job = _analysis(client, title)
+    spec = config.ladder.auto
+    assert spec is not None
+    _started(client, title, "plan", context)
+    started = time.time()
+    trials = [
+        per_title.Point(**p)
+        for codec, height in job["grid"]
+        for p in _load(client, title, f"trials/{codec}-{height}.json")["points"]
+    ]
+    analysis = per_title.analyse(spec, trials)
+    ladder = per_title.picked_ladder(config.ladder, analysis)
+    sampled = sum(w["frames"] for w in job["windows"])
+    _save(
+        client,
+        title,
+        "ladder.json",
+        {
+            "spec": asdict(spec),
+            "windows": job["windows"],
+            "sampled_frames": sampled,
+            "sampled_share": round(sampled / source.video.frames, 4) if source.video else 0,
+            **analysis.as_dict(),
+            "ladder": [asdict(r) for r in ladder.video],
+        },
+    )
+    _save(
+        client,
+        title,
+        "times/choose-ladder.json",
+        {"stage": "analyse", "started": started, "finished": time.time()},
+    )
+    _choose(client, title, ladder, config)
+    return {"rungs": [r.name for r in ladder.video]}
+
+
+def _choose(client: Client, title: Title, ladder: Ladder, config: MediaConfig) -> None:
+    """Plan the title with its own ladder (``Media Ladder Chosen``: `plan` takes it)."""
+    entry = _event("Media Ladder Chosen", title, config=replace(config, ladder=ladder).as_dict())
+    once(f"media:ladder-chosen:{title.id}", lambda: len(client.put_events([entry])))
+
+
 # Where an error still names a local file (an OSError's message, a library's), its name
 # alone is kept: the worker's directories mean nothing to whoever reads the reason.
 _LOCAL_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"/]+/)+([^\s'\"/]+)")
@@ -784,6 +942,7 @@ def _report(
         "vfr": bool(source.video and source.video.vfr),
         "notes": list(source.notes),
         "ladder": config.ladder.name,
+        "per_title": maybe("ladder.json") or None,  # a per-title ladder: how it was made
         "rules": config.rules.name,
         "qc": config.qc_frames > 0,
         "chunks": len(the_plan.chunks),

@@ -15,8 +15,23 @@ A video rung's ``height`` is the short side of the picture (so a portrait source
 rounded to even. Rungs taller than the source are dropped, never upscaled; a source
 smaller than every rung gets the lowest rung at its own size. ``crf`` is capped by
 ``maxrate_kbps`` (a VBV buffer of twice the rate). Built-in ladders: ``demo``,
-``default`` and ``full`` (`BUILTIN_LADDERS`); `load_ladder` takes one of those names or
-a path, validates the whole file and raises `LadderError` naming every problem.
+``default``, ``full`` and ``auto`` (`BUILTIN_LADDERS`); `load_ladder` takes one of those
+names or a path, validates the whole file and raises `LadderError` naming every problem.
+
+A per-title ladder has ``auto`` instead of ``video``: its video rungs are picked for
+each title from trial encodes of samples of it (`reelay.media.per_title`)::
+
+    name: auto
+    auto:
+      vmaf: [45, 95]        # the quality range the rungs spread over (display VMAF)
+      max_rungs: 6          # per codec; or targets: [60, 80, 93] instead of both
+      codecs: [h264]
+      heights: [234, 360, 540, 720, 1080, 1440, 2160]   # tried, up to the source's
+      crfs: [20, 26, 32, 38]                            # tried (default: per codec)
+      sample_share: 0.05    # the part of the title the trials encode
+      windows: 6            # spread over the title
+      trial_frames: 20      # frames scored per trial (evenly sampled)
+    audio: [...]
 """
 
 from __future__ import annotations
@@ -30,7 +45,7 @@ from reelay._yamlfile import Problems, int_in, number_in, parse_yaml, read_yaml
 from reelay.errors import LadderError
 
 LADDER_DIR = Path(__file__).with_name("ladders")
-BUILTIN_LADDERS = ("demo", "default", "full")
+BUILTIN_LADDERS = ("demo", "default", "full", "auto")
 
 VIDEO_CODECS = ("h264", "hevc", "av1", "vp9")
 AUDIO_CODECS = ("aac", "opus")
@@ -54,9 +69,20 @@ CODEC_RULES: dict[str, tuple[int, tuple[str, ...], str]] = {
 }
 AUDIO_CHANNELS = (1, 2, 6)
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-LADDER_KEYS = ("audio", "name", "segment_seconds", "video")
+LADDER_KEYS = ("audio", "auto", "name", "segment_seconds", "video")
 VIDEO_KEYS = ("bit_depth", "codec", "crf", "height", "maxrate_kbps", "name", "preset")
 AUDIO_KEYS = ("bitrate_kbps", "channels", "codec", "name")
+AUTO_KEYS = (
+    "codecs",
+    "crfs",
+    "heights",
+    "max_rungs",
+    "sample_share",
+    "targets",
+    "trial_frames",
+    "vmaf",
+    "windows",
+)
 
 
 @dataclass(frozen=True)
@@ -79,11 +105,31 @@ class AudioRung:
 
 
 @dataclass(frozen=True)
+class AutoSpec:
+    """How a per-title ladder is made (see `reelay.media.per_title`): trial encodes of
+    ``windows`` samples making ``sample_share`` of the title, at each of ``heights``
+    (up to the source's) and ``crfs`` (empty: the codec's defaults), per codec; rungs
+    picked on the hull of (bitrate, display VMAF) at ``targets``, or at ``max_rungs``
+    targets spread over ``vmaf``."""
+
+    vmaf: tuple[float, float] = (45.0, 95.0)
+    max_rungs: int = 6
+    targets: tuple[float, ...] = ()
+    codecs: tuple[str, ...] = ("h264",)
+    heights: tuple[int, ...] = (234, 360, 540, 720, 1080, 1440, 2160)
+    crfs: tuple[int, ...] = ()
+    sample_share: float = 0.05
+    windows: int = 6
+    trial_frames: int = 20
+
+
+@dataclass(frozen=True)
 class Ladder:
     name: str
     segment_seconds: float
     video: tuple[VideoRung, ...]
     audio: tuple[AudioRung, ...]
+    auto: AutoSpec | None = None  # a per-title ladder: video rungs picked per title
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,7 +175,10 @@ def parse_ladder(doc: Any, *, source: str = "<ladder>") -> Ladder:
     audio = [
         _audio(problems, f"audio[{i}]", a) for i, a in enumerate(_list(problems, doc, "audio"))
     ]
-    if not video and not audio and not problems.items:
+    auto = _auto(problems, doc["auto"]) if "auto" in doc else None
+    if "auto" in doc and video:
+        problems.add("auto", "a ladder has either 'auto' (rungs picked per title) or 'video'")
+    if not video and not audio and "auto" not in doc and not problems.items:
         problems.add("", "a ladder needs at least one video or audio rendition")
     seen: set[str] = set()
     for kind, rungs in (("video", video), ("audio", audio)):
@@ -147,6 +196,7 @@ def parse_ladder(doc: Any, *, source: str = "<ladder>") -> Ladder:
         segment_seconds=float(segment or 4),
         video=tuple(v for v in video if v is not None),
         audio=tuple(a for a in audio if a is not None),
+        auto=auto,
     )
 
 
@@ -231,3 +281,88 @@ def _audio(problems: Problems, where: str, spec: Any) -> AudioRung | None:
     if len(problems.items) > before:
         return None
     return AudioRung(name, str(codec), int(bitrate or 0), int(channels))
+
+
+def _auto(problems: Problems, spec: Any) -> AutoSpec | None:
+    """The ``auto`` mapping of a per-title ladder, validated whole."""
+    if not _mapping(problems, "auto", spec, AUTO_KEYS, "{vmaf: [45, 95], max_rungs: 6}"):
+        return None
+    before = len(problems.items)
+    default = AutoSpec()
+    codecs = _distinct(problems, "auto.codecs", spec.get("codecs", ["h264"]), VIDEO_CODECS)
+    vmaf = spec.get("vmaf", list(default.vmaf))
+    if not (
+        isinstance(vmaf, list)
+        and len(vmaf) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in vmaf)
+        and 0 <= vmaf[0] < vmaf[1] <= 100
+    ):
+        problems.add(
+            "auto.vmaf", f"{vmaf!r} is not valid: must be [min, max], 0 <= min < max <= 100"
+        )
+    targets: list[float] = []
+    if "targets" in spec:
+        for key in ("vmaf", "max_rungs"):
+            if key in spec:
+                problems.add(f"auto.{key}", "give either 'targets' or 'vmaf' and 'max_rungs'")
+        raw = spec["targets"]
+        if not isinstance(raw, list) or not raw or len(raw) > 20:
+            problems.add(
+                "auto.targets", f"{raw!r} is not valid: must be a list of 1-20 VMAF targets"
+            )
+        else:
+            targets = [
+                t
+                for i, v in enumerate(raw)
+                if (t := number_in(problems, f"auto.targets[{i}]", v, 0, 100)) is not None
+            ]
+    max_rungs = int_in(problems, "auto.max_rungs", spec.get("max_rungs", default.max_rungs), 1, 20)
+    heights = spec.get("heights", list(default.heights))
+    if not isinstance(heights, list) or not heights:
+        problems.add("auto.heights", f"{heights!r} is not valid: must be a list of heights")
+        heights = []
+    for i, h in enumerate(heights):
+        if int_in(problems, f"auto.heights[{i}]", h, 64, 4320) is not None and h % 2:
+            problems.add(f"auto.heights[{i}]", f"{h} is not valid: must be even")
+    crfs = spec.get("crfs", [])
+    if not isinstance(crfs, list) or ("crfs" in spec and not crfs):
+        problems.add("auto.crfs", f"{crfs!r} is not valid: must be a list of CRFs")
+        crfs = []
+    highest = min((CODEC_RULES[c][0] for c in codecs), default=51)
+    for i, c in enumerate(crfs):
+        int_in(problems, f"auto.crfs[{i}]", c, 0, highest)
+    share = number_in(
+        problems, "auto.sample_share", spec.get("sample_share", default.sample_share), 0.005, 1
+    )
+    windows = int_in(problems, "auto.windows", spec.get("windows", default.windows), 1, 100)
+    frames = int_in(
+        problems, "auto.trial_frames", spec.get("trial_frames", default.trial_frames), 5, 10000
+    )
+    if len(problems.items) > before:
+        return None
+    if targets:
+        vmaf = [min(targets), max(targets)]
+    return AutoSpec(
+        vmaf=(float(vmaf[0]), float(vmaf[1])),
+        max_rungs=len(targets) if targets else int(max_rungs or 0),
+        targets=tuple(sorted(float(t) for t in targets)),
+        codecs=tuple(codecs),
+        heights=tuple(sorted(set(heights))),
+        crfs=tuple(sorted(set(crfs))),
+        sample_share=float(share or 0),
+        windows=int(windows or 0),
+        trial_frames=int(frames or 0),
+    )
+
+
+def _distinct(problems: Problems, where: str, value: Any, valid: tuple[str, ...]) -> list[str]:
+    """A non-empty list of distinct names from ``valid``."""
+    if not isinstance(value, list) or not value:
+        problems.add(where, f"{value!r} is not valid: must be a list of: {', '.join(valid)}")
+        return []
+    for i, v in enumerate(value):
+        if v not in valid:
+            problems.add(f"{where}[{i}]", f"{v!r} is not valid; valid values: {', '.join(valid)}")
+        elif value.index(v) != i:
+            problems.add(f"{where}[{i}]", f"{v!r} is listed twice")
+    return [v for v in value if v in valid]

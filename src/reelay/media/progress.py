@@ -31,6 +31,8 @@ STAGES = ("inspect", "plan", "encode", "assemble", "package", "qc", "publish")
 STAGE_OF = {
     "inspect": "inspect",
     "plan": "plan",
+    "trial": "plan",  # a per-title ladder's trials are part of planning the title
+    "choose_ladder": "plan",
     "encode": "encode",
     "encode_audio": "encode",
     "subtitles": "encode",

@@ -70,17 +70,6 @@ TRIALS = [
 ]
 
 
-def on_polyline(p: pt.Point, hull: list[pt.Point]) -> bool:
-    """Whether ``p`` lies on the hull's polyline (a vertex, or on a segment)."""
-    for a, b in itertools.pairwise(hull):
-        if a.bitrate_kbps <= p.bitrate_kbps <= b.bitrate_kbps:
-            slope = (b.vmaf - a.vmaf) / (b.bitrate_kbps - a.bitrate_kbps)
-            error = a.vmaf + slope * (p.bitrate_kbps - a.bitrate_kbps) - p.vmaf
-            if abs(error) <= 0.005 + slope * 0.05:  # what rounding a point's figures leaves
-                return True
-    return p in hull
-
-
 def under_hull(p: pt.Point, hull: list[pt.Point]) -> bool:
     """Whether ``p`` lies on or under the hull (at its rate; right of it, under its top)."""
     if p.bitrate_kbps >= hull[-1].bitrate_kbps:
@@ -106,24 +95,38 @@ def test_the_hull_is_upper_left_and_concave() -> None:
     curves = pt.curves(TRIALS)
     assert list(curves) == [234, 360, 540, 720]
     assert all(p.height == h for h, ps in curves.items() for p in ps)
+    assert [p.crf for p in curves[360]] == [38, 32, 26, 20]
+
+
+def test_points_between_trials_fill_each_curve() -> None:
+    filled = pt.between(TRIALS)
+    assert not any(p.measured for p in filled)
+    at360 = {p.crf: p for p in filled if p.height == 360}
+    assert sorted(at360) == [21, 22, 23, 24, 25, 27, 28, 29, 30, 31, 33, 34, 35, 36, 37]
+    # halfway from CRF 32 to 26: the geometric mean of the rates, the mean of the VMAFs
+    assert at360[29].bitrate_kbps == pytest.approx((150 * 235) ** 0.5, abs=0.1)
+    assert at360[29].vmaf == pytest.approx((66 + 77) / 2, abs=0.01)
+    rates = [p.bitrate_kbps for p in sorted(at360.values(), key=lambda p: -p.crf)]
+    assert rates == sorted(rates)
 
 
 def test_rungs_lie_on_the_hull_reach_their_targets_and_rise() -> None:
-    hull = pt.hull(TRIALS)
+    candidates = [*TRIALS, *pt.between(TRIALS)]
+    hull = pt.hull(candidates)
+    assert all(under_hull(p, hull) for p in candidates)
     wanted = pt.targets(replace(SPEC, vmaf=(40.0, 96.0), max_rungs=6))
     assert wanted[0] == 40 and wanted[-1] == 96 and len(wanted) == 6
     picks = pt.pick(hull, wanted)
-    assert 1 < len(picks) <= 6
-    assert all(on_polyline(p, hull) for p in picks), picks
+    assert len(picks) == 6 and all(p in hull for p in picks), picks
     rates = [p.bitrate_kbps for p in picks]
     assert rates == sorted(rates) and len(set(rates)) == len(rates)
-    for target in wanted:  # the cheapest rung at or above each target exists
-        assert any(p.vmaf >= target for p in picks)
-    # interpolated between two points of one height, at a whole CRF between theirs
-    inside = [p for p in picks if p not in hull]
-    assert inside and all(isinstance(p.crf, int) for p in inside)
+    for target, p in zip(wanted, picks, strict=True):  # the cheapest point reaching it
+        assert p.vmaf >= target
+        assert not [q for q in hull if target <= q.vmaf and q.bitrate_kbps < p.bitrate_kbps]
+    assert any(not p.measured for p in picks)  # the grid alone is too coarse
     # a target above everything takes the best point; one below, the cheapest
     assert pt.pick(hull, [99.5]) == [hull[-1]] and pt.pick(hull, [10]) == [hull[0]]
+    assert pt.pick(hull, [50, 50.01]) == pt.pick(hull, [50])  # distinct
 
 
 def test_the_ladder_from_the_picks() -> None:
@@ -225,7 +228,7 @@ def test_a_flat_source_gets_fewer_bits_than_a_noisy_one(
             (h, c) for h in (120, 240) for c in (24, 36)
         }
         assert all(p.bitrate_kbps > 0 and 0 <= p.vmaf <= 100 for p in a.trials)
-        assert all(on_polyline(p, a.hulls["h264"]) for p in a.picks["h264"])
+        assert all(p in a.hulls["h264"] for p in a.picks["h264"])
     # at the same targets the noisy title needs more bits, rung by rung and in all: its
     # trials cost more at every height and CRF
     for target in (50.0, 70.0):
@@ -317,7 +320,7 @@ def test_transcode_with_a_per_title_ladder(clip: ClipFactory, tmp_path: Path) ->
     }  # 480 is above the source: never tried, never a rung
     hull = [pt.Point(**p) for p in made["hull"]["h264"]]
     picks = [pt.Point(**p) for p in made["picks"]["h264"]]
-    assert all(on_polyline(p, hull) for p in picks)
+    assert all(p in hull for p in picks)
     assert set(made["curves"]["h264"]) == {"120", "240"}
     assert made["targets"] == [30.0, 60.0, 90.0] and len(made["windows"]) >= 1
     videos = [r for r in report["renditions"] if r["kind"] == "video"]

@@ -3,23 +3,25 @@
 A fixed ladder spends the same bits on a cartoon as on a grainy film. A per-title
 ladder (Netflix's per-title encoding) measures the title first:
 
-1. **Sample** (`sample_windows`): a few short windows spread evenly over the title
-   (each on a shot change where one falls in its slot, when shot changes are known),
-   together ``sample_share`` of it (at least a second, at most `MAX_SAMPLE_S`).
+1. **Sample** (`sample_windows`): a few short windows spread evenly over the title,
+   together ``sample_share`` of it (at least a second, at most `MAX_SAMPLE_S`), each
+   starting just after a keyframe of the source (`window_starts`: no decoding before).
 2. **Trial-encode** (`trial_grid`, `run_trials`): the windows, joined, at every trial
    height (the ladder's candidates up to the source's own size, and that size: never
    upscaled) and every trial CRF, with the pipeline's own preparation and encoder
    options (`reelay.media.encode`); each trial is scored by display VMAF (the encode
    upscaled to the source's display size, at most 1080p: what QC measures). One task
    per codec and height, its CRFs sharing one decode.
-3. **Hull** (`hull`): the upper-left convex hull of (bitrate, VMAF) over all trials of a
-   codec: the best quality any resolution gives for each bitrate. Each height has its
-   own curve too (`curves`), for drawing.
+3. **Hull** (`hull`): each height's trials are a curve; `between` adds its points at
+   every whole CRF between two trial CRFs (bitrate geometric, VMAF linear in CRF: a
+   trial grid a few CRFs apart is too coarse to pick from, its neighbouring points
+   often 10 VMAF apart). The hull is the upper-left convex hull of (bitrate, VMAF)
+   over all those points of a codec: the best quality any resolution gives for each
+   bitrate. Each height's measured curve (`curves`) is kept for drawing.
 4. **Pick** (`pick`): for each target quality (``targets``, or ``max_rungs`` spread over
-   the ``vmaf`` range), the cheapest point of the hull that reaches it; between two
-   hull points of the same height the CRF is interpolated (to a whole CRF, rounded
-   towards quality), so a rung lies on the hull's polyline. Rungs are distinct, their
-   bitrates rise, and none is above the source's size.
+   the ``vmaf`` range), the cheapest point of the hull that reaches it (the best one
+   where none does). Rungs are hull points, distinct, their bitrates rising, none
+   above the source's size.
 5. **Ladder** (`picked_ladder`): each pick is a rung at its height and CRF, capped at
    `CAP_HEADROOM` times its predicted bitrate (the CRF sets the rate; the cap bounds
    peaks the sample did not see).
@@ -30,6 +32,7 @@ The pure pieces (windows, grid, hull, pick, ladder) take and return small record
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -61,7 +64,8 @@ MAX_SAMPLE_S = 120.0
 
 @dataclass(frozen=True)
 class Point:
-    """A (bitrate, display VMAF) point: a trial encode, or a rung predicted on the hull."""
+    """A (bitrate, display VMAF) point: a trial encode (``measured``), or one predicted
+    between two trials of a height (`between`)."""
 
     codec: str
     height: int  # the rung's height: the short side of the picture
@@ -69,6 +73,7 @@ class Point:
     crf: int
     bitrate_kbps: float
     vmaf: float
+    measured: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -249,11 +254,30 @@ def _turn(o: Point, a: Point, b: Point) -> float:
 
 
 def curves(points: Iterable[Point]) -> dict[int, list[Point]]:
-    """Each height's own hull (its rate-quality curve), by height."""
+    """Each height's points, by height, each by falling CRF (rising bitrate)."""
     by_height: dict[int, list[Point]] = {}
     for p in points:
         by_height.setdefault(p.height, []).append(p)
-    return {h: hull(ps) for h, ps in sorted(by_height.items())}
+    return {h: sorted(ps, key=lambda p: -p.crf) for h, ps in sorted(by_height.items())}
+
+
+def between(points: Iterable[Point]) -> list[Point]:
+    """Points at every whole CRF between two neighbouring trial CRFs of one codec and
+    height, predicted: bitrate geometric in CRF (x264's roughly halves every 6), VMAF
+    linear in it (so linear in log bitrate)."""
+    out = []
+    for curve in curves(points).values():
+        for a, b in itertools.pairwise(curve):  # a: the higher CRF, cheaper
+            if a.codec != b.codec:
+                continue
+            for crf in range(a.crf - 1, b.crf, -1):
+                f = (a.crf - crf) / (a.crf - b.crf)
+                rate = a.bitrate_kbps * (b.bitrate_kbps / a.bitrate_kbps) ** f
+                vmaf = a.vmaf + f * (b.vmaf - a.vmaf)
+                out.append(
+                    Point(a.codec, a.height, a.size, crf, round(rate, 1), round(vmaf, 2), False)
+                )
+    return out
 
 
 # -- 4. pick ------------------------------------------------------------------------------
@@ -274,41 +298,13 @@ def targets(spec: AutoSpec) -> tuple[float, ...]:
 def pick(on_hull: Sequence[Point], wanted: Iterable[float]) -> list[Point]:
     """For each target, the cheapest point on the hull (``on_hull``, as `hull` returns
     it) with at least that VMAF, or the hull's best where none reaches it; distinct,
-    by rising bitrate. Between two hull points of one height the CRF is interpolated
-    (VMAF linear in CRF between them), rounded down: the rung is predicted on the
-    segment between them, at or above the target."""
+    by rising bitrate."""
     out: list[Point] = []
     for target in sorted(wanted):
-        above = next((i for i, p in enumerate(on_hull) if p.vmaf >= target), None)
-        if above is None:
-            chosen = on_hull[-1]
-        elif above == 0:
-            chosen = on_hull[0]
-        else:
-            chosen = _between(on_hull[above - 1], on_hull[above], target)
+        chosen = next((p for p in on_hull if p.vmaf >= target), on_hull[-1])
         if chosen not in out:
             out.append(chosen)
     return out
-
-
-def _between(a: Point, b: Point, target: float) -> Point:
-    """The point of segment a -> b (a cheaper) at the highest whole CRF that reaches
-    ``target``, where a and b are one height; else b."""
-    if a.height != b.height or a.codec != b.codec or a.crf - b.crf < 2:
-        return b
-    exact = a.crf - (target - a.vmaf) / (b.vmaf - a.vmaf) * (a.crf - b.crf)
-    crf = max(b.crf, min(a.crf - 1, math.floor(exact)))
-    if crf == b.crf:
-        return b
-    f = (a.crf - crf) / (a.crf - b.crf)
-    return Point(
-        a.codec,
-        a.height,
-        a.size,
-        crf,
-        round(a.bitrate_kbps + f * (b.bitrate_kbps - a.bitrate_kbps), 1),
-        round(a.vmaf + f * (b.vmaf - a.vmaf), 2),
-    )
 
 
 # -- 5. the ladder ------------------------------------------------------------------------
@@ -316,8 +312,8 @@ def _between(a: Point, b: Point, target: float) -> Point:
 
 @dataclass(frozen=True)
 class Analysis:
-    """What a title's trials came to: per codec, the hull, each height's curve and the
-    picked rungs (predicted points on the hull)."""
+    """What a title's trials came to: per codec, the hull, each height's measured curve
+    and the picked rungs (points of the hull)."""
 
     targets: tuple[float, ...]
     trials: tuple[Point, ...]
@@ -344,7 +340,7 @@ def analyse(spec: AutoSpec, trials: Sequence[Point]) -> Analysis:
     """Hull, curves and picks, per codec, from every trial of a title."""
     wanted = targets(spec)
     by_codec = {c: [t for t in trials if t.codec == c] for c in spec.codecs}
-    hulls = {c: hull(ts) for c, ts in by_codec.items() if ts}
+    hulls = {c: hull([*ts, *between(ts)]) for c, ts in by_codec.items() if ts}
     return Analysis(
         targets=wanted,
         trials=tuple(trials),

@@ -329,3 +329,14 @@ def test_transcode_with_a_per_title_ladder(clip: ClipFactory, tmp_path: Path) ->
     assert all(r["height"] <= 240 and r["width"] <= 320 for r in videos)
     assert all(r["vmaf"] is not None and r["frames"] == 75 for r in videos)
     assert report["timings"]["analyse"] > 0
+
+
+def test_a_source_without_video_gets_the_ladders_audio(tmp_path: Path) -> None:
+    from reelay.media.samples import make_clip
+    from reelay.media.transcode import transcode
+
+    src = make_clip(tmp_path / "pt-audio.mp4", seconds=2, video=None)
+    report = transcode(src, home=tmp_path / "h", ladder=TINY_LADDER)
+    assert report["status"] == "published", report.get("error")
+    assert [r["name"] for r in report["renditions"]] == ["aac64-0"]
+    assert report["per_title"] is None  # nothing to try

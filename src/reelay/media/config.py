@@ -8,8 +8,9 @@ so every stage of one title works to the same ladder and rules.
 =================================  =========================================  =========
 variable                           meaning                                    default
 =================================  =========================================  =========
-``REELAY_MEDIA_LADDER``            a built-in ladder name, a ladder file, or  default
-                                   the ladder itself as YAML (several lines)
+``REELAY_MEDIA_LADDER``            a built-in ladder name (``auto``: per      default
+                                   title), a ladder file, or the ladder
+                                   itself as YAML (several lines)
 ``REELAY_MEDIA_RULES``             ``default``, a publish-rule file, or the   default
                                    rules themselves as YAML
 ``REELAY_MEDIA_CHUNK_SECONDS``     chunk length (rounded to whole segments)   300

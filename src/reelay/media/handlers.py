@@ -46,9 +46,10 @@ from reelay.media._records import load
 from reelay.media.config import SOURCE, MediaConfig, Title, env_number
 from reelay.media.package import Track
 from reelay.media.package import package as write_package
-from reelay.media.plan import Plan, make_plan
+from reelay.media.plan import Chunk, Plan, Rendition, make_plan
 from reelay.media.probe import SourceInfo, probe
 from reelay.media.progress import STAGE_OF, part_of_encode, work
+from reelay.media.quality import QUALITY_FIGURES, rendition_quality
 from reelay.media.rules import evaluate
 from reelay.runtime._scratch import cache_root, trim_cache
 
@@ -334,9 +335,11 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.time()
     src = _source_file(client, title)
     with _workdir() as tmp:
-        paths = enc.encode_chunk(src, source, the_plan, chunk, renditions, tmp)
-        for name, path in paths.items():
-            client.put_object(title.bucket, _chunk_key(title, name, chunk.index), path)
+        paths, quality = enc.encode_chunk(
+            src, source, the_plan, chunk, renditions, tmp, qc_frames=config.qc_frames
+        )
+        for r in renditions:
+            _store_chunk(client, title, the_plan, chunk, r.name, paths[r.name], quality.get(r.name))
     _save(
         client,
         title,
@@ -371,6 +374,68 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _chunk_key(title: Title, rendition: str, index: int) -> str:
     return title.work(f"chunks/{rendition}/{index:05d}.mp4")
+
+
+def _chunk_record(rendition: str, index: int) -> str:
+    """What the encode measured of a chunk, and the ETag of the chunk it measured."""
+    return f"qc/chunks/{rendition}/{index:05d}.json"
+
+
+def _store_chunk(
+    client: Client,
+    title: Title,
+    the_plan: Plan,
+    chunk: Chunk,
+    rendition: str,
+    path: Path,
+    quality: enc.ChunkQuality | None,
+) -> None:
+    info = client.put_object(title.bucket, _chunk_key(title, rendition, chunk.index), path)
+    _save(
+        client,
+        title,
+        _chunk_record(rendition, chunk.index),
+        {
+            "chunk": chunk.index,
+            "start_s": round(the_plan.seconds(chunk.start_frame), 3),
+            "end_s": round(the_plan.seconds(chunk.start_frame + chunk.frames), 3),
+            "etag": info.etag,
+            "quality": quality.as_dict() if quality is not None else None,
+        },
+    )
+
+
+def _checked_chunk(
+    client: Client, title: Title, config: MediaConfig, source: SourceInfo, the_plan: Plan,
+    rendition: Rendition, chunk: Chunk, path: Path,
+) -> None:  # fmt: skip
+    """Fetch a chunk to ``path``, the very bytes its encode measured; a chunk that is
+    missing or changed since is encoded again, here, on its own (and measured again)."""
+    where = f"{rendition.name} chunk {chunk.index} ({_span(the_plan, chunk)})"
+    try:
+        record = _load(client, title, _chunk_record(rendition.name, chunk.index))
+        info = client.download(title.bucket, _chunk_key(title, rendition.name, chunk.index), path)
+    except NoSuchKeyError:
+        problem = "is missing"
+    else:
+        if info.etag == record.get("etag"):
+            return
+        problem = "changed after its encode measured it"
+    _emit(client, "Media Chunk Re-encoded", title, rendition=rendition.name, chunk=chunk.index,
+          reason=f"{where} {problem}")  # fmt: skip
+    with _workdir() as tmp:
+        paths, quality = enc.encode_chunk(
+            _source_file(client, title), source, the_plan, chunk, [rendition], tmp,
+            qc_frames=config.qc_frames,
+        )  # fmt: skip
+        _store_chunk(client, title, the_plan, chunk, rendition.name, paths[rendition.name],
+                     quality.get(rendition.name))  # fmt: skip
+        shutil.move(paths[rendition.name], path)
+
+
+def _span(the_plan: Plan, chunk: Chunk) -> str:
+    start = the_plan.seconds(chunk.start_frame)
+    return f"{start:.2f}-{the_plan.seconds(chunk.start_frame + chunk.frames):.2f} s"
 
 
 def _assemble_barrier(title: Title, rendition: str) -> str:
@@ -458,7 +523,7 @@ def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
         parts = []
         for c in the_plan.chunks:
             part = tmp / f"{c.index:05d}.mp4"
-            client.download(title.bucket, _chunk_key(title, r.name, c.index), part)
+            _checked_chunk(client, title, config, source, the_plan, r, c, part)
             parts.append(part)
         path = enc.concatenate(parts, tmp / f"{r.name}.mp4")
         stats = enc.check_video(path, the_plan.frames, the_plan, what=f"rendition {r.name}")
@@ -566,7 +631,8 @@ def _arrive_publish(client: Client, title: Title, the_plan: Plan, part: str) -> 
 
 
 def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """VMAF and PSNR of one rendition against the source (sampled on long titles)."""
+    """One rendition's quality, from what its encodes measured chunk by chunk (no
+    decode here: the encodes scored their own output as they made it)."""
     client = default_client()
     title = _title(event)
     config, source, the_plan = _job(client, title)
@@ -575,17 +641,11 @@ def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.time()
     scores: dict[str, Any] = {}
     if config.qc_frames > 0:
-        with _workdir() as tmp:
-            path = tmp / f"{name}.mp4"
-            client.download(title.bucket, title.work(f"renditions/{name}.mp4"), path)
-            scores = enc.measure_quality(
-                path,
-                _source_file(client, title),
-                source,
-                the_plan,
-                max_frames=config.qc_frames,
-                work=tmp,
-            )
+        chunks = [
+            _load(client, title, _chunk_record(name, c.index)) | {"chunk": c.index}
+            for c in the_plan.chunks
+        ]
+        scores = rendition_quality(chunks)
     _save(
         client,
         title,
@@ -594,7 +654,7 @@ def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     _finished(client, title, "qc", f"qc:{name}", work(config, source, the_plan))
     _arrive_publish(client, title, the_plan, f"qc:{name}")
-    return {"rendition": name, **scores}
+    return {"rendition": name, **{k: v for k, v in scores.items() if k != "chunks"}}
 
 
 def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -738,8 +798,8 @@ def _report(
                 "bitrate_kbps": round(stats.get("bitrate_kbps", 0), 1) or None,
                 "frames": stats.get("frames"),
                 "duration_s": stats.get("duration_s"),
-                "vmaf": scores.get("vmaf"),
-                "psnr": scores.get("psnr"),
+                **{k: scores.get(k) for k in QUALITY_FIGURES},
+                "chunks": scores.get("chunks", []),
                 "present": bool(stats),
                 "av_drift_ms": round(max(drifts), 1) if drifts else None,
             }
@@ -759,8 +819,7 @@ def _report(
                 "frames": None,
                 "width": None,
                 "height": None,
-                "vmaf": None,
-                "psnr": None,
+                **dict.fromkeys(QUALITY_FIGURES),
             }
         )
     stages: dict[str, list[float]] = {}

@@ -35,6 +35,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -589,6 +590,13 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
             client.download(title.bucket, title.work(f"subtitles/subs_{t}.vtt"), path)
             lang = next(s.language for s in source.subtitles if s.track == t)
             tracks.append(Track(f"subs_{t}", "subtitles", path, language=lang))
+        # What is packaged is what the report describes: each track's own stream, as
+        # found in the file (not as its encode left it: a file may have changed since).
+        measured = {
+            t.name: _stats(enc.stream_stats(t.path, t.kind))
+            for t in tracks
+            if t.kind in ("video", "audio")
+        }
         out = tmp / "package"
         out.mkdir()
         outputs = write_package(
@@ -611,6 +619,7 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "finished": time.time(),
             "outputs": outputs,
             "files": [f.name for f in files],
+            "tracks": measured,
         },
     )
     entries = [_event("Media QC Requested", title, rendition=r.name) for r in the_plan.renditions]
@@ -619,6 +628,10 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
         once(f"media:qc-requested:{title.id}", lambda: len(client.put_events(entries)))
     _arrive_publish(client, title, the_plan, "package")
     return {"files": len(files)}
+
+
+def _stats(stats: enc.StreamStats) -> dict[str, Any]:
+    return asdict(stats) | {"bitrate_kbps": stats.bitrate_kbps}
 
 
 def _arrive_publish(client: Client, title: Title, the_plan: Plan, part: str) -> None:
@@ -781,12 +794,26 @@ def _report(
             return {}
         return value if isinstance(value, dict) else {}
 
+    listing = maybe("package.json")
+    packaged = listing.get("tracks", {})
+
+    def measured(name: str, record: str) -> dict[str, Any]:
+        """A track as packaged, else as its encode recorded it."""
+        return packaged.get(name) or maybe(record)
+
+    audio_spans = [
+        (a["start_s"], a["start_s"] + a["duration_s"])
+        for a in (measured(o.name, f"audio/{o.name}.json") for o in the_plan.audio)
+        if a
+    ]
     renditions = []
     for r in the_plan.renditions:
-        stats, scores = maybe(f"renditions/{r.name}.json"), maybe(f"qc/{r.name}.json")
-        audio_durations = [maybe(f"audio/{a.name}.json").get("duration_s") for a in the_plan.audio]
+        stats, scores = measured(r.name, f"renditions/{r.name}.json"), maybe(f"qc/{r.name}.json")
         drifts = [
-            abs(d - stats["duration_s"]) * 1000 for d in audio_durations if d is not None and stats
+            max(abs(start - stats["start_s"]), abs(end - stats["start_s"] - stats["duration_s"]))
+            * 1000
+            for start, end in audio_spans
+            if stats
         ]
         renditions.append(
             {
@@ -805,7 +832,7 @@ def _report(
             }
         )
     for a in the_plan.audio:
-        stats = maybe(f"audio/{a.name}.json")
+        stats = measured(a.name, f"audio/{a.name}.json")
         renditions.append(
             {
                 "name": a.name,
@@ -831,7 +858,6 @@ def _report(
                 span += [record["started"], record["finished"]]
     timings = {stage: round(max(s) - min(s), 3) for stage, s in stages.items()}
     first = min((min(s) for s in stages.values()), default=time.time())
-    listing = maybe("package.json")
     outputs = {
         kind: f"s3://{title.bucket}/{title.published_prefix}{rel}"
         for kind, rel in listing.get("outputs", {}).items()

@@ -206,11 +206,17 @@ class RayExecutor:
             self._owns_ray = True  # a client connection: ours to disconnect
             return
         if address == "auto":
+            named = os.environ.get("RAY_ADDRESS")
             try:
                 ray.init(address="auto", **options, **shipped)
                 self._owns_ray = True  # our connection; the cluster stays up
                 return
-            except (ConnectionError, RuntimeError, ValueError):
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                if named:  # a cluster was named: not joining it is an error, saying why
+                    raise ExecutorUnavailableError(
+                        f"cannot join the Ray cluster at RAY_ADDRESS={named}: "
+                        f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}"
+                    ) from None
                 self.code = None  # no cluster on this machine: start one, here
 
         ray.init(num_cpus=max_workers or os.cpu_count() or 1, **options)

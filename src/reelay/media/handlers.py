@@ -23,6 +23,15 @@ a stage and a percent.
 
 Errors name the source by its object key (``s3://bucket/key``), never by the worker's
 local copy of it.
+
+A title is pinned to the bytes it started from: its first stage copies them inside the
+store (`Title.snapshot_key`: S3 copies on the server, a directory makes a hard link),
+checked against the etag of the upload's event, and every stage reads that copy. So an
+upload of other bytes under the same key while a title runs is another title, and
+changes nothing of this one; if the key holds other bytes before the title could copy
+its own, the title fails with ``REPLACED`` (its bytes are gone). The copy is deleted
+when the title is published, held or refused; a failed title keeps it, so that a
+redrive goes on from the same bytes.
 """
 
 from __future__ import annotations
@@ -40,11 +49,16 @@ from pathlib import Path
 from typing import Any
 
 from reelay.client import Client, default_client
-from reelay.errors import InvalidEventError, NoSuchKeyError, SourceRejectedError
+from reelay.errors import (
+    InvalidEventError,
+    NoSuchKeyError,
+    PreconditionFailedError,
+    SourceRejectedError,
+)
 from reelay.idempotency import once
 from reelay.media import encode as enc
 from reelay.media._records import load
-from reelay.media.config import SOURCE, MediaConfig, Title, env_number
+from reelay.media.config import SOURCE, MediaConfig, Title, env_number, title_id_for
 from reelay.media.package import Track
 from reelay.media.package import package as write_package
 from reelay.media.plan import Chunk, Plan, Rendition, make_plan
@@ -117,19 +131,21 @@ def _workdir() -> Iterator[Path]:
 
 
 def _source_file(client: Client, title: Title) -> Path:
-    """The source as a local file, fetched once per machine and title. The machine's
-    source cache is bounded (``REELAY_SOURCE_CACHE_GB``, default 20): a fetch makes
-    room by dropping the sources least recently used."""
+    """The title's source bytes (its snapshot, `_pin_source`) as a local file, fetched
+    once per machine and title. The machine's source cache is bounded
+    (``REELAY_SOURCE_CACHE_GB``, default 20): a fetch makes room by dropping the sources
+    least recently used."""
     cache = _source_cache(client, title)
-    path = cache / f"source{Path(title.key).suffix.lower()[:8]}"
+    path = cache / Path(title.snapshot_key).name
     if path.exists():
         with contextlib.suppress(OSError):
             os.utime(cache)  # used: the last to go
     else:
+        _pin_source(client, title)
         # Fetched outside the cache directory, then renamed in: a title that fails
         # meanwhile removes that directory (`_drop_source`) under a sibling's download.
         with _workdir() as tmp:
-            client.download(title.bucket, title.key, tmp / path.name)
+            client.download(title.bucket, title.snapshot_key, tmp / path.name)
             cache.mkdir(parents=True, exist_ok=True)
             # A rename where the scratch shares the home's file system (under the
             # runtime it does), else a copy and a rename within the cache.
@@ -141,9 +157,48 @@ def _source_file(client: Client, title: Title) -> Path:
     return path
 
 
-def _drop_source(client: Client, title: Title) -> None:
-    """Forget the cached source once the title is settled (published, held, refused, failed)."""
+def _pin_source(client: Client, title: Title) -> None:
+    """Make the title's snapshot of its source bytes, unless it has one: a copy inside
+    the store of the upload's key, if the key still holds the bytes of the upload's
+    event (its etag). `SourceRejectedError` ``REPLACED`` if it holds others by now: they
+    are another upload's, another title's."""
+    with contextlib.suppress(NoSuchKeyError):
+        client.head_object(title.bucket, title.snapshot_key)
+        return
+    try:
+        client.copy_object(
+            title.bucket, title.key, title.bucket, title.snapshot_key, if_match=title.etag
+        )
+    except PreconditionFailedError:
+        try:
+            other = title_id_for(title.key, client.head_object(title.bucket, title.key).etag)
+        except NoSuchKeyError:
+            other = "since deleted"
+        raise SourceRejectedError(
+            "REPLACED",
+            f"{title.url} was overwritten before this title could copy its bytes: it holds "
+            f"another upload now, another title ({other}); the bytes of this upload "
+            f"(etag {title.etag}) are gone",
+        ) from None
+
+
+def _drop_source(client: Client, title: Title, *, keep_snapshot: bool = False) -> None:
+    """Forget the title's source once the title is settled (published, held, refused):
+    its snapshot in the store and this machine's cached copy. A failed title keeps its
+    snapshot (``keep_snapshot``): a redrive of its parts goes on from the same bytes."""
+    if not keep_snapshot:
+        client.delete_object(title.bucket, title.snapshot_key)
     shutil.rmtree(_source_cache(client, title), ignore_errors=True)
+
+
+def _settled(client: Client, title: Title) -> bool:
+    """Whether the title was published, held or refused already (its report says so):
+    an upload of the same bytes again, or a late delivery, has nothing left to do."""
+    try:
+        report = json.loads(client.get_object(title.bucket, title.report_key))
+    except NoSuchKeyError:
+        return False
+    return isinstance(report, dict) and report.get("status") in ("published", "held", "rejected")
 
 
 def _source_cache(client: Client, title: Title) -> Path:
@@ -185,10 +240,17 @@ def inspect(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for record in event["Records"]:
         title = Title.from_s3_record(record)
         started = time.time()
+        if _settled(client, title):  # and its snapshot gone: not to be made again
+            out[title.id] = "settled"
+            continue
         try:
             src = _source_file(client, title)
         except NoSuchKeyError:  # moved to quarantine by an earlier delivery of this event
             out[title.id] = "gone"
+            continue
+        except SourceRejectedError as exc:  # REPLACED: not this upload's bytes
+            _fail(client, title, "inspect", {"code": exc.code, "message": str(exc)}, "replaced")
+            out[title.id] = "replaced"
             continue
         _started(client, title, "inspect", context)
         try:
@@ -225,10 +287,14 @@ def _announcer(client: Client, title: Title, config: MediaConfig, source: Source
 def _reject(client: Client, title: Title, exc: SourceRejectedError, started: float) -> None:
     def effect() -> bool:
         target = f"{title.quarantine_prefix}{Path(title.key).name}"
-        with _workdir() as tmp:
-            client.download(title.bucket, title.key, tmp / "source")
-            client.put_object(title.bucket, target, tmp / "source")
-        client.delete_object(title.bucket, title.key)
+        _pin_source(client, title)
+        client.copy_object(title.bucket, title.snapshot_key, title.bucket, target)
+        # The upload goes, unless the key holds another upload's bytes by now (that one
+        # is another title). S3 has no conditional delete: a put in between these two
+        # calls would be deleted too.
+        with contextlib.suppress(NoSuchKeyError):
+            if client.head_object(title.bucket, title.key).etag == title.etag:
+                client.delete_object(title.bucket, title.key)
         error = {"code": exc.code, "message": str(exc)}
         report = _base_report(title, "rejected") | {
             "error": error,
@@ -740,22 +806,27 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "code": response.get("errorType", "Failed"),
         "message": f"{function} failed on {title.url}: {reason}",
     }
-    stage = STAGE_OF.get(function, function)
+    # The failed part's redrive round: a title redriven that fails again says so again.
+    redrives = _redrives(client, event.get("requestContext", {}).get("requestId"))
+    _fail(client, title, STAGE_OF.get(function, function), error, str(redrives), redrive=redrives)
+    return {"title_id": title.id, "error": error}
+
+
+def _fail(
+    client: Client, title: Title, stage: str, error: dict[str, str], occasion: str, **extra: Any
+) -> None:
+    """Mark the title failed: its report, then ``Media Title Failed`` once per ``occasion``
+    (however many parts fail and however often this is delivered)."""
     report = _base_report(title, "failed") | {"error": error}
     client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
 
-    # The failed part's redrive round: a title redriven that fails again says so again.
-    redrives = _redrives(client, event.get("requestContext", {}).get("requestId"))
-
     def announce() -> bool:
         _emit(client, "Media Title Failed", title, error=error)
-        _state(client, title, "ERROR", stage, error=error, redrive=redrives)
+        _state(client, title, "ERROR", stage, error=error, **extra)
         return True
 
-    # Once per round, however many parts fail and however often this is delivered.
-    once(f"media:failed:{title.id}:{redrives}", announce)
-    _drop_source(client, title)
-    return {"title_id": title.id, "error": error}
+    once(f"media:failed:{title.id}:{occasion}", announce)
+    _drop_source(client, title, keep_snapshot=True)
 
 
 # Where an error still names a local file (an OSError's message, a library's), its name

@@ -453,8 +453,7 @@ def measure_quality(
     """
     v = source.video
     assert v is not None
-    scale = min(1.0, 1920 / max(v.width, v.height), 1080 / min(v.width, v.height))
-    w, h = max(2, round(v.width * scale / 2) * 2), max(2, round(v.height * scale / 2) * 2)
+    w, h = display_size(source)
     subsample = max(1, math.ceil(plan.frames / max_frames))
     log = work / f"{rendition_path.stem}.vmaf.json"
     threads = os.cpu_count() or 1

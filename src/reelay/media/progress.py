@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from reelay.media.config import MediaConfig
+from reelay.media.encode import display_size
 from reelay.media.plan import Plan
 from reelay.media.probe import SourceInfo
 
@@ -62,10 +63,7 @@ def _parts(config: MediaConfig, source: SourceInfo, plan: Plan) -> Iterator[tupl
     codecs = {r.name: r.rung.codec for r in plan.renditions}
     # Inspect demuxes the whole source; scene detection decodes it.
     yield "plan", 2 * _TASK + plan.frames * src * (0.05 + (2.0 if config.scenes else 0.0))
-    display = v.width * v.height / 1e6 if v else 0.0
-    if v:
-        scale = min(1.0, 1920 / max(v.width, v.height), 1080 / min(v.width, v.height))
-        display *= scale * scale
+    display = math.prod(display_size(source)) / 1e6 if v else 0.0
     for c in plan.chunks:
         # Quality control is part of each encode: its output decoded again, and the
         # sampled frames scored at its size and, upscaled, at the display size.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -250,6 +251,11 @@ def test_rules_pass_a_good_title_and_name_each_failure() -> None:
         "720p chunk 1 (2.00-4.00 s): fidelity VMAF 31.5 is below 60 (lowest 12 at frame 77)"
     ]
     assert evaluate(rules, _report(chunks=[])) == ["720p: no chunk was scored"]
+    seam = (
+        "720p seam before chunk 1 (2.00 s): frame 50 skips a frame (it shows the source's frame 51)"
+    )
+    assert evaluate(rules, _report(seam_faults=[seam])) == [seam]
+    assert evaluate(dataclasses.replace(rules, seams=False), _report(seam_faults=[seam])) == []
     # Quality control off: no quality rule applies.
     assert evaluate(rules, _report(chunks=[], display_vmaf=None) | {"qc": False}) == []
     assert evaluate(rules, _report(psnr=20)) == ["720p: PSNR 20 dB is below 30"]

@@ -99,6 +99,7 @@ def test_a_clip_is_published_as_correct_decodable_hls_and_dash(
         assert r["fidelity_vmaf"] > 80 and r["psnr"] > 28
         assert r["display_vmaf"] is not None and r["display_vmaf"] <= r["fidelity_vmaf"] + 5
         assert [c["chunk"] for c in r["chunks"]] == [0, 1, 2]
+        assert r["seam_faults"] == []
     assert report["chunks"] == 3  # 2 s chunks of a 5 s clip
     assert set(report["timings"]) >= {
         "inspect",

@@ -1,6 +1,7 @@
 """Quality control judges the encode: fidelity gates, display quality is reported; a
 chunk damaged after its encode measured it is found and encoded again on its own; audio
-that drifted from the video holds the title, naming it."""
+that drifted from the video holds the title, naming it; a chunk a frame off is found at
+its seams."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ import pytest
 from reelay.client import Client
 from reelay.config import Settings
 from reelay.media._ffmpeg import run_ffmpeg
+from reelay.media.encode import concatenate, encode_chunk, stream_stats
+from reelay.media.ladder import load_ladder
+from reelay.media.plan import make_plan
+from reelay.media.probe import probe
+from reelay.media.seams import seam_faults
 from reelay.media.titles import Titles
 from reelay.media.transcode import transcode
 from reelay.runtime import Runtime, load_app
@@ -170,3 +176,37 @@ def test_audio_shifted_after_its_encode_holds_the_title_naming_it(
     assert report["status"] == "held"
     drifts = [r for r in report["reasons"] if "audio and video are" in r]
     assert drifts and all("are 200 ms apart (limit 100)" in r for r in drifts), report["reasons"]
+
+
+@pytest.mark.parametrize(
+    ("shift", "fault"), [(1, "skips a frame"), (-1, "repeats an earlier frame")]
+)
+def test_a_chunk_that_starts_a_frame_off_is_found_at_its_seams(
+    clip: ClipFactory, tmp_path: Path, shift: int, fault: str
+) -> None:
+    src = clip("seams.mp4", seconds=6, size="640x360")
+    source = probe(src)
+    the_plan = make_plan("t", source, load_ladder("demo"), chunk_seconds=2)
+    r = the_plan.renditions[0]
+
+    def rendition(shifted: int) -> Path:
+        parts = []
+        for c in the_plan.chunks:
+            start = c.start_frame + (shifted if c.index == 1 else 0)
+            out = tmp_path / f"{shifted}-{c.index}"
+            out.mkdir()
+            paths, _ = encode_chunk(
+                src, source, the_plan, dataclasses.replace(c, start_frame=start), [r], out
+            )
+            parts.append(paths[r.name])
+        return concatenate(parts, tmp_path / f"{shifted}.mp4")
+
+    right, wrong = rendition(0), rendition(shift)
+    assert seam_faults(right, stream_stats(right).start_s, src, source, the_plan, r, tmp_path) == []
+    faults = seam_faults(wrong, stream_stats(wrong).start_s, src, source, the_plan, r, tmp_path)
+    assert faults == [
+        f"240p seam before chunk 1 (2.00 s): frame 50 {fault} (it shows the source's frame "
+        f"{50 + shift})",
+        f"240p seam before chunk 2 (4.00 s): frame 99 {fault} (it shows the source's frame "
+        f"{99 + shift})",
+    ]

@@ -66,6 +66,7 @@ from reelay.media.probe import SourceInfo, probe
 from reelay.media.progress import STAGE_OF, part_of_encode, work
 from reelay.media.quality import QUALITY_FIGURES, rendition_quality
 from reelay.media.rules import evaluate
+from reelay.media.seams import seam_faults
 from reelay.runtime._scratch import cache_root, trim_cache
 
 # -- helpers ---------------------------------------------------------------------------
@@ -710,8 +711,9 @@ def _arrive_publish(client: Client, title: Title, the_plan: Plan, part: str) -> 
 
 
 def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """One rendition's quality, from what its encodes measured chunk by chunk (no
-    decode here: the encodes scored their own output as they made it)."""
+    """One rendition's quality, from what its encodes measured chunk by chunk (the
+    encodes scored their own output as they made it), and its seams (`seam_faults`:
+    the frames on either side of each chunk boundary against the source's)."""
     client = default_client()
     title = _title(event)
     config, source, the_plan = _job(client, title)
@@ -725,6 +727,13 @@ def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
             for c in the_plan.chunks
         ]
         scores = rendition_quality(chunks)
+        rendition = the_plan.rendition(name)
+        with _workdir() as tmp:
+            path = tmp / f"{name}.mp4"
+            client.download(title.bucket, title.work(f"renditions/{name}.mp4"), path)
+            start = _load(client, title, f"renditions/{name}.json")["start_s"]
+            src = _source_file(client, title)
+            scores["seam_faults"] = seam_faults(path, start, src, source, the_plan, rendition, tmp)
     _save(
         client,
         title,
@@ -898,6 +907,7 @@ def _report(
                 "duration_s": stats.get("duration_s"),
                 **{k: scores.get(k) for k in QUALITY_FIGURES},
                 "chunks": scores.get("chunks", []),
+                "seam_faults": scores.get("seam_faults"),
                 "present": bool(stats),
                 "av_drift_ms": round(max(drifts), 1) if drifts else None,
             }

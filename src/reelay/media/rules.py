@@ -8,6 +8,7 @@
       frames_match: true              # each rendition has the source's frame count
       duration_tolerance_frames: 1    # each rendition lasts as long as the source, +- N frames
       av_sync_ms: 100                 # audio and video start together and end within N ms
+      seams: true                     # no frame repeated or skipped at a chunk boundary
       min_fidelity: 60                # every chunk's fidelity VMAF (did the encode come out right)
       min_psnr: 0                     # every rendition's fidelity PSNR-Y, dB
       min_display_vmaf: 0             # every rendition's display VMAF (upscaled to the display)
@@ -44,11 +45,12 @@ REQUIRE_KEYS = (
     "min_fidelity",
     "min_psnr",
     "renditions_complete",
+    "seams",
 )
 # Keys of reelay before fidelity and display quality were told apart (their VMAF was
 # display quality): a rule file that names one is told what to write instead.
 RENAMED = {"min_vmaf": "min_display_vmaf", "min_vmaf_top": "min_display_vmaf_top"}
-BOOLEAN_KEYS = ("frames_match", "renditions_complete")
+BOOLEAN_KEYS = ("frames_match", "renditions_complete", "seams")
 RANGES = {
     "av_sync_ms": (0, 10000),
     "duration_tolerance_frames": (0, 1000),
@@ -64,6 +66,7 @@ class Rules:
     name: str = "default"
     renditions_complete: bool = True
     frames_match: bool = True
+    seams: bool = True
     duration_tolerance_frames: float | None = 1
     av_sync_ms: float | None = 100
     min_fidelity: float | None = 60
@@ -164,7 +167,7 @@ def evaluate(rules: Rules, report: dict[str, Any]) -> list[str]:
 
 def _quality_reasons(rules: Rules, r: dict[str, Any]) -> list[str]:
     """Why one video rendition's measured quality holds the title."""
-    reasons = []
+    reasons = list(r.get("seam_faults") or []) if rules.seams else []
     if rules.min_fidelity is not None:
         if not r.get("chunks"):
             reasons.append(f"{r['name']}: no chunk was scored")

@@ -75,15 +75,16 @@ def videos(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def compare(kind: str, src: Path, root: Path, qc_frames: int, builtin: bool) -> dict[str, Any]:
-    # Published whatever its VMAF: a hard source's default ladder is below the default
-    # rules' 80 at the top, and the figures are what is compared here.
-    rules = root / "any-vmaf.yaml"
-    rules.write_text("require:\n  min_vmaf_top: 0\n")
+    # Published whatever its quality: the figures are what is compared here.
+    rules = root / "complete.yaml"
+    rules.write_text("require:\n  renditions_complete: true\n")
     fixed = transcode(
         src, home=root / f"{kind}-default", ladder="default", rules=str(rules), qc_frames=qc_frames
     )
     base = videos(fixed)
-    targets = ", ".join(f"{r['vmaf']:.2f}" for r in sorted(base, key=lambda r: r["vmaf"]))
+    targets = ", ".join(
+        f"{r['display_vmaf']:.2f}" for r in sorted(base, key=lambda r: r["display_vmaf"])
+    )
     ladder = root / f"{kind}-auto.yaml"
     ladder.write_text(AUTO.format(targets=targets))
     auto = transcode(
@@ -92,8 +93,8 @@ def compare(kind: str, src: Path, root: Path, qc_frames: int, builtin: bool) -> 
     rungs = sorted(videos(auto), key=lambda r: r["bitrate_kbps"])
     rows = []
     for r in base:
-        good = [a for a in rungs if a["vmaf"] >= r["vmaf"]]
-        match = good[0] if good else max(rungs, key=lambda a: a["vmaf"])
+        good = [a for a in rungs if a["display_vmaf"] >= r["display_vmaf"]]
+        match = good[0] if good else max(rungs, key=lambda a: a["display_vmaf"])
         rows.append((r, match, bool(good)))
     plain = None
     if builtin:  # what `--ladder auto` gives, its own targets (VMAF 45 to 95, 6 rungs)
@@ -126,10 +127,11 @@ def show(c: dict[str, Any]) -> None:
           f"{'per-title rung':14} {'size':>9} {'kbit/s':>8} {'VMAF':>6}")  # fmt: skip
     for r, m, ok in c["rows"]:
         flag = "" if ok else "  (below)"
-        print(
-            f"{r['name']:14} {size_of(r):>9} {r['bitrate_kbps']:8.0f} {r['vmaf']:6.2f}   "
-            f"{m['name']:14} {size_of(m):>9} {m['bitrate_kbps']:8.0f} {m['vmaf']:6.2f}{flag}"
-        )
+        cells = [
+            f"{x['name']:14} {size_of(x):>9} {x['bitrate_kbps']:8.0f} {x['display_vmaf']:6.2f}"
+            for x in (r, m)
+        ]
+        print(f"{cells[0]}   {cells[1]}{flag}")
     met = sum(ok for _, _, ok in c["rows"])
     cheaper = sum(ok and m["bitrate_kbps"] <= r["bitrate_kbps"] for r, m, ok in c["rows"])
     saved = 1 - c["matched_kbps"] / c["default_kbps"]
@@ -150,7 +152,8 @@ def show(c: dict[str, Any]) -> None:
     )
     if c["builtin"]:
         rungs = ", ".join(
-            f"{r['name']} {r['bitrate_kbps']:.0f} kbit/s VMAF {r['vmaf']:.1f}" for r in c["builtin"]
+            f"{r['name']} {r['bitrate_kbps']:.0f} kbit/s VMAF {r['display_vmaf']:.1f}"
+            for r in c["builtin"]
         )
         total = sum(r["bitrate_kbps"] for r in c["builtin"])
         print(

@@ -10,7 +10,7 @@ import pytest
 
 from reelay.client import Client
 from reelay.config import Settings
-from reelay.errors import InvalidEventError, InvalidKeyError
+from reelay.errors import InvalidEventError, InvalidKeyError, PreconditionFailedError
 
 
 @pytest.fixture
@@ -26,6 +26,25 @@ def test_put_and_delete_emit_s3_events(client: Client) -> None:
     assert created.kind == removed.kind == "s3"
     assert json.loads(created.body)["Records"][0]["eventName"] == "ObjectCreated:Put"
     assert json.loads(removed.body)["Records"][0]["eventName"] == "ObjectRemoved:Delete"
+
+
+def test_a_copy_emits_object_created_copy_as_s3_does(client: Client) -> None:
+    put = client.put_object("photos", "a.jpg", b"123")
+    copied = client.copy_object("photos", "a.jpg", "archive", "2024/a.jpg", if_match=put.etag)
+    assert (copied.bucket, copied.key, copied.etag) == ("archive", "2024/a.jpg", put.etag)
+    last = max(client.state.events(), key=lambda e: e.seq)
+    assert (last.kind, last.source, last.detail_type) == ("s3", "aws.s3", "ObjectCreated:Copy")
+    (record,) = json.loads(last.body)["Records"]
+    assert record["eventName"] == "ObjectCreated:Copy"
+    assert record["s3"]["bucket"]["name"] == "archive"
+    assert record["s3"]["object"]["key"] == "2024/a.jpg"
+    assert (record["s3"]["object"]["eTag"], record["s3"]["object"]["size"]) == (put.etag, 3)
+    # A copy refused (the source is not the version asked for) emits nothing.
+    client.put_object("photos", "a.jpg", b"456")
+    count = len(client.state.events())
+    with pytest.raises(PreconditionFailedError):
+        client.copy_object("photos", "a.jpg", "archive", "b.jpg", if_match=put.etag)
+    assert len(client.state.events()) == count and client.state.intents() == []
 
 
 def test_refused_key_emits_nothing(client: Client) -> None:

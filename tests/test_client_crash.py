@@ -9,6 +9,7 @@ checks the event is in the log exactly once and a function triggered by it ran.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -44,6 +45,8 @@ CHILD = textwrap.dedent(
     with client_module.Client(Settings.load(home)) as client:
         if op == "put":
             client.put_object(bucket, key, b"written by the crashed child")
+        elif op == "copy":
+            client.copy_object(bucket, "src.bin", bucket, key)
         else:
             client.delete_object(bucket, key)
     """
@@ -149,6 +152,23 @@ def test_put_killed_after_the_store_write_gets_its_event_at_start(
     assert record["eventVersion"] == "2.1" and record["s3"]["bucket"]["name"] == "uploads"
     assert [r["eventName"] for r in seen] == ["ObjectCreated:Put"]
     assert seen[0]["s3"]["object"]["eTag"] == info.etag
+
+
+def test_copy_killed_after_the_store_write_gets_its_copy_event_at_start(
+    settings: Settings, app_path: Path
+) -> None:
+    with Client(settings) as client:
+        client.put_object("uploads", "src.bin", b"to be copied")
+    crash_child(settings, "copy", "stored")
+    reconciled, seen = serve(settings, app_path)
+    assert reconciled == 1
+    with Client(settings) as client:
+        info = client.head_object("uploads", "in/a.bin")
+        (record,) = s3_events(client, "ObjectCreated:Copy")
+        assert client.state.intents() == []
+    assert record["s3"]["object"]["key"] == "in/a.bin"
+    assert record["s3"]["object"]["eTag"] == info.etag == hashlib.md5(b"to be copied").hexdigest()
+    assert sorted(r["eventName"] for r in seen) == ["ObjectCreated:Copy", "ObjectCreated:Put"]
 
 
 def test_delete_killed_after_the_store_write_gets_its_event_at_start(

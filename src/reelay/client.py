@@ -1,7 +1,8 @@
 """`Client`: the one way in to a reelay home, for the CLI and for handlers alike.
 
-Writes through the client emit events: every object put or deleted appends an S3
-event-notification to the durable log; `put_events` appends EventBridge events;
+Writes through the client emit events: every object put, copied or deleted appends an
+S3 event-notification to the durable log (``ObjectCreated:Put``, ``ObjectCreated:Copy``,
+``ObjectRemoved:Delete``, as S3 names them); `put_events` appends EventBridge events;
 `invoke` appends a direct invocation. Inside a handler, ``Client.from_env()`` reaches
 the home the handler runs for (the runtime passes it in the environment), so
 handlers emit events instead of calling each other.
@@ -15,7 +16,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -29,6 +30,7 @@ INTENT_LEASE_S = 3600.0  # after this, an intent's writer counts as gone whereve
 _PROCESS_TOKEN = uuid.uuid4().hex  # tells this process from an earlier one with its pid
 _PUT_EVENT_KEYS = ("Detail", "DetailType", "EventBusName", "Resources", "Source", "Time")
 SYNC_MAX_AGE_S = 21600.0  # how long a synchronous invoke may wait for a dispatcher
+_CREATED = {"put": "ObjectCreated:Put", "copy": "ObjectCreated:Copy"}  # write -> its event
 
 
 class Client:
@@ -83,15 +85,40 @@ class Client:
         writes leaves something to settle: `reconcile_objects` (run when a `Runtime`
         starts) appends the event of an object whose writer died before appending it.
         """
-        intent = self._begin("put", bucket, key)
+        return self._create_object("put", bucket, key, lambda: self.store.put(bucket, key, data))
+
+    def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        if_match: str | None = None,
+    ) -> ObjectInfo:
+        """Copy an object inside the store (`ObjectStore.copy`: the bytes stay there;
+        ``if_match`` pins the source's version) and append the copy's
+        ``ObjectCreated:Copy`` event, as one outcome, as `put_object` does."""
+        return self._create_object(
+            "copy",
+            dst_bucket,
+            dst_key,
+            lambda: self.store.copy(src_bucket, src_key, dst_bucket, dst_key, if_match=if_match),
+        )
+
+    def _create_object(
+        self, operation: str, bucket: str, key: str, write: Callable[[], ObjectInfo]
+    ) -> ObjectInfo:
+        """Record the intent, ``write`` the object, append its ``ObjectCreated`` event."""
+        intent = self._begin(operation, bucket, key)
         _crash_point("intent")
         try:
-            info = self.store.put(bucket, key, data)
+            info = write()
         except Exception:
-            self._settle_quietly(intent)  # the put may have happened all the same
+            self._settle_quietly(intent)  # the write may have happened all the same
             raise
         _crash_point("stored")
-        event = self._s3_event("ObjectCreated:Put", info, bucket, key, root=intent.root)
+        event = self._s3_event(_CREATED[operation], info, bucket, key, root=intent.root)
         self.state.commit_intent(intent.id, [event])
         _crash_point("committed")
         return info
@@ -125,11 +152,11 @@ class Client:
 
         Each intent of a writer known to be gone (a process of this host that is no
         longer running), or older than ``lease_s`` (a writer elsewhere, whose life this
-        host cannot see), is settled from the object as it is now: a put whose object
-        differs from the one before the write (etag or last-modified time) gets its
-        ``ObjectCreated:Put`` event, a delete whose object is gone gets its
-        ``ObjectRemoved:Delete``, the exact records the write would have appended; a
-        write that did not happen just loses its intent. Intents of live writers are
+        host cannot see), is settled from the object as it is now: a put (a copy) whose
+        object differs from the one before the write (etag or last-modified time) gets
+        its ``ObjectCreated:Put`` (``ObjectCreated:Copy``) event, a delete whose object
+        is gone gets its ``ObjectRemoved:Delete``, the exact records the write would have
+        appended; a write that did not happen just loses its intent. Intents of live writers are
         left to them. A `Runtime` calls this when it starts.
         """
         appended = 0
@@ -163,8 +190,8 @@ class Client:
         except NoSuchKeyError:
             now = None
         events = []
-        if intent.operation == "put" and now is not None and not _unchanged(intent, now):
-            name = "ObjectCreated:Put"
+        if intent.operation in _CREATED and now is not None and not _unchanged(intent, now):
+            name = _CREATED[intent.operation]
             events.append(self._s3_event(name, now, intent.bucket, intent.key, root=intent.root))
         elif intent.operation == "delete" and intent.before_etag is not None and now is None:
             name = "ObjectRemoved:Delete"

@@ -16,6 +16,7 @@
     ├── StorageError                         object store failures (foreign errors translated)
     │   ├── InvalidKeyError (ValueError)     empty, too long, or escaping the root
     │   ├── NoSuchKeyError (LookupError)
+    │   ├── PreconditionFailedError          not the version asked for (``if_match``)
     │   └── StorageUnavailableError (ConnectionError)
     ├── ExecutorError                        executor failures (foreign errors translated)
     │   └── ExecutorUnavailableError (ConnectionError)
@@ -95,6 +96,11 @@ class InvalidKeyError(StorageError, ValueError):
 
 class NoSuchKeyError(StorageError, LookupError):
     """The object does not exist."""
+
+
+class PreconditionFailedError(StorageError):
+    """The object is not the version the caller asked for: its etag is not the
+    ``if_match`` given (it was replaced), so nothing was done."""
 
 
 class StorageUnavailableError(StorageError, ConnectionError):

@@ -47,8 +47,9 @@ def test_transcode_json_report(clip: ClipFactory, tmp_path: Path) -> None:
             "bitrate_kbps",
             "frames",
             "duration_s",
-            "vmaf",
+            "fidelity_vmaf",
             "psnr",
+            "display_vmaf",
         }
     assert Path(report["outputs"]["hls"]).is_file() and Path(report["outputs"]["dash"]).is_file()
     assert report["timings"]["total"] > 0 and "error" not in report
@@ -156,9 +157,9 @@ def test_validate_ladders_and_rules(tmp_path: Path) -> None:
     assert "audio[0].codec: 'mp3' is not valid" in out
     assert "audio[0].bitrate_kbps: 9 is not valid" in out
     rules = tmp_path / "r.yaml"
-    rules.write_text("require: {min_vmaf_top: 90}\n")
+    rules.write_text("require: {min_display_vmaf_top: 90}\n")
     code, out = validate("rules", rules)
-    assert code == 0 and "ok (rules r: min_vmaf_top)" in out
-    rules.write_text("require: {min_vmaf_top: high}\n")
+    assert code == 0 and "ok (rules r: min_display_vmaf_top)" in out
+    rules.write_text("require: {min_fidelity: high}\n")
     code, out = validate("rules", rules)
-    assert code == 2 and "require.min_vmaf_top: 'high' is not valid" in out
+    assert code == 2 and "require.min_fidelity: 'high' is not valid" in out

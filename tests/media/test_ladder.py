@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -182,12 +184,18 @@ def test_ladder_files_that_cannot_be_read(tmp_path: Path) -> None:
 def test_rules_load_and_validate(tmp_path: Path) -> None:
     assert load_rules("default") == Rules()
     path = tmp_path / "strict.yaml"
-    path.write_text("require:\n  min_vmaf_top: 95\n  frames_match: true\n")
+    path.write_text("require:\n  min_display_vmaf_top: 95\n  frames_match: true\n")
     rules = load_rules(path)
-    assert rules.name == "strict" and rules.min_vmaf_top == 95 and rules.av_sync_ms is None
+    assert rules.name == "strict" and rules.min_display_vmaf_top == 95
+    assert rules.av_sync_ms is None and rules.min_fidelity is None
     for doc, message in [
         ("require: 3", "a rule file must be a mapping with a 'require' mapping"),
-        ("require: {min_vmaf_top: 120}", "require.min_vmaf_top: 120 is not valid"),
+        ("require: {min_fidelity: 120}", "require.min_fidelity: 120 is not valid"),
+        (
+            "require: {min_vmaf_top: 80}",
+            "require.min_vmaf_top: is now min_display_vmaf_top (display quality); fidelity, "
+            "each chunk against the source at the rendition's size, is min_fidelity",
+        ),
         (
             "require: {frames_match: 1}",
             "require.frames_match: 1 is not valid: must be true or false",
@@ -195,7 +203,7 @@ def test_rules_load_and_validate(tmp_path: Path) -> None:
         ("require: {max_bitrate: 3}", "require.max_bitrate: unknown key 'max_bitrate'"),
     ]:
         path.write_text(doc)
-        with pytest.raises(LadderError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        with pytest.raises(LadderError, match=re.escape(message)):
             load_rules(path)
 
 
@@ -207,8 +215,13 @@ def _report(**video: object) -> dict:
         "frames": 100,
         "duration_s": 4.0,
         "height": 720,
-        "vmaf": 93.0,
+        "fidelity_vmaf": 93.0,
         "psnr": 40.0,
+        "display_vmaf": 75.0,
+        "chunks": [
+            {"chunk": 0, "start_s": 0.0, "end_s": 2.0, "vmaf": 95.0, "vmaf_min": 90.0},
+            {"chunk": 1, "start_s": 2.0, "end_s": 4.0, "vmaf": 91.0, "vmaf_min": 88.0},
+        ],
         "av_drift_ms": 10.0,
     }
     return {
@@ -218,14 +231,33 @@ def _report(**video: object) -> dict:
 
 
 def test_rules_pass_a_good_title_and_name_each_failure() -> None:
-    rules = Rules(min_vmaf=50, min_psnr=30)
+    rules = Rules(min_display_vmaf=50, min_psnr=30, min_display_vmaf_top=70)
     assert evaluate(rules, _report()) == []
     assert evaluate(rules, _report(present=False)) == ["renditions missing: 720p"]
     assert evaluate(rules, _report(frames=99, duration_s=3.96)) == [
         "720p: 99 frames, source has 100"
     ]
     assert "lasts 3.900 s" in evaluate(rules, _report(frames=100, duration_s=3.9))[0]
-    assert evaluate(rules, _report(vmaf=70)) == ["top rendition 720p: VMAF 70 is below 80"]
+    assert evaluate(rules, _report(display_vmaf=60)) == [
+        "top rendition 720p: display VMAF 60 is below 70"
+    ]
+    assert evaluate(rules, _report(display_vmaf=40)) == [
+        "720p: display VMAF 40 is below 50",
+        "top rendition 720p: display VMAF 40 is below 70",
+    ]
+    bad = {"chunk": 1, "start_s": 2.0, "end_s": 4.0, "vmaf": 31.5, "vmaf_min": 12.0}
+    chunks = [_report()["renditions"][0]["chunks"][0], bad | {"worst_frame": 77}]
+    assert evaluate(rules, _report(chunks=chunks)) == [
+        "720p chunk 1 (2.00-4.00 s): fidelity VMAF 31.5 is below 60 (lowest 12 at frame 77)"
+    ]
+    assert evaluate(rules, _report(chunks=[])) == ["720p: no chunk was scored"]
+    seam = (
+        "720p seam before chunk 1 (2.00 s): frame 50 skips a frame (it shows the source's frame 51)"
+    )
+    assert evaluate(rules, _report(seam_faults=[seam])) == [seam]
+    assert evaluate(dataclasses.replace(rules, seams=False), _report(seam_faults=[seam])) == []
+    # Quality control off: no quality rule applies.
+    assert evaluate(rules, _report(chunks=[], display_vmaf=None) | {"qc": False}) == []
     assert evaluate(rules, _report(psnr=20)) == ["720p: PSNR 20 dB is below 30"]
     assert evaluate(rules, _report(av_drift_ms=250)) == [
         "720p: audio and video are 250 ms apart (limit 100)"
@@ -241,14 +273,14 @@ def test_a_ladder_and_rules_travel_by_content(tmp_path: Path) -> None:
         "name: mine\nvideo:\n  - {name: 240p, codec: h264, height: 240, crf: 26, maxrate_kbps: 500}\n"
     )
     rules_file = tmp_path / "rules.yaml"
-    rules_file.write_text("require:\n  min_vmaf: 70\n")
+    rules_file.write_text("require:\n  min_display_vmaf: 70\n")
     from_files = load_ladder(ladder_file), load_rules(rules_file)
     sent = _content(str(ladder_file)), _content(str(rules_file))
     assert all(text is not None and str(tmp_path) not in text for text in sent)
     ladder_file.unlink()  # gone, as they are on another machine
     rules_file.unlink()
     assert (load_ladder(sent[0] or ""), load_rules(sent[1])) == from_files
-    assert from_files[1].min_vmaf == 70
+    assert from_files[1].min_display_vmaf == 70
     assert _content("demo") == "demo"  # a built-in name stays a name
     with pytest.raises(LadderError, match="a ladder given by content: invalid YAML: line 2"):
         load_ladder("name: x\n  video: [\n")

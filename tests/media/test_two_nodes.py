@@ -233,13 +233,17 @@ def test_a_title_publishes_on_a_node_that_shares_nothing_with_the_driver(
 ) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=4)
     prefix = "n" + os.urandom(5).hex()
-    env = os.environ | RAY_ENV | {
-        "RAY_ADDRESS": cluster.address,
-        "REELAY_STORE": f"s3://{prefix}?endpoint={s3_endpoint}",
-        "AWS_ACCESS_KEY_ID": "driver",
-        "AWS_SECRET_ACCESS_KEY": "driver",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = (
+        os.environ
+        | RAY_ENV
+        | {
+            "RAY_ADDRESS": cluster.address,
+            "REELAY_STORE": f"s3://{prefix}?endpoint={s3_endpoint}",
+            "AWS_ACCESS_KEY_ID": "driver",
+            "AWS_SECRET_ACCESS_KEY": "driver",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
     run = subprocess.run(
         [
             *(sys.executable, "-m", "reelay.cli", "transcode", str(clip), "--json"),
@@ -276,12 +280,16 @@ def test_a_sqlite_state_the_node_cannot_reach_fails_the_title_saying_why(
     cluster: Cluster, tmp_path: Path, s3_endpoint: str
 ) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=2)
-    env = os.environ | RAY_ENV | {
-        "RAY_ADDRESS": cluster.address,
-        "REELAY_STORE": f"s3://n{os.urandom(5).hex()}?endpoint={s3_endpoint}",
-        "AWS_ACCESS_KEY_ID": "driver",
-        "AWS_SECRET_ACCESS_KEY": "driver",
-    }
+    env = (
+        os.environ
+        | RAY_ENV
+        | {
+            "RAY_ADDRESS": cluster.address,
+            "REELAY_STORE": f"s3://n{os.urandom(5).hex()}?endpoint={s3_endpoint}",
+            "AWS_ACCESS_KEY_ID": "driver",
+            "AWS_SECRET_ACCESS_KEY": "driver",
+        }
+    )
     env.pop("REELAY_STATE", None)
     run = subprocess.run(
         [

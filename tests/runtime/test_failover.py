@@ -90,6 +90,7 @@ def test_a_standby_takes_over_when_the_serving_dispatcher_is_killed(
         producer.start()
         assert wait_until(lambda: state.counts()[SUCCEEDED] >= 20, 60), logs[0].read_text()
         time.sleep(rng.uniform(0.0, 0.5))
+        killed_at = time.time()
         first.send_signal(signal.SIGKILL)
         first.wait()
         done_before = state.counts()[SUCCEEDED]
@@ -114,7 +115,7 @@ def test_a_standby_takes_over_when_the_serving_dispatcher_is_killed(
         if (home / "out" / "effects.log").exists()
         for line in (home / "out" / "effects.log").read_text().split()
     ]
-    check_effects(effects, state, EVENTS, info)
+    check_effects(effects, state, EVENTS, info, killed_at)
     assert (homes[1] / "out" / "effects.log").exists(), "the standby ran nothing"
     # No invocation ran twice at a time: its attempts follow one another.
     for inv in state.invocations(function="effect", limit=EVENTS * 2):

@@ -55,6 +55,38 @@ print(json.dumps({"status": done.status, "result": done.result, "error": done.er
 """
 
 
+# Ray 2.60 turns token auth on in a head started where ~/.ray/auth_token exists (an
+# earlier test's local ray.init() writes one): this test's Ray processes are told the mode.
+RAY_ENV = {"RAY_AUTH_MODE": "disabled"}
+
+
+def test_a_named_cluster_that_cannot_be_joined_is_an_error_saying_why(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    driver = subprocess.run(
+        [sys.executable, "-c", UNREACHABLE],
+        env=os.environ | RAY_ENV | {"RAY_ADDRESS": f"127.0.0.1:{port}"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    assert driver.stdout.startswith(
+        f"cannot reach the Ray cluster at RAY_ADDRESS=127.0.0.1:{port}: Connection refused"
+    ), driver.stdout
+
+
+UNREACHABLE = """
+from reelay.errors import ExecutorUnavailableError
+from reelay.runtime.executors import open_executor
+try:
+    open_executor("ray:auto")
+except ExecutorUnavailableError as exc:
+    print(exc)
+else:
+    raise SystemExit("joined a cluster that is not there")
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,6 +106,7 @@ def test_the_app_is_shipped_to_a_cluster_and_needs_no_driver_path(tmp_path: Path
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=os.environ | RAY_ENV,
         start_new_session=True,
     )
     app_dir = tmp_path / "app"
@@ -82,7 +115,7 @@ def test_the_app_is_shipped_to_a_cluster_and_needs_no_driver_path(tmp_path: Path
     (app_dir / "fns" / "where.py").write_text(HANDLER)
     (tmp_path / "lib" / "shared_lib").mkdir(parents=True)
     (tmp_path / "lib" / "shared_lib" / "__init__.py").write_text("")
-    env = os.environ | {"RAY_ADDRESS": f"127.0.0.1:{port}"}
+    env = os.environ | RAY_ENV | {"RAY_ADDRESS": f"127.0.0.1:{port}"}
     try:
         deadline = time.monotonic() + 60
         while socket.socket().connect_ex(("127.0.0.1", port)) != 0:

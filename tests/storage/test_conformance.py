@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reelay.errors import InvalidKeyError, NoSuchKeyError, StorageError
+from reelay.errors import InvalidKeyError, NoSuchKeyError, PreconditionFailedError, StorageError
 from reelay.storage import ObjectInfo, ObjectStore
 
 BUCKET = "media"
@@ -305,14 +305,17 @@ def test_invalid_keys_are_refused_everywhere(
         lambda: store.head(BUCKET, key),
         lambda: store.delete(BUCKET, key),
         lambda: store.download(BUCKET, key, tmp_path / "out"),
+        lambda: store.copy(BUCKET, key, BUCKET, "fine"),
+        lambda: store.copy(BUCKET, "fine", BUCKET, key),
     ]
+    store.put(BUCKET, "fine", b"x")
     for call in calls:
         with pytest.raises(InvalidKeyError) as caught:
             call()
         message = str(caught.value)
         assert rule in message
         assert isinstance(caught.value, ValueError)
-    assert list(store.list(BUCKET)) == []
+    assert [o.key for o in store.list(BUCKET)] == ["fine"]
     assert not (tmp_path / "out").exists()
 
 
@@ -354,6 +357,8 @@ def test_invalid_buckets_are_refused_everywhere(
         lambda: store.download(bucket, "k", tmp_path / "out"),
         lambda: list(store.list(bucket)),
         lambda: store.create_bucket(bucket),
+        lambda: store.copy(bucket, "k", BUCKET, "k"),
+        lambda: store.copy(BUCKET, "k", bucket, "k"),
     ]
     for call in calls:
         with pytest.raises(InvalidKeyError) as caught:
@@ -395,3 +400,68 @@ def test_location_is_where_the_bucket_really_is(store: ObjectStore) -> None:
         assert Path(where.removeprefix("file://"), "where.txt").read_bytes() == b"here"
     with pytest.raises(InvalidKeyError):
         store.location("Bad_Bucket")
+
+
+def test_copy_is_a_whole_object_with_the_sources_etag(store: ObjectStore) -> None:
+    data = os.urandom(70_000)
+    source = store.put(BUCKET, "in/clip.mp4", data)
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    copied = store.copy(BUCKET, "in/clip.mp4", "other", "pinned/clip.mp4")  # a new bucket
+    assert copied == ObjectInfo(
+        bucket="other",
+        key="pinned/clip.mp4",
+        size=len(data),
+        etag=md5(data),
+        last_modified=copied.last_modified,
+    )
+    assert copied.last_modified.utcoffset() == timedelta(0)
+    assert copied.last_modified >= before  # a copy is a new object
+    assert store.head("other", "pinned/clip.mp4") == copied
+    assert store.get("other", "pinned/clip.mp4") == data
+    assert store.head(BUCKET, "in/clip.mp4") == source  # the source is as it was
+    assert [o.key for o in store.list("other")] == ["pinned/clip.mp4"]
+
+
+def test_a_copy_keeps_its_version_whatever_happens_to_the_source(store: ObjectStore) -> None:
+    store.put(BUCKET, "src", b"first version")
+    store.copy(BUCKET, "src", BUCKET, "dst")
+    store.put(BUCKET, "src", b"second version")
+    assert store.get(BUCKET, "dst") == b"first version"
+    assert store.head(BUCKET, "dst").etag == md5(b"first version")
+    store.copy(BUCKET, "src", BUCKET, "dst")  # replaces the copy, atomically
+    assert store.get(BUCKET, "dst") == b"second version"
+    assert store.delete(BUCKET, "src") is True
+    assert store.get(BUCKET, "dst") == b"second version"
+    store.copy(BUCKET, "dst", BUCKET, "src")
+    assert store.delete(BUCKET, "dst") is True
+    assert store.get(BUCKET, "src") == b"second version"
+
+
+def test_copy_if_match_copies_that_version_or_nothing(store: ObjectStore) -> None:
+    old = store.put(BUCKET, "in/a.mp4", b"old bytes")
+    store.copy(BUCKET, "in/a.mp4", BUCKET, "pin/a.mp4", if_match=old.etag)
+    assert store.get(BUCKET, "pin/a.mp4") == b"old bytes"
+    new = store.put(BUCKET, "in/a.mp4", b"new bytes")
+    with pytest.raises(PreconditionFailedError) as caught:
+        store.copy(BUCKET, "in/a.mp4", BUCKET, "pin/b.mp4", if_match=old.etag)
+    message = str(caught.value)
+    assert "'in/a.mp4'" in message and new.etag in message and old.etag in message
+    assert isinstance(caught.value, StorageError)
+    with pytest.raises(PreconditionFailedError):  # an existing destination is left alone
+        store.copy(BUCKET, "in/a.mp4", BUCKET, "pin/a.mp4", if_match=old.etag)
+    assert store.get(BUCKET, "pin/a.mp4") == b"old bytes"
+    assert [o.key for o in store.list(BUCKET, "pin/")] == ["pin/a.mp4"]
+
+
+def test_copy_of_nothing_and_onto_itself_are_refused(store: ObjectStore) -> None:
+    with pytest.raises(NoSuchKeyError, match="'missing'"):
+        store.copy(BUCKET, "missing", BUCKET, "dst")
+    with pytest.raises(NoSuchKeyError):
+        store.copy("no-such-bucket", "k", BUCKET, "dst")
+    store.put(BUCKET, "folder/inside", b"x")
+    with pytest.raises(NoSuchKeyError):
+        store.copy(BUCKET, "folder", BUCKET, "dst")  # a folder is no object
+    with pytest.raises(InvalidKeyError, match="onto itself"):
+        store.copy(BUCKET, "folder/inside", BUCKET, "folder/inside")
+    assert [o.key for o in store.list(BUCKET)] == ["folder/inside"]
+    assert list(store.list("no-such-bucket")) == []

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from reelay.errors import ConfigError, InvalidKeyError, NoSuchKeyError, StorageError
+from reelay.errors import (
+    ConfigError,
+    InvalidKeyError,
+    NoSuchKeyError,
+    PreconditionFailedError,
+    StorageError,
+)
 from reelay.storage import STORE_SCHEMES, open_store
 from reelay.storage._file import FileStore
 
@@ -308,3 +314,55 @@ def test_concurrent_writers_and_readers_never_see_corruption(
     assert final in contents
     assert store.head("bkt", "shared/key").etag == md5(final)
     assert list((store.root / ".reelay-tmp").iterdir()) == []
+
+
+# -- copies ----------------------------------------------------------------------
+
+
+def test_a_copy_is_a_hard_link_that_an_overwrite_leaves_alone(store: FileStore, root: Path) -> None:
+    store.put("bkt", "in/a.mp4", b"the first upload")
+    store.copy("bkt", "in/a.mp4", "bkt", "work/t/source.mp4")
+    source, copy = root / "bkt" / "in" / "a.mp4", root / "bkt" / "work" / "t" / "source.mp4"
+    assert source.stat().st_ino == copy.stat().st_ino  # no bytes copied
+    assert source.stat().st_nlink == 2
+    store.copy("bkt", "in/a.mp4", "bkt", "work/t/source.mp4")  # again: one file, two names
+    assert source.stat().st_nlink == 2
+    store.put("bkt", "in/a.mp4", b"a second upload")  # a rename: a new inode for the key
+    assert source.stat().st_ino != copy.stat().st_ino
+    assert store.get("bkt", "work/t/source.mp4") == b"the first upload"
+    assert store.head("bkt", "work/t/source.mp4").etag == md5(b"the first upload")
+    assert list((root / ".reelay-tmp").iterdir()) == []
+
+
+def test_without_hard_links_a_copy_copies_the_bytes(
+    store: FileStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.put("bkt", "a", b"content" * 1000)
+
+    def no_links(src: object, dst: object, **kwargs: object) -> None:
+        raise PermissionError(1, "Operation not permitted")  # as on a FAT or some FUSE mounts
+
+    monkeypatch.setattr(os, "link", no_links)
+    info = store.copy("bkt", "a", "bkt", "b", if_match=md5(b"content" * 1000))
+    assert (root / "bkt" / "a").stat().st_ino != (root / "bkt" / "b").stat().st_ino
+    assert info.etag == md5(b"content" * 1000) and store.get("bkt", "b") == b"content" * 1000
+    # A corrupt source is refused, not copied.
+    _corrupt_in_place(root / "bkt" / "a", 3, b"XX")
+    with pytest.raises(StorageError, match="'a' in bucket 'bkt' is corrupt"):
+        store.copy("bkt", "a", "bkt", "c")
+    with pytest.raises(NoSuchKeyError):
+        store.copy("bkt", "missing", "bkt", "c")
+    assert [o.key for o in store.list("bkt")] == ["a", "b"]
+    assert list((root / ".reelay-tmp").iterdir()) == []
+
+
+def test_a_file_copied_in_by_hand_is_copied_as_it_is(store: FileStore, root: Path) -> None:
+    store.put("bkt", "k", b"old")
+    replacement = root / "replacement"
+    replacement.write_bytes(b"replaced by hand")
+    os.replace(replacement, root / "bkt" / "k")  # the sidecar still says "old"
+    with pytest.raises(PreconditionFailedError):
+        store.copy("bkt", "k", "bkt", "copy", if_match=md5(b"old"))
+    info = store.copy("bkt", "k", "bkt", "copy", if_match=md5(b"replaced by hand"))
+    assert (info.size, info.etag) == (16, md5(b"replaced by hand"))
+    assert store.get("bkt", "copy") == b"replaced by hand"

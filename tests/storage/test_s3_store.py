@@ -15,8 +15,15 @@ from typing import Any
 
 import boto3
 import pytest
+from boto3.s3.transfer import TransferConfig
 
-from reelay.errors import ConfigError, NoSuchKeyError, StorageError, StorageUnavailableError
+from reelay.errors import (
+    ConfigError,
+    NoSuchKeyError,
+    PreconditionFailedError,
+    StorageError,
+    StorageUnavailableError,
+)
 from reelay.storage import ObjectStore, open_store
 from reelay.storage import _s3 as s3_module
 from reelay.storage._s3 import S3Store
@@ -229,3 +236,44 @@ def test_objects_written_by_other_tools_are_readable(s3_endpoint: str, s3_prefix
 def test_missing_bucket_errors_name_it(s3_store: ObjectStore) -> None:
     with pytest.raises(NoSuchKeyError, match="bucket does not exist"):
         s3_store.get("nowhere", "k")
+
+
+def test_copies_stay_on_the_server_and_keep_the_md5_above_the_part_limit(
+    s3_endpoint: str, s3_prefix: str
+) -> None:
+    data = os.urandom(12 << 20)
+    url = f"s3://{s3_prefix}?endpoint={s3_endpoint}"
+    with open_store(url, **CREDENTIALS) as store:
+        assert isinstance(store, S3Store)
+        store.put("big", "video.bin", data)
+        # The 5 GiB limit of one CopyObject, lowered so that 12 MiB takes 3 parts.
+        store._copy_transfer = TransferConfig(
+            multipart_threshold=5 << 20, multipart_chunksize=5 << 20
+        )
+        info = store.copy("big", "video.bin", "big", "pinned.bin", if_match=md5(data))
+        raw = raw_client(s3_endpoint).head_object(Bucket=f"{s3_prefix}-big", Key="pinned.bin")
+        assert raw["ETag"].strip('"').endswith("-3")  # copied in parts
+        assert (info.size, info.etag) == (12 << 20, md5(data))
+        assert store.get("big", "pinned.bin") == data
+        # S3's own ETag names the version as well: the one S3's notifications carry.
+        again = store.copy("big", "pinned.bin", "big", "again.bin", if_match=raw["ETag"].strip('"'))
+        assert again.etag == md5(data)
+
+
+def test_a_source_replaced_during_its_copy_copies_nothing(
+    s3_endpoint: str, s3_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"s3://{s3_prefix}?endpoint={s3_endpoint}"
+    with open_store(url, **CREDENTIALS) as store:
+        assert isinstance(store, S3Store)
+        old = store.put("bkt", "in/a.mp4", b"old bytes")
+        copy = store._client.copy
+
+        def replaced_first(**kwargs: Any) -> None:
+            store.put("bkt", "in/a.mp4", b"new bytes")  # after the check, before the copy
+            copy(**kwargs)
+
+        monkeypatch.setattr(store._client, "copy", replaced_first)
+        with pytest.raises(PreconditionFailedError, match="replaced while it was being copied"):
+            store.copy("bkt", "in/a.mp4", "bkt", "pin/a.mp4", if_match=old.etag)
+        assert [o.key for o in store.list("bkt")] == ["in/a.mp4"]

@@ -59,8 +59,10 @@ def test_a_title_uploaded_through_the_api_appears_progresses_and_plays(
     chunk0 = next(t for t in tasks if t["label"].startswith("chunk 0 "))
     assert chunks.first.locator(".tl-worker").inner_text() == chunk0["attempts"][0]["worker"]
     page.wait_for_selector("#qc .bars .bar")
-    assert page.locator("#qc .panel").count() == 3  # VMAF, PSNR, bitrate
-    vmaf = page.locator("#qc .panel", has_text="VMAF").locator(".bars span").all_inner_texts()
+    assert page.locator("#qc .panel").count() == 4  # fidelity and display VMAF, PSNR, bitrate
+    vmaf = (
+        page.locator("#qc .panel", has_text="Fidelity VMAF").locator(".bars span").all_inner_texts()
+    )
     assert len(vmaf) == 2 * 2 and all(float(v) > 0 for v in vmaf[1::2])  # two renditions
 
     page.wait_for_selector("#player")

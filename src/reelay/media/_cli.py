@@ -78,6 +78,10 @@ def transcode(
     sys.exit(EXIT_CODES.get(report["status"], 1))
 
 
+def _or_dash(value: Any) -> Any:
+    return "-" if value is None else value
+
+
 def _print_report(report: dict[str, Any]) -> None:
     click.echo(f"title {report['title_id']}: {report['status']}")
     if report.get("error"):
@@ -96,13 +100,16 @@ def _print_report(report: dict[str, Any]) -> None:
             f"{r['width']}x{r['height']}" if r.get("width") else "-",
             r.get("bitrate_kbps") or "-",
             r.get("frames") or "-",
-            r.get("vmaf") if r.get("vmaf") is not None else "-",
-            r.get("psnr") if r.get("psnr") is not None else "-",
+            *(_or_dash(r.get(k)) for k in ("fidelity_vmaf", "psnr", "display_vmaf")),
         )
         for r in report.get("renditions", [])
     ]
     if rows:
-        _table(rows, ("RENDITION", "CODEC", "SIZE", "KBIT/S", "FRAMES", "VMAF", "PSNR"))
+        _table(
+            rows,
+            ("RENDITION", "CODEC", "SIZE", "KBIT/S", "FRAMES", "FIDELITY", "PSNR", "DISPLAY"),
+        )
+
     for kind, where in report.get("outputs", {}).items():
         click.echo(f"  {kind}: {where}")
     timings = report.get("timings", {})

@@ -23,7 +23,8 @@ variable                           meaning                                    de
 =================================  =========================================  =========
 
 Objects of a title ``T`` in the media bucket: ``ingest/...`` (uploads start the
-pipeline), ``work/T/...`` (intermediate), ``published/T/...`` (the published title),
+pipeline), ``work/T/...`` (intermediate; ``work/T/source.EXT`` is the title's snapshot of
+its source bytes, until it settles), ``published/T/...`` (the published title),
 ``quarantine/T/...`` (refused sources) and ``reports/T.json``.
 """
 
@@ -33,6 +34,7 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -70,6 +72,12 @@ class Title:
 
     def work(self, name: str) -> str:
         return f"work/{self.id}/{name}"
+
+    @property
+    def snapshot_key(self) -> str:
+        """The title's own copy of the bytes it started from: what its stages read,
+        whatever is uploaded under its source's key meanwhile."""
+        return self.work(f"source{PurePosixPath(self.key).suffix.lower()[:8]}")
 
     @property
     def published_prefix(self) -> str:

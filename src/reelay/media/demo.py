@@ -39,7 +39,12 @@ def run_media_demo(home: Path | None = None) -> int:
         f"title {report['title_id']}: {report['status']} in {report['timings']['wall_s']:.1f} s"
     )
     for r in report["renditions"]:
-        quality = f", VMAF {r['vmaf']}, PSNR {r['psnr']} dB" if r.get("vmaf") is not None else ""
+        quality = (
+            f", VMAF {r['fidelity_vmaf']} (fidelity) {r['display_vmaf']} (display), "
+            f"PSNR {r['psnr']} dB"
+            if r.get("fidelity_vmaf") is not None
+            else ""
+        )
         size = f" {r['width']}x{r['height']}" if r.get("width") else ""
         click.echo(f"  {r['name']:8} {r['codec']}{size} {r['bitrate_kbps']} kbit/s{quality}")
     if report["status"] != "published":

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,45 @@ def chunk_seek(source: SourceInfo, plan: Plan, start_frame: int) -> float:
     return max(0.0, v.start_s + plan.seconds(start_frame) - margin)
 
 
+def display_size(source: SourceInfo) -> tuple[int, int]:
+    """The size a viewer's screen shows the title at, for display quality: the source's
+    display size, at most 1920x1080 (what VMAF's default model was trained for)."""
+    v = source.video
+    assert v is not None
+    scale = min(1.0, 1920 / max(v.width, v.height), 1080 / min(v.width, v.height))
+    return max(2, round(v.width * scale / 2) * 2), max(2, round(v.height * scale / 2) * 2)
+
+
+def sample_stride(chunk_frames: int, title_frames: int, qc_frames: int) -> int:
+    """Score every Nth frame of a chunk: the chunk's share of ``qc_frames`` spread over
+    it, and at least one frame of every chunk (a bad chunk is found on its own)."""
+    share = max(1, round(qc_frames * chunk_frames / max(1, title_frames)))
+    return max(1, math.ceil(chunk_frames / share))
+
+
+@dataclass(frozen=True)
+class ChunkQuality:
+    """What quality control measured of one chunk of one rendition, on the frames the
+    encode made (decoded again in the same ffmpeg: ffmpeg's loopback decoders).
+
+    *Fidelity* compares the rendition with the source scaled to the rendition's own
+    size (the encoder's very input): did this encode come out right. *Display* compares
+    the rendition upscaled to the display size with the source at that size: what a
+    viewer on a big screen sees (equal to fidelity for a rendition at display size).
+    """
+
+    frames_scored: int
+    vmaf: float
+    vmaf_min: float
+    psnr: float
+    worst_frame: int  # the title's frame number of the lowest fidelity VMAF
+    display_vmaf: float
+    display_vmaf_min: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def encode_chunk(
     src: Path,
     source: SourceInfo,
@@ -103,17 +142,28 @@ def encode_chunk(
     chunk: Chunk,
     renditions: list[Rendition],
     out_dir: Path,
-) -> dict[str, Path]:
-    """Encode one chunk into several renditions from one decode; check each; return paths."""
+    *,
+    qc_frames: int = 0,
+) -> tuple[dict[str, Path], dict[str, ChunkQuality]]:
+    """Encode one chunk into several renditions from one decode; check each; return
+    their paths and, when ``qc_frames`` (the title's frames to score, spread over its
+    chunks) is not 0, their `ChunkQuality`."""
     seek = chunk_seek(source, plan, chunk.start_frame)
-    branches = "".join(f"[s{i}]" for i in range(len(renditions)))
+    display = display_size(source)
+    # Display quality needs the source at display size where a rendition is smaller.
+    upscaled = [r for r in renditions if (r.width, r.height) != display] if qc_frames else []
+    branches = "".join(f"[s{i}]" for i in range(len(renditions))) + ("[sd]" if upscaled else "")
     prepare = prepare_filter(plan, source, start_frame=chunk.start_frame, seek_s=seek)
-    graph = [f"[0:v:0]{prepare},split={len(renditions)}{branches}"]
+    count = len(renditions) + (1 if upscaled else 0)
+    # The chunk's frames and no more: the encoders stop at -frames:v, but what QC
+    # compares them with would run on to the end of the source.
+    graph = [f"[0:v:0]{prepare},trim=end_frame={chunk.frames},split={count}{branches}"]
     outputs: list[str] = []
     paths: dict[str, Path] = {}
     for i, r in enumerate(renditions):
+        keep = f",split=2[v{i}][r{i}]" if qc_frames else f"[v{i}]"
         graph.append(
-            f"[s{i}]scale={r.width}:{r.height}:flags=bicubic,setsar={r.sar}:max=100000[v{i}]"
+            f"[s{i}]scale={r.width}:{r.height}:flags=bicubic,setsar={r.sar}:max=100000{keep}"
         )
         path = out_dir / f"{r.name}.mp4"
         paths[r.name] = path
@@ -121,13 +171,93 @@ def encode_chunk(
             "-map", f"[v{i}]", "-an", "-sn", "-dn", "-frames:v", str(chunk.frames),
             *video_codec_args(r, plan.segment_frames), str(path),
         ]  # fmt: skip
+    logs: dict[str, tuple[Path, Path | None]] = {}
+    stride = 1
+    if qc_frames:
+        stride = sample_stride(chunk.frames, plan.frames, qc_frames)
+        pick = f"select='not(mod(n,{stride}))'"
+        analysis, maps = _quality_graph(renditions, upscaled, display, pick, out_dir, logs)
+        if upscaled:
+            w, h = display
+            n = len(upscaled)
+            graph.append(
+                f"[sd]scale={w}:{h}:flags=bicubic,setsar=1,{pick},split={n}"
+                + "".join(f"[ds{i}]" for i in range(n))
+            )
+        for i in range(len(renditions)):
+            outputs += ["-dec", f"{i}:0"]
+        outputs += ["-filter_complex", ";".join(analysis), *maps, "-f", "null", "-"]
     run_ffmpeg(
         [*source_input(src, seek_s=seek), "-filter_complex", ";".join(graph), *outputs],
         input=f"{src.name} chunk {chunk.index}",
     )
     for r in renditions:
         check_video(paths[r.name], chunk.frames, plan, what=f"chunk {chunk.index} of {r.name}")
-    return paths
+    quality = {
+        name: _chunk_quality(*log, first_frame=chunk.start_frame, stride=stride)
+        for name, log in logs.items()
+    }
+    return paths, quality
+
+
+def _quality_graph(
+    renditions: list[Rendition],
+    upscaled: list[Rendition],
+    display: tuple[int, int],
+    pick: str,
+    work: Path,
+    logs: dict[str, tuple[Path, Path | None]],
+) -> tuple[list[str], list[str]]:
+    """The filters that score each encoded rendition (``[dec:i]``, its loopback decode)
+    against the encoder's input (``[r{i}]``) and, upscaled, against the source at display
+    size (``[ds{j}]``), on the picked frames; the maps that send them to a null output."""
+    w, h = display
+    graph: list[str] = []
+    maps: list[str] = []
+    for i, r in enumerate(renditions):
+        fidelity = work / f"{r.name}.fidelity.json"
+        up = upscaled.index(r) if r in upscaled else None
+        split = f",split=2[d{i}][u{i}]" if up is not None else f"[d{i}]"
+        graph += [
+            f"[dec:{i}]{pick},setsar=1{split}",
+            f"[r{i}]{pick},setsar=1[t{i}]",
+            f"[d{i}][t{i}]libvmaf=feature=name=psnr:log_fmt=json:"
+            f"shortest=1:log_path={fidelity.as_posix()}[q{i}]",
+        ]
+        maps += ["-map", f"[q{i}]"]
+        shown = None
+        if up is not None:
+            shown = work / f"{r.name}.display.json"
+            graph += [
+                f"[u{i}]scale={w}:{h}:flags=bicubic,setsar=1[U{i}]",
+                f"[U{i}][ds{up}]libvmaf=log_fmt=json:shortest=1:log_path={shown.as_posix()}[p{i}]",
+            ]
+            maps += ["-map", f"[p{i}]"]
+        logs[r.name] = (fidelity, shown)
+    return graph, maps
+
+
+def _chunk_quality(
+    fidelity: Path, shown: Path | None, *, first_frame: int, stride: int
+) -> ChunkQuality:
+    frames = json.loads(fidelity.read_text())["frames"]
+    fidelity.unlink()
+    vmaf = [f["metrics"]["vmaf"] for f in frames]
+    psnr = [f["metrics"]["psnr_y"] for f in frames]
+    display = vmaf
+    if shown is not None:
+        display = [f["metrics"]["vmaf"] for f in json.loads(shown.read_text())["frames"]]
+        shown.unlink()
+    worst = min(range(len(vmaf)), key=vmaf.__getitem__) if vmaf else 0
+    return ChunkQuality(
+        frames_scored=len(vmaf),
+        vmaf=round(sum(vmaf) / len(vmaf), 2) if vmaf else 0.0,
+        vmaf_min=round(min(vmaf), 2) if vmaf else 0.0,
+        psnr=round(sum(psnr) / len(psnr), 2) if psnr else 0.0,
+        worst_frame=first_frame + worst * stride,
+        display_vmaf=round(sum(display) / len(display), 2) if display else 0.0,
+        display_vmaf_min=round(min(display), 2) if display else 0.0,
+    )
 
 
 def encode_audio(src: Path, source: SourceInfo, output: AudioOutput, path: Path) -> Path:
@@ -329,8 +459,7 @@ def measure_quality(
     """
     v = source.video
     assert v is not None
-    scale = min(1.0, 1920 / max(v.width, v.height), 1080 / min(v.width, v.height))
-    w, h = max(2, round(v.width * scale / 2) * 2), max(2, round(v.height * scale / 2) * 2)
+    w, h = display_size(source)
     subsample = max(1, math.ceil(plan.frames / max_frames))
     log = work / f"{rendition_path.stem}.vmaf.json"
     threads = os.cpu_count() or 1

@@ -25,6 +25,15 @@ a stage and a percent.
 
 Errors name the source by its object key (``s3://bucket/key``), never by the worker's
 local copy of it.
+
+A title is pinned to the bytes it started from: its first stage copies them inside the
+store (`Title.snapshot_key`: S3 copies on the server, a directory makes a hard link),
+checked against the etag of the upload's event, and every stage reads that copy. So an
+upload of other bytes under the same key while a title runs is another title, and
+changes nothing of this one; if the key holds other bytes before the title could copy
+its own, the title fails with ``REPLACED`` (its bytes are gone). The copy is deleted
+when the title is published, held or refused; a failed title keeps it, so that a
+redrive goes on from the same bytes.
 """
 
 from __future__ import annotations
@@ -42,19 +51,26 @@ from pathlib import Path
 from typing import Any
 
 from reelay.client import Client, default_client
-from reelay.errors import InvalidEventError, NoSuchKeyError, SourceRejectedError
+from reelay.errors import (
+    InvalidEventError,
+    NoSuchKeyError,
+    PreconditionFailedError,
+    SourceRejectedError,
+)
 from reelay.idempotency import once
 from reelay.media import encode as enc
 from reelay.media import per_title
 from reelay.media._records import load
-from reelay.media.config import SOURCE, MediaConfig, Title, env_number
+from reelay.media.config import SOURCE, MediaConfig, Title, env_number, title_id_for
 from reelay.media.ladder import Ladder
 from reelay.media.package import Track
 from reelay.media.package import package as write_package
-from reelay.media.plan import Chunk, Plan, make_plan
+from reelay.media.plan import Chunk, Plan, Rendition, make_plan
 from reelay.media.probe import SourceInfo, probe
 from reelay.media.progress import STAGE_OF, part_of_encode, work
+from reelay.media.quality import QUALITY_FIGURES, rendition_quality
 from reelay.media.rules import evaluate
+from reelay.media.seams import seam_faults
 from reelay.runtime._scratch import cache_root, trim_cache
 
 # -- helpers ---------------------------------------------------------------------------
@@ -120,19 +136,21 @@ def _workdir() -> Iterator[Path]:
 
 
 def _source_file(client: Client, title: Title) -> Path:
-    """The source as a local file, fetched once per machine and title. The machine's
-    source cache is bounded (``REELAY_SOURCE_CACHE_GB``, default 20): a fetch makes
-    room by dropping the sources least recently used."""
+    """The title's source bytes (its snapshot, `_pin_source`) as a local file, fetched
+    once per machine and title. The machine's source cache is bounded
+    (``REELAY_SOURCE_CACHE_GB``, default 20): a fetch makes room by dropping the sources
+    least recently used."""
     cache = _source_cache(client, title)
-    path = cache / f"source{Path(title.key).suffix.lower()[:8]}"
+    path = cache / Path(title.snapshot_key).name
     if path.exists():
         with contextlib.suppress(OSError):
             os.utime(cache)  # used: the last to go
     else:
+        _pin_source(client, title)
         # Fetched outside the cache directory, then renamed in: a title that fails
         # meanwhile removes that directory (`_drop_source`) under a sibling's download.
         with _workdir() as tmp:
-            client.download(title.bucket, title.key, tmp / path.name)
+            client.download(title.bucket, title.snapshot_key, tmp / path.name)
             cache.mkdir(parents=True, exist_ok=True)
             # A rename where the scratch shares the home's file system (under the
             # runtime it does), else a copy and a rename within the cache.
@@ -144,9 +162,48 @@ def _source_file(client: Client, title: Title) -> Path:
     return path
 
 
-def _drop_source(client: Client, title: Title) -> None:
-    """Forget the cached source once the title is settled (published, held, refused, failed)."""
+def _pin_source(client: Client, title: Title) -> None:
+    """Make the title's snapshot of its source bytes, unless it has one: a copy inside
+    the store of the upload's key, if the key still holds the bytes of the upload's
+    event (its etag). `SourceRejectedError` ``REPLACED`` if it holds others by now: they
+    are another upload's, another title's."""
+    with contextlib.suppress(NoSuchKeyError):
+        client.head_object(title.bucket, title.snapshot_key)
+        return
+    try:
+        client.copy_object(
+            title.bucket, title.key, title.bucket, title.snapshot_key, if_match=title.etag
+        )
+    except PreconditionFailedError:
+        try:
+            other = title_id_for(title.key, client.head_object(title.bucket, title.key).etag)
+        except NoSuchKeyError:
+            other = "since deleted"
+        raise SourceRejectedError(
+            "REPLACED",
+            f"{title.url} was overwritten before this title could copy its bytes: it holds "
+            f"another upload now, another title ({other}); the bytes of this upload "
+            f"(etag {title.etag}) are gone",
+        ) from None
+
+
+def _drop_source(client: Client, title: Title, *, keep_snapshot: bool = False) -> None:
+    """Forget the title's source once the title is settled (published, held, refused):
+    its snapshot in the store and this machine's cached copy. A failed title keeps its
+    snapshot (``keep_snapshot``): a redrive of its parts goes on from the same bytes."""
+    if not keep_snapshot:
+        client.delete_object(title.bucket, title.snapshot_key)
     shutil.rmtree(_source_cache(client, title), ignore_errors=True)
+
+
+def _settled(client: Client, title: Title) -> bool:
+    """Whether the title was published, held or refused already (its report says so):
+    an upload of the same bytes again, or a late delivery, has nothing left to do."""
+    try:
+        report = json.loads(client.get_object(title.bucket, title.report_key))
+    except NoSuchKeyError:
+        return False
+    return isinstance(report, dict) and report.get("status") in ("published", "held", "rejected")
 
 
 def _source_cache(client: Client, title: Title) -> Path:
@@ -188,10 +245,17 @@ def inspect(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for record in event["Records"]:
         title = Title.from_s3_record(record)
         started = time.time()
+        if _settled(client, title):  # and its snapshot gone: not to be made again
+            out[title.id] = "settled"
+            continue
         try:
             src = _source_file(client, title)
         except NoSuchKeyError:  # moved to quarantine by an earlier delivery of this event
             out[title.id] = "gone"
+            continue
+        except SourceRejectedError as exc:  # REPLACED: not this upload's bytes
+            _fail(client, title, "inspect", {"code": exc.code, "message": str(exc)}, "replaced")
+            out[title.id] = "replaced"
             continue
         _started(client, title, "inspect", context)
         try:
@@ -228,10 +292,14 @@ def _announcer(client: Client, title: Title, config: MediaConfig, source: Source
 def _reject(client: Client, title: Title, exc: SourceRejectedError, started: float) -> None:
     def effect() -> bool:
         target = f"{title.quarantine_prefix}{Path(title.key).name}"
-        with _workdir() as tmp:
-            client.download(title.bucket, title.key, tmp / "source")
-            client.put_object(title.bucket, target, tmp / "source")
-        client.delete_object(title.bucket, title.key)
+        _pin_source(client, title)
+        client.copy_object(title.bucket, title.snapshot_key, title.bucket, target)
+        # The upload goes, unless the key holds another upload's bytes by now (that one
+        # is another title). S3 has no conditional delete: a put in between these two
+        # calls would be deleted too.
+        with contextlib.suppress(NoSuchKeyError):
+            if client.head_object(title.bucket, title.key).etag == title.etag:
+                client.delete_object(title.bucket, title.key)
         error = {"code": exc.code, "message": str(exc)}
         report = _base_report(title, "rejected") | {
             "error": error,
@@ -341,9 +409,11 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.time()
     src = _source_file(client, title)
     with _workdir() as tmp:
-        paths = enc.encode_chunk(src, source, the_plan, chunk, renditions, tmp)
-        for name, path in paths.items():
-            client.put_object(title.bucket, _chunk_key(title, name, chunk.index), path)
+        paths, quality = enc.encode_chunk(
+            src, source, the_plan, chunk, renditions, tmp, qc_frames=config.qc_frames
+        )
+        for r in renditions:
+            _store_chunk(client, title, the_plan, chunk, r.name, paths[r.name], quality.get(r.name))
     _save(
         client,
         title,
@@ -378,6 +448,68 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _chunk_key(title: Title, rendition: str, index: int) -> str:
     return title.work(f"chunks/{rendition}/{index:05d}.mp4")
+
+
+def _chunk_record(rendition: str, index: int) -> str:
+    """What the encode measured of a chunk, and the ETag of the chunk it measured."""
+    return f"qc/chunks/{rendition}/{index:05d}.json"
+
+
+def _store_chunk(
+    client: Client,
+    title: Title,
+    the_plan: Plan,
+    chunk: Chunk,
+    rendition: str,
+    path: Path,
+    quality: enc.ChunkQuality | None,
+) -> None:
+    info = client.put_object(title.bucket, _chunk_key(title, rendition, chunk.index), path)
+    _save(
+        client,
+        title,
+        _chunk_record(rendition, chunk.index),
+        {
+            "chunk": chunk.index,
+            "start_s": round(the_plan.seconds(chunk.start_frame), 3),
+            "end_s": round(the_plan.seconds(chunk.start_frame + chunk.frames), 3),
+            "etag": info.etag,
+            "quality": quality.as_dict() if quality is not None else None,
+        },
+    )
+
+
+def _checked_chunk(
+    client: Client, title: Title, config: MediaConfig, source: SourceInfo, the_plan: Plan,
+    rendition: Rendition, chunk: Chunk, path: Path,
+) -> None:  # fmt: skip
+    """Fetch a chunk to ``path``, the very bytes its encode measured; a chunk that is
+    missing or changed since is encoded again, here, on its own (and measured again)."""
+    where = f"{rendition.name} chunk {chunk.index} ({_span(the_plan, chunk)})"
+    try:
+        record = _load(client, title, _chunk_record(rendition.name, chunk.index))
+        info = client.download(title.bucket, _chunk_key(title, rendition.name, chunk.index), path)
+    except NoSuchKeyError:
+        problem = "is missing"
+    else:
+        if info.etag == record.get("etag"):
+            return
+        problem = "changed after its encode measured it"
+    _emit(client, "Media Chunk Re-encoded", title, rendition=rendition.name, chunk=chunk.index,
+          reason=f"{where} {problem}")  # fmt: skip
+    with _workdir() as tmp:
+        paths, quality = enc.encode_chunk(
+            _source_file(client, title), source, the_plan, chunk, [rendition], tmp,
+            qc_frames=config.qc_frames,
+        )  # fmt: skip
+        _store_chunk(client, title, the_plan, chunk, rendition.name, paths[rendition.name],
+                     quality.get(rendition.name))  # fmt: skip
+        shutil.move(paths[rendition.name], path)
+
+
+def _span(the_plan: Plan, chunk: Chunk) -> str:
+    start = the_plan.seconds(chunk.start_frame)
+    return f"{start:.2f}-{the_plan.seconds(chunk.start_frame + chunk.frames):.2f} s"
 
 
 def _assemble_barrier(title: Title, rendition: str) -> str:
@@ -465,7 +597,7 @@ def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
         parts = []
         for c in the_plan.chunks:
             part = tmp / f"{c.index:05d}.mp4"
-            client.download(title.bucket, _chunk_key(title, r.name, c.index), part)
+            _checked_chunk(client, title, config, source, the_plan, r, c, part)
             parts.append(part)
         path = enc.concatenate(parts, tmp / f"{r.name}.mp4")
         stats = enc.check_video(path, the_plan.frames, the_plan, what=f"rendition {r.name}")
@@ -531,6 +663,13 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
             client.download(title.bucket, title.work(f"subtitles/subs_{t}.vtt"), path)
             lang = next(s.language for s in source.subtitles if s.track == t)
             tracks.append(Track(f"subs_{t}", "subtitles", path, language=lang))
+        # What is packaged is what the report describes: each track's own stream, as
+        # found in the file (not as its encode left it: a file may have changed since).
+        measured = {
+            t.name: _stats(enc.stream_stats(t.path, t.kind))
+            for t in tracks
+            if t.kind in ("video", "audio")
+        }
         out = tmp / "package"
         out.mkdir()
         outputs = write_package(
@@ -553,6 +692,7 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "finished": time.time(),
             "outputs": outputs,
             "files": [f.name for f in files],
+            "tracks": measured,
         },
     )
     entries = [_event("Media QC Requested", title, rendition=r.name) for r in the_plan.renditions]
@@ -561,6 +701,10 @@ def package(event: dict[str, Any], context: Any) -> dict[str, Any]:
         once(f"media:qc-requested:{title.id}", lambda: len(client.put_events(entries)))
     _arrive_publish(client, title, the_plan, "package")
     return {"files": len(files)}
+
+
+def _stats(stats: enc.StreamStats) -> dict[str, Any]:
+    return asdict(stats) | {"bitrate_kbps": stats.bitrate_kbps}
 
 
 def _arrive_publish(client: Client, title: Title, the_plan: Plan, part: str) -> None:
@@ -573,7 +717,9 @@ def _arrive_publish(client: Client, title: Title, the_plan: Plan, part: str) -> 
 
 
 def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """VMAF and PSNR of one rendition against the source (sampled on long titles)."""
+    """One rendition's quality, from what its encodes measured chunk by chunk (the
+    encodes scored their own output as they made it), and its seams (`seam_faults`:
+    the frames on either side of each chunk boundary against the source's)."""
     client = default_client()
     title = _title(event)
     config, source, the_plan = _job(client, title)
@@ -582,17 +728,18 @@ def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.time()
     scores: dict[str, Any] = {}
     if config.qc_frames > 0:
+        chunks = [
+            _load(client, title, _chunk_record(name, c.index)) | {"chunk": c.index}
+            for c in the_plan.chunks
+        ]
+        scores = rendition_quality(chunks)
+        rendition = the_plan.rendition(name)
         with _workdir() as tmp:
             path = tmp / f"{name}.mp4"
             client.download(title.bucket, title.work(f"renditions/{name}.mp4"), path)
-            scores = enc.measure_quality(
-                path,
-                _source_file(client, title),
-                source,
-                the_plan,
-                max_frames=config.qc_frames,
-                work=tmp,
-            )
+            start = _load(client, title, f"renditions/{name}.json")["start_s"]
+            src = _source_file(client, title)
+            scores["seam_faults"] = seam_faults(path, start, src, source, the_plan, rendition, tmp)
     _save(
         client,
         title,
@@ -601,7 +748,7 @@ def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     _finished(client, title, "qc", f"qc:{name}", work(config, source, the_plan))
     _arrive_publish(client, title, the_plan, f"qc:{name}")
-    return {"rendition": name, **scores}
+    return {"rendition": name, **{k: v for k, v in scores.items() if k != "chunks"}}
 
 
 def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -674,22 +821,27 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "code": response.get("errorType", "Failed"),
         "message": f"{function} failed on {title.url}: {reason}",
     }
-    stage = STAGE_OF.get(function, function)
+    # The failed part's redrive round: a title redriven that fails again says so again.
+    redrives = _redrives(client, event.get("requestContext", {}).get("requestId"))
+    _fail(client, title, STAGE_OF.get(function, function), error, str(redrives), redrive=redrives)
+    return {"title_id": title.id, "error": error}
+
+
+def _fail(
+    client: Client, title: Title, stage: str, error: dict[str, str], occasion: str, **extra: Any
+) -> None:
+    """Mark the title failed: its report, then ``Media Title Failed`` once per ``occasion``
+    (however many parts fail and however often this is delivered)."""
     report = _base_report(title, "failed") | {"error": error}
     client.put_object(title.bucket, title.report_key, json.dumps(report, indent=1).encode())
 
-    # The failed part's redrive round: a title redriven that fails again says so again.
-    redrives = _redrives(client, event.get("requestContext", {}).get("requestId"))
-
     def announce() -> bool:
         _emit(client, "Media Title Failed", title, error=error)
-        _state(client, title, "ERROR", stage, error=error, redrive=redrives)
+        _state(client, title, "ERROR", stage, error=error, **extra)
         return True
 
-    # Once per round, however many parts fail and however often this is delivered.
-    once(f"media:failed:{title.id}:{redrives}", announce)
-    _drop_source(client, title)
-    return {"title_id": title.id, "error": error}
+    once(f"media:failed:{title.id}:{occasion}", announce)
+    _drop_source(client, title, keep_snapshot=True)
 
 
 # -- per-title ladders: trial encodes of samples, the hull, the title's own ladder -------
@@ -879,12 +1031,26 @@ def _report(
             return {}
         return value if isinstance(value, dict) else {}
 
+    listing = maybe("package.json")
+    packaged = listing.get("tracks", {})
+
+    def measured(name: str, record: str) -> dict[str, Any]:
+        """A track as packaged, else as its encode recorded it."""
+        return packaged.get(name) or maybe(record)
+
+    audio_spans = [
+        (a["start_s"], a["start_s"] + a["duration_s"])
+        for a in (measured(o.name, f"audio/{o.name}.json") for o in the_plan.audio)
+        if a
+    ]
     renditions = []
     for r in the_plan.renditions:
-        stats, scores = maybe(f"renditions/{r.name}.json"), maybe(f"qc/{r.name}.json")
-        audio_durations = [maybe(f"audio/{a.name}.json").get("duration_s") for a in the_plan.audio]
+        stats, scores = measured(r.name, f"renditions/{r.name}.json"), maybe(f"qc/{r.name}.json")
         drifts = [
-            abs(d - stats["duration_s"]) * 1000 for d in audio_durations if d is not None and stats
+            max(abs(start - stats["start_s"]), abs(end - stats["start_s"] - stats["duration_s"]))
+            * 1000
+            for start, end in audio_spans
+            if stats
         ]
         renditions.append(
             {
@@ -896,14 +1062,15 @@ def _report(
                 "bitrate_kbps": round(stats.get("bitrate_kbps", 0), 1) or None,
                 "frames": stats.get("frames"),
                 "duration_s": stats.get("duration_s"),
-                "vmaf": scores.get("vmaf"),
-                "psnr": scores.get("psnr"),
+                **{k: scores.get(k) for k in QUALITY_FIGURES},
+                "chunks": scores.get("chunks", []),
+                "seam_faults": scores.get("seam_faults"),
                 "present": bool(stats),
                 "av_drift_ms": round(max(drifts), 1) if drifts else None,
             }
         )
     for a in the_plan.audio:
-        stats = maybe(f"audio/{a.name}.json")
+        stats = measured(a.name, f"audio/{a.name}.json")
         renditions.append(
             {
                 "name": a.name,
@@ -917,8 +1084,7 @@ def _report(
                 "frames": None,
                 "width": None,
                 "height": None,
-                "vmaf": None,
-                "psnr": None,
+                **dict.fromkeys(QUALITY_FIGURES),
             }
         )
     stages: dict[str, list[float]] = {}
@@ -930,7 +1096,6 @@ def _report(
                 span += [record["started"], record["finished"]]
     timings = {stage: round(max(s) - min(s), 3) for stage, s in stages.items()}
     first = min((min(s) for s in stages.values()), default=time.time())
-    listing = maybe("package.json")
     outputs = {
         kind: f"s3://{title.bucket}/{title.published_prefix}{rel}"
         for kind, rel in listing.get("outputs", {}).items()

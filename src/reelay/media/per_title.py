@@ -10,8 +10,8 @@ ladder (Netflix's per-title encoding) measures the title first:
    height (the ladder's candidates up to the source's own size, and that size: never
    upscaled) and every trial CRF, with the pipeline's own preparation and encoder
    options (`reelay.media.encode`); each trial is scored by display VMAF (the encode
-   upscaled to the source's display size, at most 1080p: what QC measures). One task
-   per codec and height, its CRFs sharing one decode.
+   upscaled to the source's display size, at most 1080p: what QC reports), in the same
+   ffmpeg as the encode. One task per codec and height, its CRFs sharing one decode.
 3. **Hull** (`hull`): each height's trials are a curve; `between` adds its points at
    every whole CRF between two trial CRFs (bitrate geometric, VMAF linear in CRF: a
    trial grid a few CRFs apart is too coarse to pick from, its neighbouring points
@@ -195,9 +195,9 @@ def run_trials(
     work: Path,
 ) -> list[Point]:
     """Encode the sample (``windows`` of the source) at each rung of ``ladder``
-    (`trial_ladder`: one height, several CRFs) from one decode, as the pipeline encodes a
-    chunk, and score each by display VMAF (at most ``trial_frames`` frames, evenly
-    sampled), as QC does."""
+    (`trial_ladder`: one height, several CRFs) as the pipeline encodes a chunk: from one
+    decode, each encode decoded again in the same ffmpeg and scored by display VMAF on
+    ``trial_frames`` frames spread over the sample (`encode.encode_chunk`)."""
     clock = make_plan("trials", source, ladder)  # the title's frame rate and segments
     sample_path = make_sample(src, source, clock, windows, work / "sample.mp4")
     sample = probe(sample_path, Limits(), name="the sample")
@@ -205,26 +205,26 @@ def run_trials(
     if len(trial_plan.chunks) != 1:
         raise ChunkCheckError(f"the sample of {src.name} is not one chunk of video")
     renditions = list(trial_plan.renditions)
-    paths = enc.encode_chunk(
-        sample_path, sample, trial_plan, trial_plan.chunks[0], renditions, work
+    paths, quality = enc.encode_chunk(
+        sample_path,
+        sample,
+        trial_plan,
+        trial_plan.chunks[0],
+        renditions,
+        work,
+        qc_frames=trial_frames,
     )
-    points = []
-    for r in renditions:
-        stats = enc.stream_stats(paths[r.name])
-        scores = enc.measure_quality(
-            paths[r.name], sample_path, sample, trial_plan, max_frames=trial_frames, work=work
+    return [
+        Point(
+            r.rung.codec,
+            r.rung.height,
+            f"{r.width}x{r.height}",
+            r.rung.crf,
+            round(enc.stream_stats(paths[r.name]).bitrate_kbps, 1),
+            quality[r.name].display_vmaf,
         )
-        points.append(
-            Point(
-                r.rung.codec,
-                r.rung.height,
-                f"{r.width}x{r.height}",
-                r.rung.crf,
-                round(stats.bitrate_kbps, 1),
-                scores["vmaf"],
-            )
-        )
-    return points
+        for r in renditions
+    ]
 
 
 # -- 3. hull ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from reelay.media.config import MediaConfig
+from reelay.media.encode import display_size
 from reelay.media.plan import Plan
 from reelay.media.probe import SourceInfo
 
@@ -64,10 +65,24 @@ def _parts(config: MediaConfig, source: SourceInfo, plan: Plan) -> Iterator[tupl
     codecs = {r.name: r.rung.codec for r in plan.renditions}
     # Inspect demuxes the whole source; scene detection decodes it.
     yield "plan", 2 * _TASK + plan.frames * src * (0.05 + (2.0 if config.scenes else 0.0))
+    display = math.prod(display_size(source)) / 1e6 if v else 0.0
     for c in plan.chunks:
+        # Quality control is part of each encode: its output decoded again, and the
+        # sampled frames scored at its size and, upscaled, at the display size.
+        share = c.frames / max(1, plan.frames)
+        scored = config.qc_frames * share if config.qc_frames > 0 else 0.0
         for g in plan.groups:
             outputs = sum(sizes[n] * _ENCODE.get(codecs[n], 20.0) for n in g)
-            yield part_of_encode(c.index, g), _TASK + c.frames * (src * _DECODE + outputs)
+            checks = (
+                sum(
+                    c.frames * sizes[n] * _DECODE
+                    + scored * ((sizes[n] + display) * _VMAF + display * _SCALE)
+                    for n in g
+                )
+                if scored
+                else 0.0
+            )
+            yield part_of_encode(c.index, g), _TASK + c.frames * (src * _DECODE + outputs) + checks
     for a in plan.audio:
         yield f"audio:{a.name}", _TASK + _AUDIO_PER_S * source.duration_s
     yield "subtitles", _TASK * (1 + len(plan.subtitles))
@@ -75,18 +90,8 @@ def _parts(config: MediaConfig, source: SourceInfo, plan: Plan) -> Iterator[tupl
         yield f"assemble:{name}", _TASK + plan.frames * size * 0.1
     smallest = min(sizes.values(), default=0.0)
     yield "package", 4 * _TASK + plan.frames * (smallest * _DECODE + 0.05 * sum(sizes.values()))
-    # QC decodes the source and the rendition whole, scales both to the source's size
-    # (at most 1080p) and scores the sampled frames.
-    scale = min(1.0, 1920 / max(v.width, v.height), 1080 / min(v.width, v.height)) if v else 1.0
-    qc_size = src * scale * scale
-    scored = (
-        math.ceil(plan.frames / max(1, math.ceil(plan.frames / config.qc_frames)))
-        if config.qc_frames > 0
-        else 0
-    )
-    for name, size in sizes.items():
-        full = plan.frames * (src * _DECODE + 2 * qc_size * _SCALE + size * _DECODE)
-        yield f"qc:{name}", _TASK + ((full + scored * qc_size * _VMAF) if scored else 0.0)
+    for name in sizes:  # QC folds what the encodes measured
+        yield f"qc:{name}", _TASK
     yield "publish", 2 * _TASK
 
 

@@ -8,15 +8,21 @@
       frames_match: true              # each rendition has the source's frame count
       duration_tolerance_frames: 1    # each rendition lasts as long as the source, +- N frames
       av_sync_ms: 100                 # audio and video start together and end within N ms
-      min_vmaf_top: 80                # the top rendition's VMAF
-      min_vmaf: 0                     # every rendition's VMAF
-      min_psnr: 0                     # every rendition's PSNR-Y, dB
+      seams: true                     # no frame repeated or skipped at a chunk boundary
+      min_fidelity: 60                # every chunk's fidelity VMAF (did the encode come out right)
+      min_psnr: 0                     # every rendition's fidelity PSNR-Y, dB
+      min_display_vmaf: 0             # every rendition's display VMAF (upscaled to the display)
+      min_display_vmaf_top: 0         # the top rendition's display VMAF
 
 Every key is optional; an absent key is not checked. `evaluate` returns the reasons a
-title is held (empty: publish). The VMAF and PSNR rules are skipped when quality control is
-turned off (``REELAY_MEDIA_QC_FRAMES=0``). ``frames_match`` applies to constant-frame-rate sources;
-a variable-frame-rate source is judged by duration. `load_rules` takes ``default`` or a
-path and raises `LadderError` naming every problem.
+title is held (empty: publish); a reason about a chunk names the rendition, the chunk
+and its time span. *Fidelity* measures an encode against the source scaled to the
+rendition's own size, so a low rung a user chose on purpose is not held for being low;
+*display* quality (what a big screen shows) is reported and may be demanded. The quality
+rules are skipped when quality control is off (``REELAY_MEDIA_QC_FRAMES=0``).
+``frames_match`` applies to constant-frame-rate sources; a variable-frame-rate source is
+judged by duration. `load_rules` takes ``default`` or a path and raises `LadderError`
+naming every problem.
 """
 
 from __future__ import annotations
@@ -34,18 +40,24 @@ REQUIRE_KEYS = (
     "av_sync_ms",
     "duration_tolerance_frames",
     "frames_match",
+    "min_display_vmaf",
+    "min_display_vmaf_top",
+    "min_fidelity",
     "min_psnr",
-    "min_vmaf",
-    "min_vmaf_top",
     "renditions_complete",
+    "seams",
 )
-BOOLEAN_KEYS = ("frames_match", "renditions_complete")
+# Keys of reelay before fidelity and display quality were told apart (their VMAF was
+# display quality): a rule file that names one is told what to write instead.
+RENAMED = {"min_vmaf": "min_display_vmaf", "min_vmaf_top": "min_display_vmaf_top"}
+BOOLEAN_KEYS = ("frames_match", "renditions_complete", "seams")
 RANGES = {
     "av_sync_ms": (0, 10000),
     "duration_tolerance_frames": (0, 1000),
+    "min_display_vmaf": (0, 100),
+    "min_display_vmaf_top": (0, 100),
+    "min_fidelity": (0, 100),
     "min_psnr": (0, 100),
-    "min_vmaf": (0, 100),
-    "min_vmaf_top": (0, 100),
 }
 
 
@@ -54,11 +66,13 @@ class Rules:
     name: str = "default"
     renditions_complete: bool = True
     frames_match: bool = True
+    seams: bool = True
     duration_tolerance_frames: float | None = 1
     av_sync_ms: float | None = 100
-    min_vmaf_top: float | None = 80
-    min_vmaf: float | None = None
+    min_fidelity: float | None = 60
     min_psnr: float | None = None
+    min_display_vmaf: float | None = None
+    min_display_vmaf_top: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,7 +97,16 @@ def parse_rules(doc: Any, *, source: str = "<rules>") -> Rules:
         raise LadderError(problems.items)
     problems.unknown_keys("", doc, RULE_KEYS)
     require = doc.get("require") or {}
-    problems.unknown_keys("require", require, REQUIRE_KEYS)
+    for old, new in RENAMED.items():
+        if old in require:
+            problems.add(
+                f"require.{old}",
+                f"is now {new} (display quality); fidelity, each chunk against the source "
+                "at the rendition's size, is min_fidelity",
+            )
+    problems.unknown_keys(
+        "require", {k: v for k, v in require.items() if k not in RENAMED}, REQUIRE_KEYS
+    )
     values: dict[str, Any] = {k: None for k in RANGES} | {k: False for k in BOOLEAN_KEYS}
     for key, value in require.items():
         if key in BOOLEAN_KEYS:
@@ -121,19 +144,15 @@ def evaluate(rules: Rules, report: dict[str, Any]) -> list[str]:
                     f"{r['name']}: lasts {r['duration_s']:.3f} s, the source "
                     f"{source['duration_s']:.3f} s ({off:.1f} frames apart)"
                 )
-        vmaf, psnr = r.get("vmaf"), r.get("psnr")
-        if not quality:
-            continue
-        if rules.min_vmaf is not None and (vmaf is None or vmaf < rules.min_vmaf):
-            reasons.append(f"{r['name']}: VMAF {vmaf} is below {rules.min_vmaf:g}")
-        if rules.min_psnr is not None and (psnr is None or psnr < rules.min_psnr):
-            reasons.append(f"{r['name']}: PSNR {psnr} dB is below {rules.min_psnr:g}")
-    if rules.min_vmaf_top is not None and video and quality:
+        if quality:
+            reasons += _quality_reasons(rules, r)
+    if rules.min_display_vmaf_top is not None and video and quality:
         top = max(video, key=lambda r: (r.get("height") or 0, r.get("bitrate_kbps") or 0))
-        if top.get("vmaf") is None or top["vmaf"] < rules.min_vmaf_top:
+        shown = top.get("display_vmaf")
+        if shown is None or shown < rules.min_display_vmaf_top:
             reasons.append(
-                f"top rendition {top['name']}: VMAF {top.get('vmaf')} "
-                f"is below {rules.min_vmaf_top:g}"
+                f"top rendition {top['name']}: display VMAF {shown} "
+                f"is below {rules.min_display_vmaf_top:g}"
             )
     if rules.av_sync_ms is not None:
         for r in renditions:
@@ -143,4 +162,25 @@ def evaluate(rules: Rules, report: dict[str, Any]) -> list[str]:
                     f"{r['name']}: audio and video are {drift:.0f} ms apart "
                     f"(limit {rules.av_sync_ms:g})"
                 )
+    return reasons
+
+
+def _quality_reasons(rules: Rules, r: dict[str, Any]) -> list[str]:
+    """Why one video rendition's measured quality holds the title."""
+    reasons = list(r.get("seam_faults") or []) if rules.seams else []
+    if rules.min_fidelity is not None:
+        if not r.get("chunks"):
+            reasons.append(f"{r['name']}: no chunk was scored")
+        for c in r.get("chunks") or []:
+            if c["vmaf"] < rules.min_fidelity:
+                reasons.append(
+                    f"{r['name']} chunk {c['chunk']} ({c['start_s']:.2f}-{c['end_s']:.2f} s): "
+                    f"fidelity VMAF {c['vmaf']:g} is below {rules.min_fidelity:g} "
+                    f"(lowest {c['vmaf_min']:g} at frame {c['worst_frame']})"
+                )
+    psnr, shown = r.get("psnr"), r.get("display_vmaf")
+    if rules.min_psnr is not None and (psnr is None or psnr < rules.min_psnr):
+        reasons.append(f"{r['name']}: PSNR {psnr} dB is below {rules.min_psnr:g}")
+    if rules.min_display_vmaf is not None and (shown is None or shown < rules.min_display_vmaf):
+        reasons.append(f"{r['name']}: display VMAF {shown} is below {rules.min_display_vmaf:g}")
     return reasons

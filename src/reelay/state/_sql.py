@@ -239,7 +239,7 @@ CREATE TABLE IF NOT EXISTS intents (
     time {real} NOT NULL,            -- when the write began
     bucket TEXT NOT NULL,
     key TEXT NOT NULL,
-    operation TEXT NOT NULL,         -- put | delete
+    operation TEXT NOT NULL,         -- put | copy | delete
     before_etag TEXT,                -- the object before the write (NULL: there was none)
     before_modified {real},          -- its last-modified time, epoch seconds
     owner TEXT NOT NULL,             -- the writing process: host, pid, process token
@@ -1249,7 +1249,7 @@ class SQLState:
         owner: str,
         root: float | None = None,
     ) -> Intent:
-        """Record, durably, that ``operation`` (put or delete) of an object is about to
+        """Record, durably, that ``operation`` (put, copy or delete) of an object is about to
         happen; return the intent, whose id `commit_intent` takes.
 
         An intent left behind by a writer that died is settled by reconciliation

@@ -9,6 +9,9 @@ the semantics of Amazon S3 that reelay relies on:
   S3 reports for a single-part upload. reelay keeps it the same for every backend and
   every upload size, so an etag can be compared across stores and against a local file.
 - ``list`` yields objects in ascending key order (UTF-8 binary order, as S3 does).
+- ``copy`` copies one whole version of an object inside the store, without its bytes
+  passing through the caller, and ``if_match`` pins which version: the copy is of
+  the bytes whose etag was checked, whatever is written to the source meanwhile.
 - Keys and bucket names follow one set of rules, checked by `validate_key` and
   `validate_bucket` before a backend sees them, so a key that works on ``file://``
   works on ``s3://`` and the other way round.
@@ -32,7 +35,7 @@ from types import TracebackType
 from typing import BinaryIO, Protocol, Self, runtime_checkable
 
 from reelay._text import plural
-from reelay.errors import InvalidKeyError
+from reelay.errors import InvalidKeyError, PreconditionFailedError
 
 __all__ = [
     "CHUNK_SIZE",
@@ -111,6 +114,29 @@ class ObjectStore(Protocol):
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         """Describe an object; `reelay.errors.NoSuchKeyError` if there is none."""
+        ...
+
+    def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        if_match: str | None = None,
+    ) -> ObjectInfo:
+        """Copy an object to ``dst_key``, replacing any object there, atomically.
+
+        The bytes stay in the store (S3: a server-side copy; a directory: a hard link
+        where the file system has them). ``if_match``: copy only if the source's etag
+        is this one (on S3, its MD5 or its S3 ETag, which S3's event notifications
+        carry), else raise `reelay.errors.PreconditionFailedError` and copy nothing; the
+        check and the copy are of the same version, whatever is written to the source
+        meanwhile. The copy has the source's etag (on S3, unless the
+        source was uploaded in parts by a client other than reelay: its S3 ETag is then
+        no MD5, and the copy gets one of its own). `reelay.errors.NoSuchKeyError` if
+        there is no source; a missing destination bucket is created. Returns the copy.
+        """
         ...
 
     def delete(self, bucket: str, key: str) -> bool:
@@ -214,6 +240,22 @@ def check_put_source(data: object) -> None:
     if callable(getattr(data, "read", None)):
         return
     raise TypeError(f"put() takes bytes, a binary file object or a path; got {type(data).__name__}")
+
+
+def check_copy(src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+    """Refuse a copy of an object onto itself (S3 refuses it too: it would change
+    nothing). The names are checked by then."""
+    if (src_bucket, src_key) == (dst_bucket, dst_key):
+        raise InvalidKeyError(f"cannot copy {src_key!r} in bucket {src_bucket!r} onto itself")
+
+
+def check_match(bucket: str, key: str, etag: str, if_match: str | None) -> None:
+    """Raise `PreconditionFailedError` if ``if_match`` is given and is not ``etag``."""
+    if if_match is not None and etag != if_match:
+        raise PreconditionFailedError(
+            f"object {key!r} in bucket {bucket!r} has etag {etag}, not {if_match} "
+            "as asked (if_match): it was replaced; nothing was copied"
+        )
 
 
 def validate_key(key: str) -> str:

@@ -28,6 +28,12 @@ same way. A put does its two renames under a per-key lock (``flock`` on one of a
 striped lock files) and a suspected mismatch is confirmed under the same lock, so
 concurrent writers of one key never make a reader report corruption.
 
+**Copies are hard links.** ``copy`` links the source's file under the new key: the
+two keys share one inode, which stays as it is because every write to a key is a
+rename (an overwrite gives the key a new inode; the copy keeps the old one). A copy
+thus costs no bytes and no time, and pins exactly the version linked. Where the file
+system has no hard links (or the file has too many), the bytes are copied instead.
+
 **Limits of a file system.** A key segment is at most 255 bytes, and one key cannot
 be both an object and a folder (``a`` and ``a/b``): S3 allows both, the file store
 raises `reelay.errors.InvalidKeyError` for the second.
@@ -40,6 +46,7 @@ import errno
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -64,6 +71,8 @@ from ._base import (
     ObjectInfo,
     PutSource,
     StoreBase,
+    check_copy,
+    check_match,
     check_put_source,
     new_md5,
     validate_bucket,
@@ -276,6 +285,52 @@ class FileStore(StoreBase):
                 raise _no_such_key(bucket, key)
             return _info(bucket, key, self._current_meta(data_path, meta_path, stat))
 
+    def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        if_match: str | None = None,
+    ) -> ObjectInfo:
+        """Copy the object as a hard link (else byte for byte), placed as ``put`` places."""
+        self._check(src_bucket, src_key)
+        dst_path, dst_meta_path = self._check(dst_bucket, dst_key)
+        check_copy(src_bucket, src_key, dst_bucket, dst_key)
+        self.create_bucket(dst_bucket)
+        tmp_dir = self._tmp_dir()
+        tmp: Path | None = None
+        meta_tmp: str | None = None
+        try:
+            with _translate_os("copy", src_bucket, src_key):
+                tmp, source = self._take_version(src_bucket, src_key, tmp_dir)
+            check_match(src_bucket, src_key, source.md5, if_match)
+            with _translate_os("copy", dst_bucket, dst_key):
+                stat = os.stat(tmp)
+                meta = _Meta(
+                    md5=source.md5,
+                    size=source.size,
+                    ino=stat.st_ino,
+                    last_modified=datetime.now(UTC),  # a copy is a new object, as on S3
+                )
+                meta_tmp = self._write_meta_tmp(meta, tmp_dir)
+                with self._key_lock(dst_bucket, dst_key):
+                    # ``tmp`` stays set: where the key already is a link to the same file,
+                    # the rename does nothing (POSIX) and the link is left to remove.
+                    self._move_into_place(dst_bucket, dst_key, tmp, dst_path, dst_meta_path)
+                    os.replace(meta_tmp, dst_meta_path)
+                    meta_tmp = None
+                if self._fsync:
+                    _fsync_dir(dst_path.parent)
+                    _fsync_dir(dst_meta_path.parent)
+        finally:
+            for leftover in (tmp, meta_tmp):
+                if leftover is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
+        return _info(dst_bucket, dst_key, meta)
+
     def delete(self, bucket: str, key: str) -> bool:
         """Delete the object and any folders left empty; return whether it existed."""
         data_path, meta_path = self._check(bucket, key)
@@ -342,6 +397,62 @@ class FileStore(StoreBase):
                 if not S_ISREG(stat.st_mode):
                     continue  # symlinks, sockets...: not objects
                 yield _info(bucket, key, self._current_meta(data_path, meta_path, stat))
+
+    def _take_version(self, bucket: str, key: str, tmp_dir: Path) -> tuple[Path, _Meta]:
+        """A file under ``tmp_dir`` holding the object's current version, and that
+        version's metadata: a hard link to it, else a copy of its bytes."""
+        data_path, meta_path = self._data_path(bucket, key), self._meta_path(bucket, key)
+        link = tmp_dir / f"link-{secrets.token_hex(8)}"
+        try:
+            os.link(data_path, link)
+        except (FileNotFoundError, NotADirectoryError):
+            raise _no_such_key(bucket, key) from None
+        except OSError:
+            # No hard links here (EPERM, EMLINK, EXDEV...), or a folder: copy the bytes
+            # (a folder is then no such key, as for get).
+            return self._copy_version(bucket, key, tmp_dir)
+        stat = os.stat(link)
+        if not S_ISREG(stat.st_mode):
+            os.unlink(link)
+            raise _no_such_key(bucket, key)
+        meta = self._read_meta(meta_path)
+        if meta is None or meta.ino != stat.st_ino:
+            # A put may be between its two renames: look again under the key's lock.
+            with self._key_lock(bucket, key):
+                meta = self._read_meta(meta_path)
+        if meta is None or meta.ino != stat.st_ino:
+            # The file was replaced without its sidecar: describe what we linked.
+            hasher = new_md5()
+            size = 0
+            with open(link, "rb") as handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+                    size += len(chunk)
+            meta = self._rebuild_meta(data_path, meta_path, stat, hasher.hexdigest(), size)
+        return link, meta
+
+    def _copy_version(self, bucket: str, key: str, tmp_dir: Path) -> tuple[Path, _Meta]:
+        """`_take_version` by copying the bytes, checked against the etag as ``get`` checks."""
+        data_path, meta_path = self._data_path(bucket, key), self._meta_path(bucket, key)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="data-")
+        try:
+            with open(fd, "wb") as out, _open_object(data_path, bucket, key) as handle:
+                stat = os.fstat(handle.fileno())
+                hasher = new_md5()
+                size = 0
+                while chunk := handle.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                if self._fsync:
+                    os.fsync(out.fileno())
+                meta = self._verified(bucket, key, meta_path, stat, hasher.hexdigest(), size)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+            raise
+        return Path(name), meta
 
     def _move_into_place(
         self, bucket: str, key: str, tmp: Path, data_path: Path, meta_path: Path

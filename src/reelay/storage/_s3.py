@@ -28,6 +28,10 @@ multipart uploads too. Single-part uploads also send it as ``Content-MD5``, whic
 makes S3 reject bytes damaged in transit; ``get`` and ``download`` check what they
 receive against it.
 
+**Copies** stay on the server: CopyObject up to 5 GiB, a multipart copy (UploadPartCopy)
+above, both conditioned on the source's S3 ETag as read just before (CopySourceIfMatch),
+so the copy is of the version checked. The MD5 metadata goes with the bytes.
+
 **Failing fast.** Short connect timeouts and few retries make an unreachable
 endpoint fail within seconds with `reelay.errors.StorageUnavailableError` naming the
 endpoint. Every botocore error is translated into the `reelay.errors.StorageError`
@@ -52,6 +56,7 @@ from reelay.errors import (
     ConfigError,
     InvalidKeyError,
     NoSuchKeyError,
+    PreconditionFailedError,
     StorageError,
     StorageUnavailableError,
 )
@@ -61,6 +66,8 @@ from ._base import (
     ObjectInfo,
     PutSource,
     StoreBase,
+    check_copy,
+    check_match,
     check_put_source,
     new_md5,
     utc,
@@ -83,6 +90,8 @@ __all__ = ["S3Store"]
 #: The object metadata entry holding reelay's MD5 of the content.
 MD5_METADATA = "reelay-md5"
 _MIB = 1024 * 1024
+#: The largest object one CopyObject request may copy; above it, a multipart copy.
+COPY_PART_LIMIT = 5 * 1024 * _MIB
 _QUERY_OPTIONS = {
     "endpoint": "endpoint_url",
     "endpoint_url": "endpoint_url",
@@ -105,6 +114,7 @@ _DENIED = frozenset(
         "AllAccessDisabled",
     }
 )
+_CHANGED = frozenset({"PreconditionFailed", "412"})
 _BUSY = frozenset(
     {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503", "500"}
 )
@@ -180,6 +190,11 @@ class S3Store(StoreBase):
         self._transfer = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=multipart_chunksize,
+        )
+        # Copies: one request while S3 allows it; large parts above (s3transfer makes
+        # them larger still if 10,000 parts would not hold the object).
+        self._copy_transfer = TransferConfig(
+            multipart_threshold=COPY_PART_LIMIT, multipart_chunksize=512 * _MIB
         )
 
     @classmethod
@@ -329,6 +344,52 @@ class S3Store(StoreBase):
             etag=_md5_of(response) or _plain_etag(response.get("ETag", "")),
             last_modified=utc(response["LastModified"]),
         )
+
+    def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        if_match: str | None = None,
+    ) -> ObjectInfo:
+        """A server-side copy of the version read by a HEAD just before (see the module
+        docstring); the destination bucket is created if missing."""
+        src_physical = self._checked(src_bucket, src_key)
+        dst_physical = self._checked(dst_bucket, dst_key)
+        check_copy(src_bucket, src_key, dst_bucket, dst_key)
+        try:
+            source = self._client.head_object(Bucket=src_physical, Key=src_key)
+        except Exception as exc:
+            raise self._translate(exc, "copy", src_bucket, src_key) from exc
+        s3_etag = _plain_etag(source["ETag"])
+        if if_match != s3_etag:  # S3's own ETag, as its notifications carry it, is as good
+            check_match(src_bucket, src_key, _md5_of(source) or s3_etag, if_match)
+        args = {
+            "CopySource": {"Bucket": src_physical, "Key": src_key},
+            "Bucket": dst_physical,
+            "Key": dst_key,
+            # This version and no other, however the source changes meanwhile.
+            "ExtraArgs": {"CopySourceIfMatch": source["ETag"]},
+            "Config": self._copy_transfer,
+        }
+        try:
+            try:
+                self._client.copy(**args)
+            except Exception as exc:
+                if _code(exc) != "NoSuchBucket":
+                    raise
+                self._create(dst_physical, dst_bucket)  # the source's bucket was there
+                self._client.copy(**args)
+        except Exception as exc:
+            if _code(exc) in _CHANGED:
+                raise PreconditionFailedError(
+                    f"object {src_key!r} in bucket {src_bucket!r} was replaced while it was "
+                    f"being copied to {dst_key!r} in bucket {dst_bucket!r}; nothing was copied"
+                ) from exc
+            raise self._translate(exc, "copy", src_bucket, src_key) from exc
+        return self.head(dst_bucket, dst_key)
 
     def delete(self, bucket: str, key: str) -> bool:
         """Delete the object; return whether it existed.

@@ -176,7 +176,8 @@
       if (status === "failed") return `<div class="empty">Not checked: the title failed before its QC.</div>`;
       return `<div class="empty">QC figures appear when the title is checked.</div>`;
     }
-    return `<div class="panel"><h3>VMAF</h3>${barChart(video, "vmaf", (v) => num(v, 1))}</div>
+    return `<div class="panel"><h3>Fidelity VMAF (against the source at the rendition's size)</h3>${barChart(video, "fidelity_vmaf", (v) => num(v, 1))}</div>
+      <div class="panel"><h3>Display VMAF (upscaled to the display size)</h3>${barChart(video, "display_vmaf", (v) => num(v, 1))}</div>
       <div class="panel"><h3>PSNR (Y, dB)</h3>${barChart(video, "psnr", (v) => num(v, 1))}</div>
       <div class="panel"><h3>Bitrate (kbit/s)</h3>${barChart(all, "bitrate_kbps", (v) => num(v, 0))}</div>`;
   }

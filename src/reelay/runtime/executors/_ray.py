@@ -206,33 +206,44 @@ class RayExecutor:
             self._owns_ray = True  # a client connection: ours to disconnect
             return
         if address == "auto":
+            named = os.environ.get("RAY_ADDRESS", "").strip()
+            if named and named not in ("auto", "local"):
+                self._check_reachable(named, what=f"RAY_ADDRESS={named}")
             try:
                 ray.init(address="auto", **options, **shipped)
                 self._owns_ray = True  # our connection; the cluster stays up
                 return
-            except (ConnectionError, RuntimeError, ValueError):
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                if named:  # a cluster was named: not joining it is an error, saying why
+                    raise ExecutorUnavailableError(
+                        f"cannot join the Ray cluster at RAY_ADDRESS={named}: "
+                        f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}"
+                    ) from None
                 self.code = None  # no cluster on this machine: start one, here
 
         ray.init(num_cpus=max_workers or os.cpu_count() or 1, **options)
         self._owns_ray = True
 
     @staticmethod
-    def _check_reachable(address: str) -> None:
-        # Ray Client retries for a long time and logs each failure; a plain TCP connect
-        # says quickly and quietly whether anything listens there.
-        parts = urlsplit(address)
+    def _check_reachable(address: str, what: str | None = None) -> None:
+        # Ray retries for minutes and logs each failure; a plain TCP connect says quickly
+        # and quietly whether anything listens there. ``address``: ray://host:port, or
+        # host:port (a RAY_ADDRESS).
+        parts = urlsplit(address if "://" in address else f"//{address}")
         try:
             host, port = parts.hostname, parts.port
         except ValueError:
             host, port = None, None
+        where = what or address
         if not host or port is None:
-            raise ConfigError(f"executor URL {address!r} must look like ray://host:port")
+            form = "host:port" if what else "ray://host:port"
+            raise ConfigError(f"{where!r} must look like {form}")
         try:
             with socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT_S):
                 pass
         except OSError as exc:
             raise ExecutorUnavailableError(
-                f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}"
+                f"cannot reach the Ray cluster at {where}: {exc.strerror or exc}"
             ) from None
 
     def _shutdown_ray(self) -> None:

@@ -46,7 +46,7 @@ video:
 
 
 def test_a_low_ladder_chosen_on_purpose_is_published_and_a_broken_rung_is_held(
-    clip: ClipFactory, tmp_path: Path
+    clip: ClipFactory, tmp_path: Path, separate_state: Callable[[], str]
 ) -> None:
     src = clip("wide.mp4", seconds=4, size="1280x720")
     options: dict[str, Any] = {"chunk_seconds": 2, "qc_frames": 40}
@@ -56,7 +56,10 @@ def test_a_low_ladder_chosen_on_purpose_is_published_and_a_broken_rung_is_held(
     # Against the source at its own size, the 240p encode is right; upscaled to the
     # 720p display, it looks like 240p. The first gates, the second is reported.
     assert r240["fidelity_vmaf"] > 80 and r240["display_vmaf"] < r240["fidelity_vmaf"] - 10
-    broken = transcode(src, home=tmp_path / "broken", ladder=BROKEN, **options)
+    # The same bytes again, so a state of its own: on one state they are one title.
+    broken = transcode(
+        src, home=tmp_path / "broken", ladder=BROKEN, state_url=separate_state(), **options
+    )
     assert broken["status"] == "held"
     assert broken["reasons"] and all(
         reason.startswith("smeared chunk ") and "fidelity VMAF" in reason

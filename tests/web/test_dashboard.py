@@ -97,10 +97,10 @@ def test_every_page_loads_without_console_errors(served: Served, browser: Browse
     ]:
         page.evaluate(f"location.hash = '{hash_}'")
         page.wait_for_selector(ready)
-    # Functions: the media app's ten functions. Events: searchable, and text stays text.
+    # Functions: the media app's twelve functions. Events: searchable, and text stays text.
     page.evaluate("location.hash = '#/functions'")
     page.wait_for_selector("#list tbody tr")
-    assert page.locator("#list tbody tr").count() == 10
+    assert page.locator("#list tbody tr").count() == 12
     page.evaluate("location.hash = '#/events'")
     page.wait_for_selector("#list tbody tr")
     page.fill("input[type=search]", "hello")

@@ -1,6 +1,6 @@
 """Per-title ladders against the ``default`` ladder, on contrasting generated sources.
 
-    .venv/bin/python benchmarks/per_title.py [--seconds 40] [--size 1280x720] [--qc-frames 150]
+    .venv/bin/python benchmarks/per_title.py [--seconds 40] [--size 1280x720] [--builtin]
 
 Three sources (ffmpeg lavfi, encoded as a high-quality H.264 mezzanine, CRF 16):
 
@@ -22,19 +22,27 @@ measured display VMAF (or the best one, flagged, if none is); the bits summed ov
 default rungs and over those matched rungs, and over the per-title ladder's own rungs;
 and the analysis's wall time against the encode stage's, both from the title's report.
 With ``--builtin`` it also runs the built-in ``auto`` ladder (its own targets).
+
+QC scores the titles' frames at the spacing the trials score theirs (``--qc-frames``
+is chosen so): display VMAF as QC measures it depends on that spacing on moving
+pictures (its frames are picked before libvmaf, whose motion feature then compares
+frames further apart), so at other spacings the trials and the titles would not agree.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from reelay.media import per_title as pt
 from reelay.media._ffmpeg import run_ffmpeg
+from reelay.media.ladder import AutoSpec
 from reelay.media.transcode import transcode
 
 SOURCES = {
@@ -166,7 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=40)
     parser.add_argument("--size", default="1280x720")
-    parser.add_argument("--qc-frames", type=int, default=150)
+    parser.add_argument("--qc-frames", type=int, help="Default: the trials' spacing.")
     parser.add_argument("--sources", default=",".join(SOURCES))
     parser.add_argument("--work", type=Path, help="Keep sources and homes here.")
     parser.add_argument("--builtin", action="store_true", help="Also run the built-in auto ladder.")
@@ -177,6 +185,15 @@ def main() -> None:
         f"{args.seconds} s {args.size} sources, {os.cpu_count()} cores, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
+    if args.qc_frames is None:  # score the titles as the trials score the sample
+        frames = args.seconds * 25
+        spec = AutoSpec()
+        sample = sum(w.frames for w in pt.sample_windows(
+            frames, 25, share=spec.sample_share, windows=spec.windows
+        ))  # fmt: skip
+        stride = math.ceil(sample / min(sample, spec.trial_frames))
+        args.qc_frames = math.ceil(frames / stride)
+    print(f"QC scores {args.qc_frames} frames of each rendition")
     started = time.perf_counter()
     results = []
     for kind in args.sources.split(","):

@@ -187,11 +187,11 @@ class FileStore(StoreBase):
 
     def put(self, bucket: str, key: str, data: PutSource) -> ObjectInfo:
         """Store ``data`` atomically under ``key``, creating the bucket if needed."""
-        data_path, meta_path = self._check(bucket, key)
+        paths = self._check(bucket, key)
         check_put_source(data)
         self.create_bucket(bucket)
         tmp_dir = self._tmp_dir()
-        data_tmp = meta_tmp = None
+        data_tmp = None
         try:
             with _translate_os("put", bucket, key):
                 fd, data_tmp = tempfile.mkstemp(dir=tmp_dir, prefix="data-")
@@ -210,22 +210,11 @@ class FileStore(StoreBase):
                     ino=stat.st_ino,
                     last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, UTC),
                 )
-                meta_tmp = self._write_meta_tmp(meta, tmp_dir)
-                # Both renames under the key's lock, so that whoever holds the lock
-                # sees an object and its sidecar from the same put.
-                with self._key_lock(bucket, key):
-                    self._move_into_place(bucket, key, Path(data_tmp), data_path, meta_path)
-                    data_tmp = None
-                    os.replace(meta_tmp, meta_path)
-                    meta_tmp = None
-                if self._fsync:
-                    _fsync_dir(data_path.parent)
-                    _fsync_dir(meta_path.parent)
+                self._place(bucket, key, paths, Path(data_tmp), meta, tmp_dir)
         finally:
-            for leftover in (data_tmp, meta_tmp):
-                if leftover is not None:
-                    with contextlib.suppress(OSError):
-                        os.unlink(leftover)
+            if data_tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(data_tmp)  # gone already once placed
         return _info(bucket, key, meta)
 
     def get(self, bucket: str, key: str) -> bytes:
@@ -296,12 +285,11 @@ class FileStore(StoreBase):
     ) -> ObjectInfo:
         """Copy the object as a hard link (else byte for byte), placed as ``put`` places."""
         self._check(src_bucket, src_key)
-        dst_path, dst_meta_path = self._check(dst_bucket, dst_key)
+        paths = self._check(dst_bucket, dst_key)
         check_copy(src_bucket, src_key, dst_bucket, dst_key)
         self.create_bucket(dst_bucket)
         tmp_dir = self._tmp_dir()
         tmp: Path | None = None
-        meta_tmp: str | None = None
         try:
             with _translate_os("copy", src_bucket, src_key):
                 tmp, source = self._take_version(src_bucket, src_key, tmp_dir)
@@ -314,21 +302,13 @@ class FileStore(StoreBase):
                     ino=stat.st_ino,
                     last_modified=datetime.now(UTC),  # a copy is a new object, as on S3
                 )
-                meta_tmp = self._write_meta_tmp(meta, tmp_dir)
-                with self._key_lock(dst_bucket, dst_key):
-                    # ``tmp`` stays set: where the key already is a link to the same file,
-                    # the rename does nothing (POSIX) and the link is left to remove.
-                    self._move_into_place(dst_bucket, dst_key, tmp, dst_path, dst_meta_path)
-                    os.replace(meta_tmp, dst_meta_path)
-                    meta_tmp = None
-                if self._fsync:
-                    _fsync_dir(dst_path.parent)
-                    _fsync_dir(dst_meta_path.parent)
+                self._place(dst_bucket, dst_key, paths, tmp, meta, tmp_dir)
         finally:
-            for leftover in (tmp, meta_tmp):
-                if leftover is not None:
-                    with contextlib.suppress(OSError):
-                        os.unlink(leftover)
+            # Removed even once placed: where the key already was a link to the same
+            # file, the rename did nothing (POSIX) and the link is left to remove.
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         return _info(dst_bucket, dst_key, meta)
 
     def delete(self, bucket: str, key: str) -> bool:
@@ -453,6 +433,35 @@ class FileStore(StoreBase):
                 os.unlink(name)
             raise
         return Path(name), meta
+
+    def _place(
+        self,
+        bucket: str,
+        key: str,
+        paths: tuple[Path, Path],
+        data_tmp: Path,
+        meta: _Meta,
+        tmp_dir: Path,
+    ) -> None:
+        """Put ``data_tmp`` at ``key`` (``paths``: its data and sidecar paths, from
+        `_check`) with its sidecar ``meta``: both renames under the key's lock, so that
+        whoever holds the lock sees an object and its sidecar from the same write; then
+        fsync the folders (when the store fsyncs)."""
+        data_path, meta_path = paths
+        meta_tmp = self._write_meta_tmp(meta, tmp_dir)
+        placed = False
+        try:
+            with self._key_lock(bucket, key):
+                self._move_into_place(bucket, key, data_tmp, data_path, meta_path)
+                os.replace(meta_tmp, meta_path)
+                placed = True
+        finally:
+            if not placed:
+                with contextlib.suppress(OSError):
+                    os.unlink(meta_tmp)
+        if self._fsync:
+            _fsync_dir(data_path.parent)
+            _fsync_dir(meta_path.parent)
 
     def _move_into_place(
         self, bucket: str, key: str, tmp: Path, data_path: Path, meta_path: Path

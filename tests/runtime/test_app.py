@@ -197,7 +197,7 @@ def test_handler_in_installed_package_resolves(tmp_path: Path) -> None:
         ),
         (
             "include: [media]\nfunctions: {f: {handler: handler.main, destinations: {onSuccess: nope}}}",
-            "valid choices: event, assemble, encode, encode_audio, f, fail, inspect, package",
+            "valid choices: event, assemble, choose_ladder, encode, encode_audio, f, fail, inspect, package",
         ),
         (
             "service: x\nfunctions: {f: {handler: handler.main}}\nplugins: [a]",

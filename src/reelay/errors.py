@@ -20,6 +20,11 @@
     │   └── StorageUnavailableError (ConnectionError)
     ├── ExecutorError                        executor failures (foreign errors translated)
     │   └── ExecutorUnavailableError (ConnectionError)
+    ├── StreamError                          stream backend failures (foreign errors translated)
+    │   ├── InvalidStreamArgumentError (ValueError)  a bad name, key, record or position
+    │   ├── StreamNotFoundError (LookupError)        no such stream or shard
+    │   ├── StreamExistsError                        a stream of that name already exists
+    │   └── StreamUnavailableError (ConnectionError) the backend (Redis...) cannot be reached
     └── MediaError                           the media pipeline
         ├── SourceRejectedError (ValueError) a source that is not a usable media file (``code``)
         ├── FfmpegError                      ffmpeg failed: exit code, input, tail of stderr
@@ -113,6 +118,26 @@ class ExecutorError(ReelayError):
 
 class ExecutorUnavailableError(ExecutorError, ConnectionError):
     """The executor (a Ray cluster, say) cannot be reached."""
+
+
+class StreamError(ReelayError):
+    """A stream operation failed; the message names the stream (and shard) and why."""
+
+
+class InvalidStreamArgumentError(StreamError, ValueError):
+    """A stream or shard name, partition key, hash key, record or position is invalid."""
+
+
+class StreamNotFoundError(StreamError, LookupError):
+    """No stream (or shard of it) of that name."""
+
+
+class StreamExistsError(StreamError):
+    """A stream of that name already exists."""
+
+
+class StreamUnavailableError(StreamError, ConnectionError):
+    """The stream backend (a Redis server, say) cannot be reached."""
 
 
 class MediaError(ReelayError):

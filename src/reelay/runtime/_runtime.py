@@ -119,6 +119,9 @@ class Runtime:
                 only=self.only,
                 scheduling=self.scheduling,
                 reconcile=self._reconcile,
+                streams=self.client.streams
+                if any(spec.streams for spec in self.app.functions.values())
+                else None,
             )
             self._stack.callback(self.dispatcher.close)
             if self.app.sources and self.only is None:

@@ -8,7 +8,8 @@ events meanwhile. Each turn of its loop:
    the destination events they cause;
 2. routes events appended since its cursor to the functions whose triggers match,
    creating invocations and advancing the cursor in one transaction;
-3. fires schedules that are due (once per fire time, even across restarts);
+3. fires schedules that are due (once per fire time, even across restarts), and invokes
+   the next batches of its stream triggers (`reelay.runtime.mappings`);
 4. fails queued invocations older than their maximum event age;
 5. claims ready invocations up to the executor's capacity and each function's reserved
    concurrency, and submits them; when a worker starts one, it is marked running.
@@ -54,6 +55,7 @@ from reelay.runtime._scratch import sweep_scratch
 from reelay.runtime._task import Task, TaskResult
 from reelay.runtime.app import App, Destination, FunctionSpec
 from reelay.runtime.executors import Executor
+from reelay.runtime.mappings import StreamMappings
 from reelay.state import (
     FAILED,
     QUEUED,
@@ -70,7 +72,12 @@ from reelay.state import (
     State,
     rank,
 )
+from reelay.streams import Streams
 
+# Events appended together with their invocation (`State.append_invocation`): routing
+# them would invoke twice. They have no retries nor destinations of the dispatcher's: a
+# synchronous invoke's caller, a stream trigger's mapping, decides what follows.
+CREATED_WITH_INVOCATION = ("invoke", "stream")
 IDLE_RECHECK_S = 0.5  # a lost doorbell ring delays work by at most this much
 EXPIRY_CHECK_S = 1.0
 ROUTE_BATCH = 2000
@@ -125,7 +132,7 @@ class Router:
                 self.s3.setdefault(trigger.bucket, []).append((spec.name, trigger))
 
     def targets(self, event: Event) -> list[str]:
-        if event.kind == "invoke":  # synchronous invokes are created with their invocation
+        if event.kind in CREATED_WITH_INVOCATION:
             return []
         if event.target is not None:
             return [event.target] if event.target in self.app.functions else []
@@ -171,6 +178,42 @@ def destination_record(
     }
 
 
+def destination_events(
+    dest: Destination, record: dict[str, Any], outcome: str, region: str, root: float | None
+) -> list[NewEvent]:
+    """The event that takes an invocation record to its destination: an asynchronous
+    invoke of a function, or an event on the bus (``outcome``: Success or Failure)."""
+    detail_type = f"Lambda Function Invocation Result - {outcome}"
+    if dest.function is not None:
+        return [
+            NewEvent(
+                "invoke-async",
+                json.dumps(record),
+                source="lambda",
+                detail_type=detail_type,
+                target=dest.function,
+                root=root,
+            )
+        ]
+    envelope = bus_event(
+        "lambda",
+        detail_type,
+        record,
+        region=region,
+        resources=[record["requestContext"]["functionArn"]],
+    )
+    return [
+        NewEvent(
+            "event",
+            json.dumps(envelope),
+            source="lambda",
+            detail_type=detail_type,
+            id=envelope["id"],
+            root=root,
+        )
+    ]
+
+
 class Dispatcher:
     """Runs an app's functions for the events of one home. See the module docstring."""
 
@@ -186,6 +229,7 @@ class Dispatcher:
         only: Collection[str] | None = None,
         scheduling: Scheduling = "oldest-first",
         reconcile: Callable[[], object] | None = None,
+        streams: Streams | None = None,
     ) -> None:
         self.scheduling = scheduling
         # Settles object writes whose writer died (a worker killed mid put_object), with
@@ -229,6 +273,18 @@ class Dispatcher:
         self._environments = {
             spec.name: spec.environment | settings.environment() for spec in app.functions.values()
         }
+        self.mappings: StreamMappings | None = None
+        if streams is not None and only is None and any(s.streams for s in app.functions.values()):
+            self.mappings = StreamMappings(
+                app,
+                state,
+                streams,
+                region=settings.region,
+                emit=lambda dest, record: destination_events(
+                    dest, record, "Failure", settings.region, None
+                ),
+                log=self._log,
+            )
 
     # -- the loop --------------------------------------------------------------------
 
@@ -270,6 +326,8 @@ class Dispatcher:
         if self.only is None:
             busy = self._route() or busy
             self._fire_schedules(now)
+        if self.mappings is not None:
+            busy = self.mappings.step(now) or busy
         if now >= self._next_expiry:
             if self.only is None:
                 self._expire(now)
@@ -322,6 +380,8 @@ class Dispatcher:
             wake = min(wake, due)
         if self._schedules:
             wake = min(wake, min(self._schedules.values()))
+        if self.mappings is not None and (poll := self.mappings.next_wake(now)) is not None:
+            wake = min(wake, poll)
         return max(wake - time.time(), 0.0)
 
     def _log(self, line: str) -> None:
@@ -550,6 +610,7 @@ class Dispatcher:
     def _finish_done(self) -> bool:
         outcomes: list[Outcome] = []
         events: list[NewEvent] = []
+        batches: list[Invocation] = []  # of stream triggers: their mapping decides what next
         now = time.time()
         while True:
             try:
@@ -564,8 +625,13 @@ class Dispatcher:
             outcome, caused = self._decide(inv, event, result, now)
             outcomes.append(outcome)
             events += caused
+            if event.kind == "stream":
+                batches.append(replace(inv, status=outcome.status, result=outcome.result))
         if outcomes:
             self.state.finish(outcomes, events)
+        if self.mappings is not None:
+            for inv in batches:
+                self.mappings.finished(inv)
         return bool(outcomes)
 
     def _decide(
@@ -645,39 +711,12 @@ class Dispatcher:
         condition: str,
         result: TaskResult | None,
     ) -> list[NewEvent]:
-        if dest is None or event.kind == "invoke":  # sync invocations have no destinations
+        if dest is None or event.kind in CREATED_WITH_INVOCATION:
             return []
         record = destination_record(inv, event, condition, result, self.settings.region)
         outcome = "Success" if condition == "Success" else "Failure"
-        detail_type = f"Lambda Function Invocation Result - {outcome}"
-        if dest.function is not None:
-            return [
-                NewEvent(
-                    "invoke-async",
-                    json.dumps(record),
-                    source="lambda",
-                    detail_type=detail_type,
-                    target=dest.function,
-                    root=event.chain_start,
-                )
-            ]
-        envelope = bus_event(
-            "lambda",
-            detail_type,
-            record,
-            region=self.settings.region,
-            resources=[record["requestContext"]["functionArn"]],
-        )
-        return [
-            NewEvent(
-                "event",
-                json.dumps(envelope),
-                source="lambda",
-                detail_type=detail_type,
-                id=envelope["id"],
-                root=event.chain_start,  # a destination continues its invocation's chain
-            )
-        ]
+        # A destination continues its invocation's chain.
+        return destination_events(dest, record, outcome, self.settings.region, event.chain_start)
 
     def _expire_leases(self, now: float) -> None:
         for request_id, claim in list(self.inflight.items()):

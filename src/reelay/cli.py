@@ -630,22 +630,10 @@ def logs(
     if as_json:
         _dump([a.__dict__ for a in rows])
         return
+    from reelay.observe.logstream import attempt_lines
+
     for a in reversed(rows):
-        click.echo(f"START RequestId: {a.invocation_id} Version: $LATEST")
-        if a.logs:
-            click.echo(a.logs.rstrip("\n"))
-        if a.logs_truncated:
-            click.echo(f"[{plural(a.logs_truncated, 'byte')} of output dropped]")
-        if not a.ok and a.error_message and a.error_message not in a.logs:
-            # What the runtime knows of a failure the handler could not log: a worker
-            # lost with its dispatcher, say (as Lambda's platform adds its own lines).
-            click.echo(f"RequestId: {a.invocation_id} Error: {a.error_type}: {a.error_message}")
-        click.echo(f"END RequestId: {a.invocation_id}")
-        status = "" if a.ok else f"\tStatus: {a.error_type}"
-        click.echo(
-            f"REPORT RequestId: {a.invocation_id}\tDuration: {a.duration_ms:.2f} ms\t"
-            f"Max Memory Used: {a.max_memory_mb} MB\tAttempt: {a.attempt}{status}"
-        )
+        click.echo("\n".join(attempt_lines(a)))
 
 
 @main.group()

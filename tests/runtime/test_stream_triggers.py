@@ -319,3 +319,22 @@ def test_sigkill_of_reelay_up_mid_stream_loses_no_record_and_keeps_order(tmp_pat
     effects = [x["data"] for x in lines(settings, "effects")]
     # every record's effect once (the idempotency helper), in the stream's order
     assert effects == [f"e{i:04d}" for i in range(total)]
+
+
+def test_every_attempts_log_flows_into_the_log_stream_as_cloudwatch_sends_it(
+    runtime: Runtime, settings: Settings
+) -> None:
+    put(runtime.client, "retried", "x", "fail:1")
+    assert wait_until(lambda: "fail:1" in processed(settings, "retried") and runtime.wait_idle(2))
+    assert wait_until(lambda: len(lines(settings, "watch")) >= 2)
+    messages = [x["message"] for x in lines(settings, "watch")]
+    assert {m["logGroup"] for m in messages} == {"/aws/lambda/retried"}  # not watch's own
+    failed, ok = sorted(messages, key=lambda m: m["logEvents"][-1]["message"].count("Status"))[::-1]
+    assert failed["messageType"] == "DATA_MESSAGE"
+    assert failed["subscriptionFilters"] == ["reelay-logs"]
+    text = [e["message"] for e in failed["logEvents"]]
+    assert text[0].startswith("START RequestId: ") and text[-2].startswith("END RequestId: ")
+    assert "ValueError" in "\n".join(text)  # the handler's traceback, as it logged it
+    assert text[-1].startswith("REPORT RequestId: ") and "\tDuration: " in text[-1]
+    assert "Max Memory Used: " in text[-1] and "Status: ValueError" in text[-1]
+    assert "Status" not in ok["logEvents"][-1]["message"]

@@ -51,6 +51,7 @@ from urllib.parse import unquote_plus
 from reelay import __version__
 from reelay.config import Settings
 from reelay.events import PatternIndex, bus_event
+from reelay.observe.logstream import LOG_STREAM, LogStream
 from reelay.runtime._scratch import sweep_scratch
 from reelay.runtime._task import Task, TaskResult
 from reelay.runtime.app import App, Destination, FunctionSpec
@@ -272,6 +273,16 @@ class Dispatcher:
         self._schedules: dict[str, float] = {}
         self._environments = {
             spec.name: spec.environment | settings.environment() for spec in app.functions.values()
+        }
+        # Every attempt's log, on the built-in log stream (see reelay.observe.logstream),
+        # but those of the functions that read it: each would feed itself forever.
+        self.log_stream = LogStream(streams, self._log) if streams is not None else None
+        if self.log_stream is not None and only is None:
+            self.log_stream.ensure()
+        self._unlogged = {
+            spec.name
+            for spec in app.functions.values()
+            if any(t.stream == LOG_STREAM for t in spec.streams)
         }
         self.mappings: StreamMappings | None = None
         if streams is not None and only is None and any(s.streams for s in app.functions.values()):
@@ -629,6 +640,14 @@ class Dispatcher:
                 batches.append(replace(inv, status=outcome.status, result=outcome.result))
         if outcomes:
             self.state.finish(outcomes, events)
+            if self.log_stream is not None:
+                self.log_stream.publish(
+                    [
+                        o.attempt
+                        for o in outcomes
+                        if o.attempt is not None and o.attempt.function not in self._unlogged
+                    ]
+                )
         if self.mappings is not None:
             for inv in batches:
                 self.mappings.finished(inv)

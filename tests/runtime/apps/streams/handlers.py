@@ -86,3 +86,11 @@ def effect(event, context):
 
 def sink(event, context):
     _log("sink", event=event)
+
+
+def watch(event, context):
+    import gzip
+
+    for r in event["Records"]:
+        message = json.loads(gzip.decompress(base64.b64decode(r["kinesis"]["data"])))
+        _log("watch", message=message)

@@ -597,6 +597,45 @@ def test_an_idempotency_key_runs_its_effect_once_across_processes(
         assert state.idempotency_begin("k7", "late", 4e9) == ("done", "7")
 
 
+def test_meta_by_prefix_and_updated_together_or_not_at_all(tmp_path: Path, state_url: str) -> None:
+    with open_state(state_url, tmp_path) as state:
+        assert state.meta_items("a:") == {}
+        assert state.update_meta({"a:1": "one", "a:2": "two", "b:1": "other"})
+        assert state.meta_items("a:") == {"a:1": "one", "a:2": "two"}
+        assert state.meta_items("a:1") == {"a:1": "one"}
+        # A compare-and-set that finds another value changes nothing, deletes included
+        assert not state.update_meta({"a:3": "x"}, ["a:1"], expect={"a:2": "old"})
+        assert not state.update_meta({"a:3": "x"}, expect={"a:9": "none"})
+        assert not state.update_meta({"a:3": "x"}, expect={"a:2": None})
+        assert state.meta_items("a:") == {"a:1": "one", "a:2": "two"}
+        assert state.update_meta({"a:3": "x", "a:2": "2"}, ["a:1"], expect={"a:2": "two"})
+        assert state.update_meta({"a:9": "new"}, expect={"a:9": None})
+        assert state.meta_items("a:") == {"a:2": "2", "a:3": "x", "a:9": "new"}
+        assert state.get_meta("a:1") is None and state.get_meta("b:1") == "other"
+
+
+_ADDER = """
+import sys
+from pathlib import Path
+from reelay.state import open_state
+state = open_state(sys.argv[2], Path(sys.argv[1]))
+done = 0
+while done < 25:
+    now = state.get_meta("counter")
+    if state.update_meta({"counter": str(int(now or 0) + 1)}, expect={"counter": now}):
+        done += 1
+"""
+
+
+def test_compare_and_set_from_many_processes_loses_no_update(
+    tmp_path: Path, state_url: str
+) -> None:
+    with open_state(state_url, tmp_path) as state:
+        state.append([event()])
+        _run_all(_ADDER, tmp_path, state_url, 4)
+        assert state.get_meta("counter") == "100"
+
+
 def test_appends_from_many_processes_are_read_in_order_without_gaps(
     tmp_path: Path, state_url: str
 ) -> None:

@@ -1122,6 +1122,36 @@ class SQLState:
         with self._write() as db:
             db.execute(_SET_META, (key, value))
 
+    def meta_items(self, prefix: str) -> dict[str, str]:
+        """Every value whose key starts with ``prefix``, by key."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def update_meta(
+        self,
+        values: Mapping[str, str],
+        delete: Sequence[str] = (),
+        *,
+        expect: Mapping[str, str | None] | None = None,
+    ) -> bool:
+        """Set ``values`` and delete the keys in ``delete``, in one transaction. With
+        ``expect`` (keys to the values they must hold now, None for none), only if they
+        do: else nothing changes and the answer is False (a compare-and-set)."""
+        lock = f"meta:{min(expect)}" if expect else None
+        with self._write(lock=lock) as db:
+            for key, wanted in (expect or {}).items():
+                row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+                if (str(row[0]) if row else None) != wanted:
+                    return False
+            for key in delete:
+                db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            for key, value in values.items():
+                db.execute(_SET_META, (key, value))
+        return True
+
     def add_throttles(self, by_function: Mapping[str, int]) -> None:
         """Count invocations held back by their function's reserved concurrency."""
         if not by_function:

@@ -6,10 +6,12 @@
     ├── ConfigError (ValueError)             bad settings, unknown backend URL scheme
     ├── AppError (ValueError)                an invalid app file: every problem, each named
     │   ├── LadderError                      an invalid ladder or publish-rule file
-    │   └── AlertRulesError                  an invalid alert rule file
+    │   ├── AlertRulesError                  an invalid alert rule file
+    │   └── AggregatesError                  an invalid analytics aggregates or addresses file
     ├── InvalidPatternError (ValueError)     an EventBridge event pattern that cannot match
     ├── InvalidScheduleError (ValueError)    a rate(...) or cron(...) expression
     ├── InvalidEventError (ValueError)       an event that is not a JSON object, or malformed
+    ├── QueryError (ValueError)              SQL an analytics query refuses (DuckDB's message)
     ├── FunctionNotFoundError (LookupError)  a function name the app does not declare
     ├── HomeBusyError                        another dispatcher already serves this home
     ├── StateError                           state backend failures (foreign errors translated)
@@ -63,6 +65,16 @@ class LadderError(AppError):
 
 class AlertRulesError(AppError):
     """An alert rule file is invalid; ``problems`` as for `AppError`."""
+
+
+class AggregatesError(AppError):
+    """An analytics aggregates file (or a file of addresses it reads) is invalid;
+    ``problems`` as for `AppError`."""
+
+
+class QueryError(ReelayError, ValueError):
+    """An analytics query was refused: SQL DuckDB cannot run (its message), or a
+    statement that is not a read."""
 
 
 class InvalidPatternError(ReelayError, ValueError):

@@ -376,7 +376,7 @@ def _aggregate(
     if form not in FORMATS:
         problems.add(f"{at}.format", f"{form!r} is not valid; valid choices: {', '.join(FORMATS)}")
         form = None
-    known = dict(KNOWN_FIELDS.get(form or "", {})) if form else None
+    known = dict(KNOWN_FIELDS[form]) if form in KNOWN_FIELDS else None  # json: any field
     # (the fields the lookups write join the known ones)
     enrich = _enrichments(problems, f"{at}.enrich", body.get("enrich"), base, known)
     time = _time(problems, f"{at}.time", body.get("time"), form, known)
@@ -555,12 +555,12 @@ def _window(problems: Problems, at: str, value: Any) -> Window | None:
         value = {"size": value}
     problems.unknown_keys(at, value, ("hop", "size"))
     size = _seconds(problems, f"{at}.size", value.get("size"), 1, DAY)
-    hop = _seconds(problems, f"{at}.hop", value.get("hop", value.get("size")), 1, DAY)
+    hop = _seconds(problems, f"{at}.hop", value["hop"], 1, DAY) if "hop" in value else size
     if size is None or hop is None:
         return None
     ok = True
     for key, seconds in (("size", size), ("hop", hop)):
-        if seconds != int(seconds):
+        if key in value and seconds != int(seconds):
             problems.add(f"{at}.{key}", f"{value.get(key)!r} is not valid: whole seconds")
             ok = False
     if hop > size:

@@ -163,7 +163,9 @@ class Results:
 
             def load(start: int) -> WindowPartial | None:
                 text = self.state.get_meta(_window_key(name, start, shard_id))
-                return WindowPartial.loads(text, metrics) if text else None
+                if not text or WindowPartial.peek(text)[1] != aggregate.fingerprint:
+                    return None  # none, or made by the aggregate before it changed
+                return WindowPartial.loads(text, metrics)
 
             folded = fold(aggregate, shard, records, load, now=time.time())
             if folded.shard.records == shard.records:

@@ -124,10 +124,11 @@ def cli(*args: str | Path) -> Result:
 
 
 def test_reelays_own_apps_are_found_as_plugins() -> None:
-    assert {"demo", "media"} <= set(plugins.installed())
-    assert {"ladder", "rules"} <= set(plugins.validate_kinds())
+    assert {"analytics", "demo", "media"} <= set(plugins.installed())
+    assert {"aggregates", "applications", "ladder", "rules"} <= set(plugins.validate_kinds())
     assert plugins.validate_kinds().owner("ladder") == "media"
-    assert plugins.trigger_kinds().names() == ["eventBridge", "s3", "schedule"]
+    assert plugins.validate_kinds().owner("aggregates") == "analytics"
+    assert plugins.trigger_kinds().names() == ["eventBridge", "s3", "schedule", "stream"]
     assert plugins.trigger_kinds().owner("s3") == plugins.CORE
 
 
@@ -212,9 +213,11 @@ def test_a_third_party_apps_page_is_loaded_by_the_dashboard(served_thumbs: httpx
         errors = console_errors(page)
         page.goto(f"{served_thumbs.base_url}?token={token}")
         page.wait_for_selector("#connection.live")
-        # Its nav link after the overview's and media's; its section on the overview.
-        assert page.locator("nav a").all_inner_texts()[:4] == [
+        # Its nav link after the overview's and the built-in apps'; its section on the
+        # overview.
+        assert page.locator("nav a").all_inner_texts()[:5] == [
             "Overview",
+            "Analytics",
             "Titles",
             "Thumbs",
             "Functions",
@@ -240,12 +243,15 @@ def test_unknown_kinds_name_the_valid_ones(thumbs: Path, tmp_path: Path) -> None
         load_app(app_file)
     assert caught.value.problems == [
         f"{app_file}: functions.f.events[0]: unknown event kind 'sqs'; "
-        "valid kinds: eventBridge, s3, schedule, upload"
+        "valid kinds: eventBridge, s3, schedule, stream, upload"
     ]
     result = cli("validate", "--kind", "sizez", app_file)
     assert result.exit_code == 2
-    assert "unknown kind 'sizez'; valid kinds: alerts, app, ladder, rules, sizes" in result.output
-    with pytest.raises(ConfigError, match=r"unknown validate kind 'x'; valid: alerts, app, "):
+    assert (
+        "unknown kind 'sizez'; valid kinds: aggregates, alerts, app, applications, ladder, "
+        "rules, sizes" in result.output
+    )
+    with pytest.raises(ConfigError, match=r"unknown validate kind 'x'; valid: aggregates, "):
         plugins.validate_kinds().get("x")
 
 

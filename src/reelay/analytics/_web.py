@@ -31,8 +31,9 @@ class QueryRequest(BaseModel):
         max_length=100_000,
         description="A SELECT (or WITH, DESCRIBE, SHOW TABLES, SUMMARIZE, EXPLAIN) in "
         "DuckDB's SQL; each aggregate is a table of window_start, window_end, its "
-        "dimensions and its metrics.",
-        examples=["SELECT * FROM flows_by_app ORDER BY window_start DESC LIMIT 10"],
+        "dimensions and its metrics, such as SELECT * FROM flows_by_app ORDER BY "
+        "window_start DESC LIMIT 10.",
+        examples=["SHOW TABLES"],
     )
     limit: int = Field(10_000, ge=1, le=MAX_ROWS, description="At most this many rows.")
 

@@ -432,7 +432,7 @@ def create_app(
             ),
         ] = None,
         # A default, not an annotation: annotations are text here, read in this module.
-        followed: tuple[Entities, str] | None = Depends(following),
+        followed: list[tuple[Entities, str]] = Depends(following),
     ) -> list[dict[str, Any]]:
         """The newest invocations first, by function, status or an app's entity (media:
         a title), a page at a time."""
@@ -443,11 +443,13 @@ def create_app(
                     client.state.invocation(before)
                 except LookupError:
                     raise LookupError(f"query.before: no invocation {before!r}") from None
-            if followed is not None:
-                entity, entity_id = followed
+            if followed:
+                # Several entities named (media's title, analytics' aggregate): those of all.
+                lists = [entity.invocation_ids(entity_id) for entity, entity_id in followed]
+                common = set(lists[0]).intersection(*lists[1:])
                 listed = [
                     inv
-                    for inv in map(client.state.invocation, entity.invocation_ids(entity_id))
+                    for inv in map(client.state.invocation, [i for i in lists[0] if i in common])
                     if (function is None or inv.function == function)
                     and (status is None or inv.status == status)
                 ]
@@ -555,7 +557,7 @@ def create_app(
     @api.get("/api/live", tags=["metrics"], response_class=EventStream)
     async def stream(
         request: Request,
-        followed: tuple[Entities, str] | None = Depends(following),
+        followed: list[tuple[Entities, str]] = Depends(following),
     ) -> EventStream:
         """Server-sent events: the history once, then a point a second (following an
         app's entity, such as ``title``, its detail too, under that name)."""
@@ -574,8 +576,7 @@ def create_app(
                 if first:
                     message["history"] = list(live.points)
                     first = False
-                if followed is not None:
-                    entity, entity_id = followed
+                for entity, entity_id in followed:
                     try:
                         message[entity.param] = await asyncio.to_thread(
                             entity.detail, entity_id, client
@@ -657,17 +658,12 @@ async def store_upload(client: Client, request: Request, bucket: str, key: str) 
     return {"bucket": info.bucket, "key": info.key, "size": info.size, "etag": info.etag}
 
 
-def _following(entities: Sequence[Entities]) -> Callable[..., tuple[Entities, str] | None]:
+def _following(entities: Sequence[Entities]) -> Callable[..., list[tuple[Entities, str]]]:
     """A dependency taking one query parameter per app entity (media: ``title``): the
-    entity a request follows, and its id (None when it names none)."""
+    entities a request follows, and their ids (none when it names none)."""
 
-    def following(**given: str | None) -> tuple[Entities, str] | None:
-        named = [(e, given[e.param]) for e in entities if given.get(e.param) is not None]
-        if len(named) > 1:
-            raise HTTPException(
-                422, f"query: give at most one of {', '.join(e.param for e, _ in named)}"
-            )
-        return (named[0][0], str(named[0][1])) if named else None
+    def following(**given: str | None) -> list[tuple[Entities, str]]:
+        return [(e, str(given[e.param])) for e in entities if given.get(e.param) is not None]
 
     following.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [

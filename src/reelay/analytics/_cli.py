@@ -155,6 +155,12 @@ def _generator_options(command: Any) -> Any:
                 help="Share of flows rejected (REJECT).",
             ),
             click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
+            click.option(
+                "--backfill",
+                type=click.FloatRange(0, 1440),
+                default=0,
+                help="First put this many minutes of past records at once (a history to see).",
+            ),
         ]
     ):
         command = option(command)
@@ -175,6 +181,7 @@ def generate_command(
     late: float,
     reject: float,
     seed: int,
+    backfill: float,
     stream: str,
     home: Path | None,
     state_url: str | None,
@@ -198,6 +205,7 @@ def generate_command(
             duration=duration,
             stop=stop,
             flows=FlowLogs(seed=seed, late=late, reject=reject),
+            backfill=backfill * 60,
         )
     click.echo(
         f"put {plural(done.records, 'record')} ({done.late} late, {done.rejected} rejected, "
@@ -242,6 +250,7 @@ def demo(
     late: float,
     reject: float,
     seed: int,
+    backfill: float,
     workers: int | None,
     http_address: str,
     home: Path | None,
@@ -306,6 +315,7 @@ def demo(
             stop=stop,
             flows=FlowLogs(seed=seed, late=late, reject=reject),
             on_put=report,
+            backfill=backfill * 60,
         )
         click.echo(
             f"put {plural(done.records, 'record')}; stopping (draining the last batches)",

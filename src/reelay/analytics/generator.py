@@ -168,15 +168,34 @@ def generate(
     shards: int = FLOWS_SHARDS,
     clock: Callable[[], float] = time.time,
     on_put: Callable[[Generated], None] | None = None,
+    backfill: float = 0.0,
 ) -> Generated:
     """Put flow log records on ``stream`` (made with ``shards`` if missing) at ``rate``
-    records a second, for ``duration`` seconds or until ``stop`` is set."""
+    records a second, for ``duration`` seconds or until ``stop`` is set. With
+    ``backfill``, first the past ``backfill`` seconds' records at once (so that a
+    dashboard has a history to show)."""
     if rate <= 0:
         raise ValueError(f"rate {rate!r} must be more than 0 records a second")
     flows = flows or FlowLogs()
     stop = stop or threading.Event()
     _ensure(streams, stream, shards)
     done = Generated()
+    past = Generated()
+    began_at = clock()
+    for second in range(int(backfill)):
+        if stop.is_set():
+            break
+        moment = began_at - int(backfill) + second
+        batch = []
+        for _ in range(int(rate)):
+            key, line, kind = flows.record(moment)
+            batch.append(PutRequest(key, line.encode()))
+            past.late += kind.get("late", False)
+            past.rejected += kind.get("rejected", False)
+            past.nodata += kind.get("nodata", False)
+        for i in range(0, len(batch), MAX_PUT):
+            _put(streams, stream, batch[i : i + MAX_PUT], past, stop)
+        past.records += len(batch)
     began = time.monotonic()
     while True:
         elapsed = time.monotonic() - began
@@ -197,4 +216,9 @@ def generate(
             on_put(done)
         if (duration is not None and elapsed >= duration) or stop.wait(TICK_S):
             break
+    done.records += past.records
+    done.late += past.late
+    done.rejected += past.rejected
+    done.nodata += past.nodata
+    done.failed += past.failed
     return done

@@ -54,23 +54,34 @@
       const series = (agg.series[metric] || []);
       const windows = agg.windows;
       const few = windows.length <= 3;
-      const lines = series.map((s, i) => ({
-        name: s.group,
-        color: COLORS[i % COLORS.length],
-        dots: few,
-        points: s.values.map((v, j) => (v == null ? null : { x: windows[j], y: v, tip: `${s.group} · ${clockOf(windows[j])} · ${si(v)}` })).filter(Boolean),
-      })).filter((l) => l.points.length);
+      // A window the watermark has not passed is still open: its segment is dashed.
+      const open = (w) => agg.watermark == null || w + agg.window.size > agg.watermark;
+      const lines = series.flatMap((s, i) => {
+        const color = COLORS[i % COLORS.length];
+        // x: the window's start counted in hops, so that the axis's round ticks fall on windows
+        const points = s.values.map((v, j) => (v == null ? null : { x: windows[j] / agg.window.hop, y: v, start: windows[j], tip: `${s.group} · ${clockOf(windows[j])} · ${si(v)}${open(windows[j]) ? " (open)" : ""}` })).filter(Boolean);
+        const closed = points.filter((p) => !open(p.start));
+        const rest = points.filter((p) => open(p.start));
+        const drawn = [{ name: s.group, color, dots: few, points: closed }];
+        if (rest.length) drawn.push({ name: s.group, color, dots: few, dash: "5 4", className: "open", points: [...closed.slice(-1), ...rest] });
+        return drawn.filter((l) => l.points.length);
+      });
       const what = spec.kind === "quantile" ? `p${figure(100 * spec.q)} of ${spec.field}` : spec.kind === "count" ? (spec.field ? `count of ${spec.field}` : "count") : `${spec.kind} of ${spec.field}`;
       element.querySelector(".heading").textContent = `${metric} (${what}) per window, by ${byText(agg)}`;
       svg.setAttribute("aria-label", `${agg.name}: ${metric} per ${windowText(agg)} window, top ${lines.length} groups`);
-      setHTML(element.querySelector(".legend-box"), lines.length ? legend(lines.map((l) => ({ name: l.name, color: l.color }))) : "");
+      const named = [...new Map(lines.map((l) => [l.name, l.color])).entries()];
+      const dashed = lines.some((l) => l.className === "open") ? `<div class="legend">╌ &nbsp;open windows: the watermark has not passed their end</div>` : "";
+      setHTML(element.querySelector(".legend-box"), named.length ? legend(named.map(([name, color]) => ({ name, color }))) + dashed : "");
       if (!lines.length) {
         svg.innerHTML = `<text class="label" x="12" y="24">No windows yet: put records on ${esc(agg.stream)}.</text>`;
       } else {
-        const seconds = agg.window.hop % 60 !== 0;
+        const hop = agg.window.hop;
+        // Ticks fall where the axis puts them: only those on a window's start are named.
+        const onWindow = (v) => Math.abs(v - Math.round(v)) < 1e-6;
         xyChart(svg, {
-          x: { label: `window start (${windowText(agg)})`, format: (v) => clockOf(v, seconds) },
-          y: { label: metric, format: si, min: 0 },
+          x: { label: `window start (${windowText(agg)})`, format: (v) => (onWindow(v) ? clockOf(Math.round(v) * hop, hop % 60 !== 0) : "") },
+          y: { label: "", format: si, min: 0 }, // (the heading names it: wide ticks leave no room)
+          band: [0, 0], // (nothing shaded: the y axis starts at zero)
           lines,
         });
       }

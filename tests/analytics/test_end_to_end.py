@@ -78,7 +78,9 @@ def test_flow_logs_aggregated_per_minute_by_application(settings: Settings) -> N
         client = runtime.client
         client.streams.create_stream("vpc-flows", 2)
         runtime.start()
-        puts = client.streams.put("vpc-flows", [PutRequest(k, line.encode()) for k, line in RECORDS])
+        puts = client.streams.put(
+            "vpc-flows", [PutRequest(k, line.encode()) for k, line in RECORDS]
+        )
         assert all(isinstance(p, Put) for p in puts)
         assert len({p.shard_id for p in puts if isinstance(p, Put)}) == 2
         results = Results(client.state)
@@ -116,5 +118,7 @@ def _read(client: Any, stream: str) -> list[dict[str, Any]]:
     out = []
     for shard in client.streams.describe(stream).shards:
         cursor = client.streams.locate(stream, shard.shard_id, Position("TRIM_HORIZON"))
-        out += [json.loads(r.data) for r in client.streams.read(stream, shard.shard_id, cursor).records]
+        out += [
+            json.loads(r.data) for r in client.streams.read(stream, shard.shard_id, cursor).records
+        ]
     return out

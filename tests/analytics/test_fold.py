@@ -48,12 +48,16 @@ def aggregate(tmp_path: Path, **changes: Any) -> Aggregate:
 
 def records(*times: float, start: int = 1, key: str = "a", **fields: Any) -> list[SourceRecord]:
     return [
-        SourceRecord(start + i, "pk", json.dumps({"t": t, "k": key, "v": 1, **fields}).encode(), 1e9)
+        SourceRecord(
+            start + i, "pk", json.dumps({"t": t, "k": key, "v": 1, **fields}).encode(), 1e9
+        )
         for i, t in enumerate(times)
     ]
 
 
-def table(results: Results, sql: str = "SELECT * FROM agg ORDER BY window_start, k") -> list[dict[str, Any]]:
+def table(
+    results: Results, sql: str = "SELECT * FROM agg ORDER BY window_start, k"
+) -> list[dict[str, Any]]:
     return run_query(results, sql).records()
 
 
@@ -63,7 +67,9 @@ def dead_letters(client: Client, stream: str = "events-late") -> list[dict[str, 
     out = []
     for shard in client.streams.describe(stream).shards:
         cursor = client.streams.locate(stream, shard.shard_id, Position("TRIM_HORIZON"))
-        out += [json.loads(r.data) for r in client.streams.read(stream, shard.shard_id, cursor).records]
+        out += [
+            json.loads(r.data) for r in client.streams.read(stream, shard.shard_id, cursor).records
+        ]
     return out
 
 
@@ -158,7 +164,9 @@ def test_windows_past_the_horizon_are_deleted(tmp_path: Path, client: Client) ->
     results = Results(client.state)
     results.apply(agg, SHARD, records(10, 70, 130), client.streams)
     assert len(table(results)) == 3
-    results.apply(agg, SHARD, records(250, start=4), client.streams)  # keeps windows ending after 130
+    results.apply(
+        agg, SHARD, records(250, start=4), client.streams
+    )  # keeps windows ending after 130
     assert [r["window_start"][-5:] for r in table(results)] == ["02:00", "04:00"]
     assert len(client.state.meta_items("analytics:win:agg:")) == 2
     assert results.shards("agg")[SHARD].windows == [120, 240]

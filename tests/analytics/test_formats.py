@@ -53,7 +53,16 @@ def test_nodata_and_skipdata_records_have_nulls_for_their_dashes() -> None:
     rows = parse_vpc_flow_log(f"{HEADER}\n{NODATA}\n\n{SKIPDATA}\r\n".encode())
     assert [r["log_status"] for r in rows] == ["NODATA", "SKIPDATA"]  # the header is skipped
     for row in rows:
-        for name in ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "action"):
+        for name in (
+            "srcaddr",
+            "dstaddr",
+            "srcport",
+            "dstport",
+            "protocol",
+            "packets",
+            "bytes",
+            "action",
+        ):
             assert row[name] is None, name
         assert row["start"] == 1431280876 and row["end"] == 1431280934
     assert rows[1]["interface_id"] == "eni-11111111aaaaaaaaa"
@@ -68,7 +77,10 @@ def test_an_account_of_unknown_is_text_and_several_lines_are_several_rows() -> N
 @pytest.mark.parametrize(
     ("line", "says"),
     [
-        ("2 123456789010 eni-1 1.2.3.4 5.6.7.8 1 2 6 20 4249 1418530010 ACCEPT OK", "has 14 fields (version account-id"),
+        (
+            "2 123456789010 eni-1 1.2.3.4 5.6.7.8 1 2 6 20 4249 1418530010 ACCEPT OK",
+            "has 14 fields (version account-id",
+        ),
         (ACCEPTED.replace(" 4249 ", " lots "), "bytes must be a whole number or '-', not 'lots'"),
         (f"{ACCEPTED}\n{ACCEPTED} extra", "line 2: a version-2 flow log record has 14 fields"),
     ],

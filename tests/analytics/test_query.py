@@ -25,11 +25,17 @@ REFUSED = [
     ("SELEC 1", 'Parser Error: syntax error at or near "SELEC"'),
     ("SELECT nope FROM clicks", 'Binder Error: Referenced column "nope" not found'),
     ("SELECT * FROM missing", "Catalog Error: Table with name missing does not exist"),
-    ("DROP TABLE clicks", "only reads run here (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); this is a DROP statement"),
+    (
+        "DROP TABLE clicks",
+        "only reads run here (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); this is a DROP statement",
+    ),
     ("INSERT INTO clicks VALUES (1)", "this is a INSERT statement"),
     ("ATTACH '/tmp/x.db'", "this is a ATTACH statement"),
     ("COPY clicks TO '/tmp/out.csv'", "this is a COPY statement"),
-    ("SELECT * FROM read_csv('/etc/passwd')", "file system operations are disabled by configuration"),
+    (
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "file system operations are disabled by configuration",
+    ),
     ("SELECT 1; SELECT 2", "2 statements: give one at a time"),
     ("  ", "no SQL given"),
 ]
@@ -46,7 +52,11 @@ def home(tmp_path: Path) -> Path:
                     "time": "t",
                     "window": "1m",
                     "groupBy": ["page"],
-                    "metrics": {"n": "count", "ms": {"sum": "ms"}, "p50": {"quantile": "ms", "q": 0.5}},
+                    "metrics": {
+                        "n": "count",
+                        "ms": {"sum": "ms"},
+                        "p50": {"quantile": "ms", "q": 0.5},
+                    },
                 }
             }
         },
@@ -58,7 +68,9 @@ def home(tmp_path: Path) -> Path:
         for i, (t, p, ms) in enumerate(rows)
     ]
     with Client(Settings.load(tmp_path / "home")) as client:
-        Results(client.state).apply(aggregates.aggregates["clicks"], "shardId-0", records, client.streams)
+        Results(client.state).apply(
+            aggregates.aggregates["clicks"], "shardId-0", records, client.streams
+        )
     return tmp_path / "home"
 
 
@@ -148,7 +160,19 @@ def test_the_query_route_refuses_with_duckdbs_message(
 def test_the_query_route_checks_its_body(served: httpx.Client) -> None:
     assert served.post("/api/analytics/query", json={}).status_code == 422
     assert served.post("/api/analytics/query", json={"sql": "SELECT 1", "x": 1}).status_code == 422
-    assert served.post("/api/analytics/query", json={"sql": "SELECT 1", "limit": 0}).status_code == 422
-    assert served.post("/api/analytics/query", content=b"{", headers={"Content-Type": "application/json"}).status_code == 400
-    assert served.post("/api/analytics/query", content=b"SELECT 1", headers={"Content-Type": "text/plain"}).status_code == 415
+    assert (
+        served.post("/api/analytics/query", json={"sql": "SELECT 1", "limit": 0}).status_code == 422
+    )
+    assert (
+        served.post(
+            "/api/analytics/query", content=b"{", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert (
+        served.post(
+            "/api/analytics/query", content=b"SELECT 1", headers={"Content-Type": "text/plain"}
+        ).status_code
+        == 415
+    )
     assert served.get("/api/analytics/query").status_code == 405

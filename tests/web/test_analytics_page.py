@@ -40,13 +40,15 @@ def page(tmp_path: Path) -> Iterator[Browser]:
         )
         put.start()
         try:
-            with Server(create_app(runtime.client, token, app=runtime.app), port=0) as server:
-                with chromium() as launched:
-                    tab = launched.new_context(viewport={"width": 1440, "height": 1100}).new_page()
-                    errors = console_errors(tab)
-                    tab.goto(f"{server.url}/?token={token}#/analytics")
-                    tab.wait_for_selector("#connection.live")
-                    yield Browser(tab, errors)
+            with (
+                Server(create_app(runtime.client, token, app=runtime.app), port=0) as server,
+                chromium() as launched,
+            ):
+                tab = launched.new_context(viewport={"width": 1440, "height": 1100}).new_page()
+                errors = console_errors(tab)
+                tab.goto(f"{server.url}/?token={token}#/analytics")
+                tab.wait_for_selector("#connection.live")
+                yield Browser(tab, errors)
         finally:
             stop.set()
             put.join()
@@ -92,7 +94,16 @@ def test_the_sql_console(page: Browser) -> None:
     answer = tab.locator("#sql .answer")
     answer.locator("table").wait_for()
     header = answer.locator("th").all_inner_texts()
-    assert header == ["window_start", "window_end", "src_app", "dst_app", "bytes", "packets", "flows", "rejected"]
+    assert header == [
+        "window_start",
+        "window_end",
+        "src_app",
+        "dst_app",
+        "bytes",
+        "packets",
+        "flows",
+        "rejected",
+    ]
     assert "edge-gateway" in answer.inner_text()
     box.fill("SELECT nope FROM flows_by_app")
     box.press("Control+Enter")

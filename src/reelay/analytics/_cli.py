@@ -123,7 +123,16 @@ def status(as_json: bool, home: Path | None, state_url: str | None) -> None:
             ]
             for s in found
         ],
-        ["AGGREGATE", "STREAM", "WINDOW", "WATERMARK (UTC)", "RECORDS", "ROWS", "LATE", "UNREADABLE"],
+        [
+            "AGGREGATE",
+            "STREAM",
+            "WINDOW",
+            "WATERMARK (UTC)",
+            "RECORDS",
+            "ROWS",
+            "LATE",
+            "UNREADABLE",
+        ],
     )
 
 
@@ -138,7 +147,9 @@ def _generator_options(command: Any) -> Any:
                 help="Flow log records a second.",
             ),
             click.option(
-                "--duration", type=click.FloatRange(0.1), help="Seconds to run (default: until Ctrl-C)."
+                "--duration",
+                type=click.FloatRange(0.1),
+                help="Seconds to run (default: until Ctrl-C).",
             ),
             click.option(
                 "--late",
@@ -276,14 +287,10 @@ def demo(
     address = _address(http_address)
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
-        runtime = stack.enter_context(
-            Runtime(app, settings, max_workers=workers, out=sys.stdout)
-        )
+        runtime = stack.enter_context(Runtime(app, settings, max_workers=workers, out=sys.stdout))
         client = runtime.client
         token, _ = ensure_token(settings.home)
-        api = create_app(
-            client, token, app=app, alerter=Alerter(load_alert_rules(None), client)
-        )
+        api = create_app(client, token, app=app, alerter=Alerter(load_alert_rules(None), client))
         server = stack.enter_context(Server(api, *address))
         runtime.start()
         stack.enter_context(_stopping(stop))
@@ -292,7 +299,7 @@ def demo(
             f"reelay analytics demo: {rate:g} flow log records a second on {FLOWS_STREAM}, "
             f"streams {backend}, home {settings.home}\n"
             f"dashboard: {server.url}/?token={token}#/analytics\n"
-            f"query:     reelay query --home {settings.home} \"SELECT * FROM flows_by_app "
+            f'query:     reelay query --home {settings.home} "SELECT * FROM flows_by_app '
             f'ORDER BY window_start DESC, bytes DESC LIMIT 10"\n'
             "Ctrl-C stops",
             err=True,

@@ -27,12 +27,10 @@ LATEST_ROWS = 25  # the rows of the newest window listed
 
 
 def _label(group: list[Any]) -> str:
-    return " → ".join("–" if v is None else str(v) for v in group) or "all"
+    return " → ".join("none" if v is None else str(v) for v in group) or "all"
 
 
-def summary(
-    results: Results, info: AggregateInfo, windows: int = LIVE_WINDOWS
-) -> dict[str, Any]:
+def summary(results: Results, info: AggregateInfo, windows: int = LIVE_WINDOWS) -> dict[str, Any]:
     """An aggregate as the dashboard shows it: what it is, its shards' progress, and its
     newest windows (per metric, the top groups' values window by window)."""
     shards = results.shards(info.name)
@@ -73,9 +71,7 @@ def summary(
         **_totals(shards),
         "windows": starts,
         "series": series,
-        "latest": [
-            {"group": list(r.group), "values": r.values} for r in newest[:LATEST_ROWS]
-        ],
+        "latest": [{"group": list(r.group), "values": r.values} for r in newest[:LATEST_ROWS]],
     }
 
 
@@ -132,13 +128,18 @@ class AnalyticsObserver:
             totals = _totals(self.results.shards(name))
             late += totals["late"]
             unreadable += totals["unreadable"]
-        return {"analytics_late_records": float(late), "analytics_unreadable_records": float(unreadable)}
+        return {
+            "analytics_late_records": float(late),
+            "analytics_unreadable_records": float(unreadable),
+        }
 
     def collect(self) -> Iterator[Metric]:
         labels = ["aggregate"]
         families = {
             "records": CounterMetricFamily(
-                "reelay_analytics_records", "Stream records folded into an aggregate.", labels=labels
+                "reelay_analytics_records",
+                "Stream records folded into an aggregate.",
+                labels=labels,
             ),
             "rows": CounterMetricFamily(
                 "reelay_analytics_rows", "Rows counted in an aggregate's windows.", labels=labels

@@ -191,9 +191,11 @@ def parse_cloudwatch_logs(data: bytes) -> list[Row]:
             "or CONTROL_MESSAGE"
         )
     group = message.get("logGroup")
-    function = group[len("/aws/lambda/") :] if isinstance(group, str) and group.startswith(
-        "/aws/lambda/"
-    ) else None
+    function = (
+        group[len("/aws/lambda/") :]
+        if isinstance(group, str) and group.startswith("/aws/lambda/")
+        else None
+    )
     common: Row = {
         "owner": message.get("owner"),
         "log_group": group,

@@ -15,6 +15,7 @@ the dead-letter stream); a few are ``NODATA`` and ``SKIPDATA`` records.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import random
 import threading
@@ -58,7 +59,11 @@ _TRAFFIC = (
     ("search", "datastore", 9042, 5, 40_000),
     ("billing", "profiles", 7001, 3, 4_000),
 )
-_SCANS = (("internet", "datastore", 9042), ("internet", "billing", 22), ("internet", "billing", 3389))
+_SCANS = (
+    ("internet", "datastore", 9042),
+    ("internet", "billing", 22),
+    ("internet", "billing", 3389),
+)
 
 
 @dataclass
@@ -87,8 +92,11 @@ class FlowLogs:
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
         self._hosts = {
-            app: [str(net.network_address + 10 + i) for net in map(ipaddress.ip_network, nets)
-                  for i in range(6)]
+            app: [
+                str(net.network_address + 10 + i)
+                for net in map(ipaddress.ip_network, nets)
+                for i in range(6)
+            ]
             for app, nets in APPLICATIONS.items()
         }
         self._enis = {
@@ -111,9 +119,7 @@ class FlowLogs:
             host = r.choice([h for hosts in self._hosts.values() for h in hosts])
             start = int(now) - r.randrange(5, 60)
             status = r.choice(("NODATA", "SKIPDATA"))
-            line = (
-                f"2 {ACCOUNT} {self._enis[host]} - - - - - - - {start} {int(now)} - {status}"
-            )
+            line = f"2 {ACCOUNT} {self._enis[host]} - - - - - - - {start} {int(now)} - {status}"
             return self._enis[host], line, {"nodata": True}
         scan = r.random() < self.reject * 0.6
         if scan:
@@ -139,10 +145,8 @@ class FlowLogs:
 
 def _ensure(streams: Streams, stream: str, shards: int) -> None:
     if stream not in streams.list_streams():
-        try:
+        with contextlib.suppress(StreamExistsError):  # made meanwhile by another
             streams.create_stream(stream, shards)
-        except StreamExistsError:
-            pass
 
 
 def _put(

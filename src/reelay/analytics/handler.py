@@ -91,9 +91,7 @@ def aggregate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     results = _results_of(client)
     function = getattr(context, "function_name", None)
     for spec in mine:
-        folded = results.apply(
-            spec, shard, batch, client.streams, stream=stream, function=function
-        )
+        folded = results.apply(spec, shard, batch, client.streams, stream=stream, function=function)
         new = folded.shard
         answer["aggregates"][spec.name] = {
             "records": len(batch) - folded.skipped,

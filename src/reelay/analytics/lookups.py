@@ -26,6 +26,7 @@ An applications file::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 from collections.abc import Callable, Mapping
@@ -123,8 +124,9 @@ def parse_applications(doc: Any, problems: Problems, where: str = "") -> Address
     at = f"{where}.applications" if where else "applications"
     if not isinstance(doc, dict) or not doc:
         problems.add(
-            at, "must map application names to lists of CIDRs or addresses, such as "
-            "{playback-api: [10.1.0.0/16, 10.9.0.17]}"
+            at,
+            "must map application names to lists of CIDRs or addresses, such as "
+            "{playback-api: [10.1.0.0/16, 10.9.0.17]}",
         )
         return None
     owners: dict[str, str] = {}
@@ -148,10 +150,8 @@ def parse_applications(doc: Any, problems: Problems, where: str = "") -> Address
             except ValueError as exc:
                 ok = False
                 hint = ""
-                try:
+                with contextlib.suppress(ValueError):  # not even a network: no hint
                     hint = f"; did you mean {ipaddress.ip_network(str(cidr), strict=False)}?"
-                except ValueError:
-                    pass
                 problems.add(
                     spot,
                     f"{cidr!r} is not a CIDR (10.1.0.0/16) or an address (10.9.0.17): {exc}{hint}",

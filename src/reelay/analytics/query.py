@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_TIMEOUT_S", "QueryResult", "columns_of", "run_query"]
 
 DEFAULT_TIMEOUT_S = 30.0
-_CONFIG = {
+_CONFIG: dict[str, str | int | float | list[str]] = {
     "enable_external_access": False,
     "lock_configuration": True,
     "threads": 2,
@@ -169,7 +169,8 @@ def run_query(
             raise QueryError(str(exc)) from None
         if len(statements) != 1:
             raise QueryError(
-                f"{len(statements)} statements: give one at a time" if statements
+                f"{len(statements)} statements: give one at a time"
+                if statements
                 else "no statement in the SQL given"
             )
         kind = statements[0].type.name
@@ -195,7 +196,9 @@ def run_query(
             description = cursor.description or []
             fetched = cursor.fetchmany(limit + 1) if limit is not None else cursor.fetchall()
         except duckdb.InterruptException:
-            raise QueryError(f"the query ran past its limit of {timeout_s:g} s and was stopped") from None
+            raise QueryError(
+                f"the query ran past its limit of {timeout_s:g} s and was stopped"
+            ) from None
         except duckdb.Error as exc:
             raise QueryError(str(exc)) from None
         finally:

@@ -6,12 +6,12 @@ batches and shards without losing accuracy.
 is 1.04/sqrt(2^p) (1.6% at the default p = 12), and small counts, where most registers
 are still empty, are counted by linear counting, which is close to exact. Two sketches
 of the same precision merge by taking each register's maximum: the merge of A and B is
-the sketch of A ∪ B, exactly.
+the sketch of A union B, exactly.
 
 `DDSketch` (Masson, Rim and Lee, VLDB 2019) files each value into a bin whose bounds
-grow geometrically (by γ = (1+α)/(1-α)), so any quantile it answers is within relative
-accuracy α of the exact one (1% by default) whatever the distribution. Bins merge by
-adding counts: the merge of A and B is the sketch of A ∪ B, exactly. When a sketch
+grow geometrically (by gamma = (1 + a) / (1 - a)), so any quantile it answers is within
+relative accuracy a of the exact one (1% by default) whatever the distribution. Bins merge by
+adding counts: the merge of A and B is the sketch of A union B, exactly. When a sketch
 holds more than ``max_bins`` bins of one sign, the bins nearest zero are folded
 together, which costs accuracy only at the lowest quantiles.
 

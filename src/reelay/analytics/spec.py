@@ -355,9 +355,7 @@ def parse_aggregates(doc: Any, *, source: str = "<aggregates>", base: Path) -> A
 _NAME_RULE = "1 to 63 letters, digits or '_', not starting with a digit (a SQL name)"
 
 
-def _aggregate(
-    problems: Problems, at: str, name: str, body: Any, base: Path
-) -> Aggregate | None:
+def _aggregate(problems: Problems, at: str, name: str, body: Any, base: Path) -> Aggregate | None:
     if not isinstance(body, dict):
         problems.add(at, "must be a mapping with stream, format, window, groupBy and metrics")
         return None
@@ -483,9 +481,7 @@ def _time(
     default_unit = "ms" if form == "cloudwatch-logs" and value.get("field") == "timestamp" else "s"
     unit = value.get("unit", default_unit)
     if unit not in TIME_UNITS:
-        problems.add(
-            f"{at}.unit", f"{unit!r} is not valid; valid choices: {', '.join(TIME_UNITS)}"
-        )
+        problems.add(f"{at}.unit", f"{unit!r} is not valid; valid choices: {', '.join(TIME_UNITS)}")
         return None
     name = _check_field(problems, f"{at}.field", value.get("field"), known, number=True)
     return TimeField(name, unit) if name else None
@@ -495,15 +491,14 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-def _where(
-    problems: Problems, at: str, value: Any, known: dict[str, str] | None
-) -> Where | None:
+def _where(problems: Problems, at: str, value: Any, known: dict[str, str] | None) -> Where | None:
     if value is None:
         return None
     if not isinstance(value, dict) or not value:
         problems.add(
-            at, "must map fields to a value, a list of values, or {not: value or list}, "
-            "such as {action: REJECT}"
+            at,
+            "must map fields to a value, a list of values, or {not: value or list}, "
+            "such as {action: REJECT}",
         )
         return None
     conditions = []
@@ -520,8 +515,9 @@ def _where(
         values = wanted if isinstance(wanted, list) else [wanted]
         if not values or not all(_scalar(v) for v in values):
             problems.add(
-                here, f"{wanted!r} is not valid: a value (text, number, true, false, null) or "
-                "a non-empty list of them"
+                here,
+                f"{wanted!r} is not valid: a value (text, number, true, false, null) or "
+                "a non-empty list of them",
             )
             continue
         conditions.append((str(name), tuple(values), negated))
@@ -596,9 +592,7 @@ def _identifier(problems: Problems, at: str, value: Any, what: str) -> str | Non
     return value
 
 
-def _dimensions(
-    problems: Problems, at: str, value: Any, known: dict[str, str] | None
-) -> list[str]:
+def _dimensions(problems: Problems, at: str, value: Any, known: dict[str, str] | None) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
@@ -618,9 +612,7 @@ def _dimensions(
     return out
 
 
-def _metrics(
-    problems: Problems, at: str, value: Any, known: dict[str, str] | None
-) -> list[Metric]:
+def _metrics(problems: Problems, at: str, value: Any, known: dict[str, str] | None) -> list[Metric]:
     if not isinstance(value, dict) or not value:
         if value is not None:
             problems.add(at, "must map metric names to metrics, such as {bytes: {sum: bytes}}")
@@ -673,8 +665,10 @@ def _metrics(
             metric = Metric(name, kind, field_name, where, q=float(q), accuracy=float(accuracy))
         if kind == "distinct":
             precision = spec.get("precision", 12)
-            if isinstance(precision, bool) or not isinstance(precision, int) or not (
-                4 <= precision <= 16
+            if (
+                isinstance(precision, bool)
+                or not isinstance(precision, int)
+                or not (4 <= precision <= 16)
             ):
                 problems.add(
                     f"{here}.precision",
@@ -693,7 +687,9 @@ def _enrichments(
     if value is None:
         return []
     if not isinstance(value, list):
-        problems.add(at, "must be a list of lookups, such as [{lookup: cidr, file: ..., fields: ...}]")
+        problems.add(
+            at, "must be a list of lookups, such as [{lookup: cidr, file: ..., fields: ...}]"
+        )
         return []
     kinds = lookup_kinds()
     out = []
@@ -709,7 +705,7 @@ def _enrichments(
                 f"unknown lookup kind {kind_name!r}; valid kinds: {', '.join(kinds.names())}",
             )
             continue
-        kind = kinds.get(kind_name)
+        kind = kinds.get(str(kind_name))
         problems.unknown_keys(here, entry, (*ENRICH_KEYS, *kind.keys))
         fields = entry.get("fields")
         pairs: list[tuple[str, str]] = []

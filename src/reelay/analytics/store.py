@@ -27,6 +27,7 @@ two may put one twice (each names its shard and sequence number).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -154,7 +155,11 @@ class Results:
         key = _shard_key(name, shard_id)
         metrics = aggregate.metrics
         declaration = json.dumps(
-            {"plain": aggregate.plain(), "fingerprint": aggregate.fingerprint, "function": function},
+            {
+                "plain": aggregate.plain(),
+                "fingerprint": aggregate.fingerprint,
+                "function": function,
+            },
             sort_keys=True,
         )
         for _ in range(_ATTEMPTS):
@@ -214,10 +219,8 @@ class Results:
         try:
             puts = streams.put(target, requests)
         except StreamNotFoundError:
-            try:
+            with contextlib.suppress(StreamExistsError):  # made meanwhile by another shard
                 streams.create_stream(target, DEAD_LETTER_SHARDS)
-            except StreamExistsError:  # made meanwhile by another shard's batch
-                pass
             puts = streams.put(target, requests)
         failed = [p for p in puts if not isinstance(p, Put)]
         if failed:  # never dropped: the batch fails, and is tried again
@@ -254,7 +257,9 @@ class Results:
         """The aggregate's finalized rows (every shard's partials merged), oldest window
         first, within its horizon; ``latest``: only the newest that many windows."""
         shards = self.shards(info.name) if shards is None else shards
-        newest = max((s.max_event for s in shards.values() if s.max_event is not None), default=None)
+        newest = max(
+            (s.max_event for s in shards.values() if s.max_event is not None), default=None
+        )
         if newest is None:
             return []
         cutoff = newest - float(info.plain["horizon"])

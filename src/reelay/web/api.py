@@ -432,7 +432,7 @@ def create_app(
             ),
         ] = None,
         # A default, not an annotation: annotations are text here, read in this module.
-        followed: list[tuple[Entities, str]] = Depends(following),
+        followed: Sequence[tuple[Entities, str]] = Depends(following),
     ) -> list[dict[str, Any]]:
         """The newest invocations first, by function, status or an app's entity (media:
         a title), a page at a time."""
@@ -557,7 +557,7 @@ def create_app(
     @api.get("/api/live", tags=["metrics"], response_class=EventStream)
     async def stream(
         request: Request,
-        followed: list[tuple[Entities, str]] = Depends(following),
+        followed: Sequence[tuple[Entities, str]] = Depends(following),
     ) -> EventStream:
         """Server-sent events: the history once, then a point a second (following an
         app's entity, such as ``title``, its detail too, under that name)."""

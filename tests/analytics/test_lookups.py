@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reelay.analytics.fold import SourceRecord, fold
-from reelay.analytics.fold import ShardState
+from reelay.analytics.fold import ShardState, SourceRecord, fold
 from reelay.analytics.lookups import lookup_kinds
 from reelay.analytics.spec import parse_aggregates
 from reelay.errors import AggregatesError

@@ -19,7 +19,9 @@ last sequence number folded) and the deletions past the horizon are written in o
 transaction, compare-and-set on the shard's state as it was read. A batch run again
 (at-least-once delivery) finds its records at or before ``through`` and skips them, so
 it counts nothing twice; a second writer at once (it should not happen: a shard's
-batches run one at a time) makes one of the two fold again. Dead letters are put
+batches run one at a time) makes one of the two fold again. (`reelay.idempotency` is
+not needed: its record would be a second write beside this one, where one transaction
+holding the effect and its bookkeeping together is exact.) Dead letters are put
 before that transaction, so none is lost: a batch run again after a crash between the
 two may put one twice (each names its shard and sequence number).
 """
@@ -54,6 +56,7 @@ __all__ = ["PREFIX", "AggregateInfo", "Results", "WindowRow"]
 PREFIX = "analytics:"
 DEAD_LETTER_SHARDS = 1
 _ATTEMPTS = 5
+_DECODED = 1024  # partials kept decoded (a sketch's registers are kilobytes each)
 
 
 def _def_key(name: str) -> str:
@@ -302,7 +305,7 @@ class Results:
         if cached is not None and cached[0] == text:
             return cached[1]
         partial = WindowPartial.loads(text, metrics)
-        if len(self._decoded) > 20000:
+        if len(self._decoded) >= _DECODED:
             self._decoded.clear()
         self._decoded[key] = (text, partial)
         return partial

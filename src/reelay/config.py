@@ -14,7 +14,12 @@ region              ``AWS_REGION``            ``us-east-1``
 durability          ``REELAY_DURABILITY``     ``process`` (survives kill -9) or ``power`` (fsync)
 state_url           ``REELAY_STATE``          empty: SQLite in ``<home>/state.db``; or
                                               ``postgresql://user@host:port/database``
+streams_url         ``REELAY_STREAMS``        empty: the embedded log in ``<home>/streams``;
+                                              or ``redis://host:port/db``
 ==================  ========================  =========================================
+
+The secret key that encrypts access keys (``REELAY_SECRET_KEY``) is read where it is
+used (`reelay.keys`), never kept here: settings travel to handlers' environments.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 from reelay.errors import ConfigError
 from reelay.state import check_state_url
 from reelay.storage import check_store_url
+from reelay.streams import check_streams_url
 
 DURABILITY_CHOICES = ("process", "power")
 
@@ -63,6 +69,7 @@ class Settings:
     region: str = "us-east-1"
     durability: str = "process"
     state_url: str = ""  # '': SQLite in the home; postgresql://...: a shared PostgreSQL
+    streams_url: str = ""  # '': the embedded log in the home; redis://...: Redis Streams
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -76,6 +83,10 @@ class Settings:
             check_state_url(self.state_url)
         except ConfigError as exc:
             raise ConfigError(f"REELAY_STATE: {exc}") from None
+        try:
+            check_streams_url(self.streams_url)
+        except ConfigError as exc:
+            raise ConfigError(f"REELAY_STREAMS: {exc}") from None
 
     @classmethod
     def load(cls, home: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
@@ -90,6 +101,7 @@ class Settings:
             region=env.get("AWS_REGION") or "us-east-1",
             durability=env.get("REELAY_DURABILITY") or "process",
             state_url=env.get("REELAY_STATE") or "",
+            streams_url=env.get("REELAY_STREAMS") or "",
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         if settings.durability not in DURABILITY_CHOICES:
@@ -106,4 +118,5 @@ class Settings:
             "REELAY_STORE": self.store_url,
             "REELAY_DURABILITY": self.durability,
             "REELAY_STATE": self.state_url,
+            "REELAY_STREAMS": self.streams_url,
         }

@@ -25,7 +25,7 @@
     │   ├── StreamNotFoundError (LookupError)        no such stream or shard
     │   ├── StreamExistsError                        a stream of that name already exists
     │   └── StreamUnavailableError (ConnectionError) the backend (Redis...) cannot be reached
-    ├── KinesisApiError                      a Kinesis API request refused: Kinesis's code and message
+    ├── KinesisApiError                      a Kinesis API request refused (Kinesis's ``code``)
     ├── AuthenticationError                  no, a malformed or a wrong AWS signature (``code``)
     ├── AccessKeyError (LookupError)         an access key that does not exist (or was revoked)
     └── MediaError                           the media pipeline

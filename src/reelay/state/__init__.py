@@ -220,7 +220,7 @@ class Meta(Protocol):
     def nodes(self, seen_since: float = ...) -> list[Node]: ...
 
 
-class AccessKeys(Protocol):
+class Keys(Protocol):
     """The access keys reelay issues (`reelay.keys`): secrets are stored encrypted."""
 
     def add_access_key(self, key: AccessKey) -> None: ...
@@ -231,7 +231,7 @@ class AccessKeys(Protocol):
 
 
 class State(
-    EventLog, Invocations, Observations, Barriers, Idempotency, Intents, Meta, AccessKeys, Protocol
+    EventLog, Invocations, Observations, Barriers, Idempotency, Intents, Meta, Keys, Protocol
 ):
     """The whole contract, and what serves it: one dispatcher at a time (its lock), a
     doorbell that wakes it."""

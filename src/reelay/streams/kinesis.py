@@ -570,7 +570,9 @@ class Kinesis:
         start: str | None = values.get("ExclusiveStartStreamName")
         if "NextToken" in values:
             if start is not None:
-                raise _invalid("NextToken and ExclusiveStartStreamName cannot be used together")
+                raise _invalid(
+                    "NextToken and ExclusiveStartStreamName cannot be provided together."
+                )
             (start,) = self._open_token("streams", values["NextToken"], 1)
         names = sorted(n for n in self.streams.list_streams() if start is None or n > start)
         page = names[:limit]
@@ -642,7 +644,9 @@ class Kinesis:
                 if n in values
             ]
             if given:
-                raise _invalid(f"NextToken and {' or '.join(given)} cannot be used together")
+                # As Kinesis: "the latter unambiguously identifies the stream", so botocore's
+                # list_shards paginator (which sends StreamName again) fails here as there.
+                raise _invalid(f"NextToken and {given[0]} cannot be provided together.")
             name, after = self._open_token("shards", values["NextToken"], 2)
         else:
             name = self._name(values)

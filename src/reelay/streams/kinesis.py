@@ -214,11 +214,11 @@ SHAPES: dict[str, dict[str, _Shape]] = {
         "StartingSequenceNumber": _SEQUENCE,
         "Timestamp": _Shape("timestamp"),
     },
-    # Limit's range is checked by GetRecords itself: Kinesis answers a Limit over
-    # 10,000 with InvalidArgumentException, not the model's ValidationException.
+    # GetRecords checks Limit's top itself: Kinesis answers a Limit over 10,000 with
+    # InvalidArgumentException, not the model's ValidationException.
     "GetRecords": {
         "ShardIterator": _required(_string(1, 512)),
-        "Limit": _Shape("integer"),
+        "Limit": _Shape("integer", low=1),
         "StreamARN": _ARN,
     },
     "IncreaseStreamRetentionPeriod": {
@@ -364,8 +364,8 @@ def _violations(value: Any, shape: _Shape, path: str, out: list[str]) -> None:
     if shape.enum and value not in shape.enum:
         fail(f"satisfy enum value set: [{', '.join(shape.enum)}]")
     if shape.kind == "list" and shape.member is not None:
-        for i, item in enumerate(value, 1):
-            _violations(item, shape.member, f"{path}.{i}.member", out)
+        for i, item in enumerate(value, 1):  # a list holds no nulls
+            _violations(item, _required(shape.member), f"{path}.{i}.member", out)
     for name, member in shape.members.items():
         _violations(value.get(name), member, f"{path}.{_lower_first(name)}", out)
 
@@ -812,8 +812,8 @@ class Kinesis:
         if "StreamARN" in values and self._name({"StreamARN": values["StreamARN"]}) != name:
             raise _invalid("The ShardIterator is not of the stream StreamARN names")
         limit = values.get("Limit", MAX_GET_RECORDS)
-        if not 1 <= limit <= MAX_GET_RECORDS:
-            raise _invalid(f"Limit must be 1 to {MAX_GET_RECORDS}, not {limit}")
+        if limit > MAX_GET_RECORDS:
+            raise _invalid(f"Limit must be at most {MAX_GET_RECORDS}, not {limit}")
         batch = self.streams.read(name, shard_id, cursor, limit=limit)
         records, size, following = batch.records, 0, batch.next
         for i, record in enumerate(records):

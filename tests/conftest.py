@@ -112,3 +112,36 @@ def _state_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     PostgreSQL, in a schema of the test's own."""
     if os.environ.get("REELAY_TEST_STATE", "sqlite") == "postgresql":
         monkeypatch.setenv("REELAY_STATE", request.getfixturevalue("postgres_url"))
+
+
+# -- Redis --------------------------------------------------------------------------------
+# The server is a real one: REELAY_TEST_REDIS names it (default: the one on loopback
+# that scripts/system-deps.sh installs and starts). Each test that asks gets a key
+# prefix of its own; its keys are deleted after it (never FLUSHALL: others share it).
+
+REDIS_SERVER = os.environ.get("REELAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A streams URL on the test Redis server with a key prefix of this test's own."""
+    import redis  # a dev dependency: never skipped
+
+    client = redis.Redis.from_url(REDIS_SERVER, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        client.close()
+        pytest.fail(
+            f"no Redis server at {REDIS_SERVER} ({exc}); run scripts/system-deps.sh "
+            "(as root) to install and start one, or set REELAY_TEST_REDIS",
+            pytrace=False,
+        )
+    prefix = f"reelay-test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{REDIS_SERVER}{'&' if '?' in REDIS_SERVER else '?'}prefix={prefix}"
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i : i + 500])
+        client.close()

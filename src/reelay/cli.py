@@ -292,6 +292,7 @@ def up(
             secret_key = SecretKey.load(settings.home)
             streams = open_streams(settings.streams_url or None, settings.home)
             stack.callback(streams.close)
+            streams.list_streams()  # a backend that cannot be reached: said now, not later
             kinesis = Kinesis(streams, secret_key.token_keys("kinesis"), region=settings.region)
             api = create_app(
                 runtime.client,

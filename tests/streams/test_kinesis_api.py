@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from reelay.client import Client
 from reelay.config import Settings
 from reelay.keys import AccessKeys, SecretKey
-from reelay.streams import Streams
+from reelay.streams import Streams, open_streams
 from reelay.streams.kinesis import ACCOUNT_ID, Kinesis
 from reelay.web import Server, create_app, ensure_token
 
@@ -77,14 +77,16 @@ class Kinesisd:
         return [json.loads(e.body)["detail"] for e in events]
 
 
-def memory_streams(tmp_path: Path) -> Streams:
-    return MemoryStreams()
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Streams:
+    """The streams a test's server serves: reelay's two backends, and the in-memory
+    double (which can be told to refuse a record)."""
+    if request.param == "memory":
+        return MemoryStreams()
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    return open_streams(url, tmp_path / "home")
 
 
-BACKENDS: dict[str, Callable[[Path], Streams]] = {"memory": memory_streams}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=["embedded", "redis", "memory"])
 def kinesisd(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kinesisd]:
     errors: list[logging.LogRecord] = []
 
@@ -96,7 +98,7 @@ def kinesisd(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kinesis
     handler = Collect(logging.ERROR)
     for logger in loggers:
         logger.addHandler(handler)
-    streams = BACKENDS[request.param](tmp_path)
+    streams = backend(request, tmp_path)
     try:
         with Client(Settings.load(tmp_path / "home")) as client:
             secret_key = SecretKey.load(client.settings.home)
@@ -539,9 +541,9 @@ def test_an_unknown_operation_is_named_so(kinesisd: Kinesisd) -> None:
     assert "SplitTheAtom" in str(refused.value)
 
 
+@pytest.mark.parametrize("kinesisd", ["memory"], indirect=True)  # it can be told to refuse
 def test_records_a_backend_refuses_are_reported_per_record(kinesisd: Kinesisd) -> None:
-    if not isinstance(kinesisd.streams, MemoryStreams):
-        pytest.skip("only the test double can be told to refuse a record")
+    assert isinstance(kinesisd.streams, MemoryStreams)
     kinesisd.streams.refuse.add("poison")
     kinesis = kinesisd.boto()
     kinesis.create_stream(StreamName="s", ShardCount=2)

@@ -73,7 +73,6 @@ from reelay.streams import (
     Shard,
     StreamInfo,
     Streams,
-    check_request,
 )
 
 __all__ = [
@@ -231,6 +230,32 @@ SHAPES: dict[str, dict[str, _Shape]] = {
     },
 }
 OPERATIONS = tuple(SHAPES)
+SHAPES["_StreamOnly"] = _STREAM  # what PutRecords takes besides its records
+
+
+def _plain_records(records: Any) -> list[dict[str, Any]] | None:
+    """PutRecords' entries, decoded, when every one is plainly valid (data in base64 up
+    to 1 MiB, a partition key, no explicit hash key): the general check takes member by
+    member what this does in one loop. None when any is not: the general check then
+    says what is wrong."""
+    if not isinstance(records, list) or not 1 <= len(records) <= MAX_PUT_RECORDS:
+        return None
+    decode = base64.b64decode
+    out = []
+    for entry in records:
+        if type(entry) is not dict or "ExplicitHashKey" in entry:
+            return None
+        data, key = entry.get("Data"), entry.get("PartitionKey")
+        if type(data) is not str or type(key) is not str or not 1 <= len(key) <= 256:
+            return None
+        try:
+            raw = decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        if len(raw) > MAX_RECORD_BYTES:
+            return None
+        out.append({"Data": raw, "PartitionKey": key})
+    return out
 
 
 def _unknown(operation: str) -> KinesisApiError:
@@ -252,55 +277,67 @@ def _lower_first(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def _decoded(value: Any, shape: _Shape, path: str) -> Any:
+class _Wrong(Exception):
+    """A member whose JSON type is wrong: where (``parts``, innermost last) and what."""
+
+    def __init__(self, problem: str) -> None:
+        self.parts: list[str] = []
+        self.problem = problem
+
+
+def _decoded(value: Any, shape: _Shape) -> Any:
     """``value`` as the operation takes it (a blob's bytes, a timestamp's epoch seconds),
-    or `SerializationException` when its JSON type is not the member's."""
+    or `_Wrong` when its JSON type is not the member's. (Paths are put together only for
+    a failure: a PutRecords of 500 records is checked member by member.)"""
     kind = shape.kind
-    wrong = (
-        f"{path}: expected {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not {_json_type(value)}"
-    )
     if kind == "string":
-        if not isinstance(value, str):
-            raise _serialization(wrong)
-        return value
-    if kind == "integer":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _serialization(wrong)
-        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-            raise _serialization(f"{path}: expected a whole number, not {value!r}")
-        return int(value)
-    if kind == "boolean":
-        if not isinstance(value, bool):
-            raise _serialization(wrong)
-        return value
-    if kind == "blob":
-        if not isinstance(value, str):
-            raise _serialization(wrong)
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise _serialization(f"{path}: not base64 (a blob travels base64-encoded)") from None
-    if kind == "timestamp":
-        return _timestamp(value, path)
-    if kind == "list":
-        if not isinstance(value, list):
-            raise _serialization(wrong)
-        assert shape.member is not None
-        return [
-            None if item is None else _decoded(item, shape.member, f"{path}.{i}")
-            for i, item in enumerate(value, 1)
-        ]
-    if kind == "map":
-        if not isinstance(value, dict):
-            raise _serialization(wrong)
-        return value
-    if not isinstance(value, dict):
-        raise _serialization(wrong.replace("a structure", "an object"))
-    return {
-        name: _decoded(value[name], member, f"{path}{'.' if path else ''}{_lower_first(name)}")
-        for name, member in shape.members.items()
-        if value.get(name) is not None
-    }
+        if isinstance(value, str):
+            return value
+    elif kind == "blob":
+        if isinstance(value, str):
+            try:
+                return base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise _Wrong("not base64 (a blob travels base64-encoded)") from None
+    elif kind == "integer":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        if isinstance(value, float):
+            raise _Wrong(f"expected a whole number, not {value!r}")
+    elif kind == "boolean":
+        if isinstance(value, bool):
+            return value
+    elif kind == "timestamp":
+        return _timestamp(value)
+    elif kind == "map":
+        if isinstance(value, dict):
+            return value
+    elif kind == "list":
+        if isinstance(value, list):
+            assert shape.member is not None
+            out = []
+            for i, item in enumerate(value, 1):
+                try:
+                    out.append(None if item is None else _decoded(item, shape.member))
+                except _Wrong as exc:
+                    exc.parts.append(str(i))
+                    raise
+            return out
+    elif isinstance(value, dict):  # a structure
+        decoded = {}
+        for name, member in shape.members.items():
+            item = value.get(name)
+            if item is not None:
+                try:
+                    decoded[name] = _decoded(item, member)
+                except _Wrong as exc:
+                    exc.parts.append(_lower_first(name))
+                    raise
+        return decoded
+    expected = "an object" if kind == "structure" else f"{'an' if kind[0] in 'aei' else 'a'} {kind}"
+    raise _Wrong(f"expected {expected}, not {_json_type(value)}")
 
 
 def _json_type(value: Any) -> str:
@@ -315,11 +352,11 @@ def _json_type(value: Any) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-def _timestamp(value: Any, path: str) -> float:
+def _timestamp(value: Any) -> float:
     """Epoch seconds from a number (what the SDKs send) or an ISO 8601 text."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value):
-            raise _serialization(f"{path}: not a time: {value!r}")
+            raise _Wrong(f"not a time: {value!r}")
         return float(value)
     if isinstance(value, str):
         try:
@@ -328,46 +365,61 @@ def _timestamp(value: Any, path: str) -> float:
             pass
         else:
             return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-    raise _serialization(f"{path}: expected a time (epoch seconds or ISO 8601), not {value!r}")
+    raise _Wrong(f"expected a time (epoch seconds or ISO 8601), not {str(value)[:100]!r}")
 
 
-def _violations(value: Any, shape: _Shape, path: str, out: list[str]) -> None:
-    """Add what ``value`` breaks of ``shape``'s constraints, in Kinesis's words."""
+_Violation = tuple[list[str], str, str]  # where (innermost first), "Value ..." shown, rule
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _violations(value: Any, shape: _Shape) -> list[_Violation]:
+    """What ``value`` breaks of ``shape``'s constraints (nothing: an empty list)."""
     if value is None:
-        if shape.required:
-            out.append(
-                f"Value null at '{path}' failed to satisfy constraint: Member must not be null"
+        return [([], "Value null", "not be null")] if shape.required else []
+    kind = shape.kind
+    found: list[_Violation] = []
+    if shape.low is not None or shape.high is not None:
+        size = len(value) if kind in ("string", "blob", "list") else value
+        measure = "value" if kind == "integer" else "length"
+        if shape.low is not None and size < shape.low:
+            found.append(
+                ([], _shown(value, kind), f"have {measure} greater than or equal to {shape.low}")
             )
-        return
-    shown: str | None
-    if shape.kind == "blob":
-        shown = f"java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]"
-        size = len(value)
-    elif shape.kind == "list":
-        shown, size = None, len(value)
-    elif shape.kind == "string":
-        shown, size = value if len(value) <= 256 else value[:256] + "...", len(value)
-    else:
-        shown, size = str(value), value
-
-    def fail(rule: str) -> None:
-        at = f"Value '{shown}' at" if shown is not None else "Value at"
-        out.append(f"{at} '{path}' failed to satisfy constraint: Member must {rule}")
-
-    measure = "value" if shape.kind == "integer" else "length"
-    if shape.low is not None and size < shape.low:
-        fail(f"have {measure} greater than or equal to {shape.low}")
-    if shape.high is not None and size > shape.high:
-        fail(f"have {measure} less than or equal to {shape.high}")
-    if shape.pattern is not None and not re.fullmatch(shape.pattern, value):
-        fail(f"satisfy regular expression pattern: {shape.pattern}")
+        if shape.high is not None and size > shape.high:
+            found.append(
+                ([], _shown(value, kind), f"have {measure} less than or equal to {shape.high}")
+            )
+    if shape.pattern is not None:
+        pattern = _PATTERNS.get(shape.pattern) or _PATTERNS.setdefault(
+            shape.pattern, re.compile(shape.pattern)
+        )
+        if not pattern.fullmatch(value):
+            rule = f"satisfy regular expression pattern: {shape.pattern}"
+            found.append(([], _shown(value, kind), rule))
     if shape.enum and value not in shape.enum:
-        fail(f"satisfy enum value set: [{', '.join(shape.enum)}]")
-    if shape.kind == "list" and shape.member is not None:
-        for i, item in enumerate(value, 1):  # a list holds no nulls
-            _violations(item, _required(shape.member), f"{path}.{i}.member", out)
+        rule = f"satisfy enum value set: [{', '.join(shape.enum)}]"
+        found.append(([], _shown(value, kind), rule))
+    if kind == "list" and shape.member is not None:
+        for i, item in enumerate(value, 1):
+            if item is None:  # a list holds no nulls
+                found.append((["member", f"{i}"], "Value null", "not be null"))
+                continue
+            for where, shown, rule in _violations(item, shape.member):
+                found.append(([*where, "member", f"{i}"], shown, rule))
     for name, member in shape.members.items():
-        _violations(value.get(name), member, f"{path}.{_lower_first(name)}", out)
+        for where, shown, rule in _violations(value.get(name), member):
+            found.append(([*where, _lower_first(name)], shown, rule))
+    return found
+
+
+def _shown(value: Any, kind: str) -> str:
+    """A value as Kinesis's messages show it (a list's is not shown)."""
+    if kind == "blob":
+        return f"Value 'java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]'"
+    if kind == "list":
+        return "Value"
+    text = str(value)
+    return f"Value '{text if len(text) <= 256 else text[:256] + '...'}'"
 
 
 def checked(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -375,10 +427,18 @@ def checked(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
     a ``SerializationException``, a broken constraint a ``ValidationException`` naming
     every one (as Kinesis words them). Members the operation does not take are dropped."""
     shapes = SHAPES[operation]
-    values: dict[str, Any] = _decoded(dict(params), _Shape("structure", members=shapes), "")
-    problems: list[str] = []
+    records = _plain_records(params.get("Records")) if operation == "PutRecords" else None
+    if records is not None:  # the common case, checked in one pass
+        return checked("_StreamOnly", params) | {"Records": records}
+    try:
+        values: dict[str, Any] = _decoded(dict(params), _Shape("structure", members=shapes))
+    except _Wrong as exc:
+        raise _serialization(f"{'.'.join(reversed(exc.parts))}: {exc.problem}") from None
+    problems = []
     for name, shape in shapes.items():
-        _violations(values.get(name), shape, _lower_first(name), problems)
+        for where, shown, rule in _violations(values.get(name), shape):
+            at = ".".join(reversed([*where, _lower_first(name)]))
+            problems.append(f"{shown} at '{at}' failed to satisfy constraint: Member must {rule}")
     if problems:
         count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected"
         raise KinesisApiError("ValidationException", f"{count}: {'; '.join(problems[:10])}")
@@ -847,14 +907,11 @@ def _request(values: Mapping[str, Any], where: str) -> PutRequest:
             f"{where}Invalid ExplicitHashKey. ExplicitHashKey must be in the range: "
             f"[0, 2^128-1]. Specified value was {explicit}"
         )
-    request = PutRequest(
+    # The rest of Kinesis's rules (a record's data and key together within 1 MiB) are
+    # the backend's to apply, its refusal an InvalidArgumentException.
+    return PutRequest(
         values["PartitionKey"], values["Data"], None if explicit is None else int(explicit)
     )
-    try:
-        check_request(request)
-    except InvalidStreamArgumentError as exc:
-        raise _invalid(f"{where}{exc}") from None
-    return request
 
 
 def _shard(shard: Shard) -> dict[str, Any]:

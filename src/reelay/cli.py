@@ -761,7 +761,8 @@ def keys_create(name: str, as_json: bool, home: Path | None, state_url: str | No
     """Make an access key and print its id and secret (the secret is shown only now)."""
     settings = Settings.load(home, state_url=state_url)
     with Client(settings) as client:
-        key, secret = _access_keys(settings, client).create(name)
+        keys = _access_keys(settings, client)
+        key, secret = keys.create(name)
     if as_json:
         _dump({"AccessKeyId": key.id, "SecretAccessKey": secret, "Name": key.name})
         return
@@ -769,7 +770,9 @@ def keys_create(name: str, as_json: bool, home: Path | None, state_url: str | No
     click.echo(f"AWS_SECRET_ACCESS_KEY={secret}")
     click.echo(
         "The secret is shown only now: keep it. Clients (boto3, the AWS CLI) sign with the "
-        "pair; point their endpoint_url at `reelay up`'s HTTP address.",
+        "pair; point their endpoint_url at `reelay up`'s HTTP address. reelay keeps the "
+        f"secret encrypted under the secret key of {keys.secret_key.source}: every server "
+        "that serves this state needs the same one.",
         err=True,
     )
 

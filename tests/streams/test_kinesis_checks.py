@@ -169,3 +169,14 @@ def test_a_record_counts_its_partition_key_and_times_may_be_iso(kinesis: Kinesis
         assert iterator is not None
         records = kinesis.call("GetRecords", {"ShardIterator": iterator["ShardIterator"]})
         assert records is not None and len(records["Records"]) == 1, when
+
+
+def test_an_iterator_of_the_longest_name_fits_kinesis_limit(kinesis: Kinesis) -> None:
+    name = "n" * 128
+    kinesis.call("CreateStream", {"StreamName": name, "ShardCount": 1})
+    params = {"StreamName": name, "ShardId": "shardId-000000000000", "ShardIteratorType": "LATEST"}
+    iterator = kinesis.call("GetShardIterator", params)
+    assert iterator is not None and len(iterator["ShardIterator"]) <= 512
+    # with the largest cursor a sequence number of Redis's ms * 10^10 + n can make
+    largest = kinesis._iterator(name, "shardId-000000000000", ((1 << 64) - 1) * 10**10)
+    assert len(largest) <= 512

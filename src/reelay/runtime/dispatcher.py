@@ -769,5 +769,7 @@ class Dispatcher:
             self._bell_w.send(b"!")
 
     def close(self) -> None:
+        if self.log_stream is not None:
+            self.log_stream.close()
         self._bell_r.close()
         self._bell_w.close()

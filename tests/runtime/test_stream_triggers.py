@@ -30,9 +30,11 @@ APP = Path(__file__).parent / "apps" / "streams" / "reelay.yaml"
 STREAMS = ("orders", "retried", "poisoned", "partial", "windowed", "latest", "effects")
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.load(tmp_path / "home", retry_delays=(0.05, 0.1))
+@pytest.fixture(params=["embedded", "redis"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """A home whose streams are the embedded log, or Redis Streams (a prefix of its own)."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    return Settings.load(tmp_path / "home", retry_delays=(0.05, 0.1), streams_url=url)
 
 
 @pytest.fixture

@@ -725,10 +725,14 @@ class Dispatcher:
                 "errorMessage": "the event is older than the function's maximumEventAge",
             }
         )
+        then = (
+            "its stream trigger retries or discards the batch"
+            if event.kind == "stream"
+            else "sent to the DLQ"
+        )
         self._log(
             f"{inv.function} {inv.id} failed ({condition}): "
-            f"{(error or {}).get('errorType')}: {(error or {}).get('errorMessage')}; "
-            "sent to the DLQ"
+            f"{(error or {}).get('errorType')}: {(error or {}).get('errorMessage')}; {then}"
         )
         spec = self.app.functions.get(inv.function)
         caused = self._destination(spec.on_failure if spec else None, inv, event, condition, result)

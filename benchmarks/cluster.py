@@ -1,12 +1,12 @@
 """The media pipeline on the local executor and on Ray, one node and two, same clip.
 
     .venv/bin/python benchmarks/cluster.py [--seconds 20] [--size 1280x720] [--workers 2]
-        [--ladder bench] [--chunk-seconds 5] [--qc-frames 0] [--repeat 3] [--warmup 1]
+        [--ladder bench] [--chunk-seconds 5] [--qc off] [--repeat 3] [--warmup 1]
         [--postgres [ADMIN_URL]] [--s3]
 
 One generated clip (`make_clip`: moving test patterns and a tone, H.264) goes through
 ``reelay transcode SRC --json`` as a user runs it (a process of its own, a fresh home
-each run, QC off unless ``--qc-frames``), in turn:
+each run, QC off unless ``--qc``), in turn:
 
 1. by hand: ladder.py's one ffmpeg command (decode once, ``split``, both encoders, fMP4
    HLS), when the ladder is ladder.py's ``bench`` (the default);
@@ -229,7 +229,7 @@ class Bench:
             command = [
                 *(str(BIN / "reelay"), "transcode", str(self.src), "--json"),
                 *("--ladder", self.ladder, "--chunk-seconds", str(a.chunk_seconds)),
-                *("--qc-frames", str(a.qc_frames), "--executor", cfg.executor),
+                *("--qc", a.qc, "--executor", cfg.executor),
                 *("--workers", str(a.workers), "--home", str(home)),
                 *(("--state", state) if state else ()),
             ]
@@ -308,7 +308,7 @@ def main() -> None:
         "--ladder", default="bench", help="bench (ladder.py's), a built-in ladder or a file"
     )
     parser.add_argument("--chunk-seconds", type=float, default=5)
-    parser.add_argument("--qc-frames", type=int, default=0)
+    parser.add_argument("--qc", default="off")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per configuration")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
@@ -352,7 +352,7 @@ def main() -> None:
         state = "PostgreSQL" if args.postgres else "SQLite"
         print(
             f"clip: {args.seconds:g} s {args.size} H.264 at {rate:.1f} Mbit/s; ladder "
-            f"{args.ladder}, {args.chunk_seconds:g} s chunks, QC frames {args.qc_frames}; "
+            f"{args.ladder}, {args.chunk_seconds:g} s chunks, QC {args.qc}; "
             f"state {state}, store {'s3 (moto)' if args.s3 else 'file'}; "
             f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}"
         )

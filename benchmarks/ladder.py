@@ -9,8 +9,8 @@ mezzanine is) and stereo audio. The ladder is the issue's ``bench``: 360p and 72
 1. by hand: one ffmpeg command that decodes once, ``split``s to both encoders and writes
    fMP4 HLS (the best a user does by hand);
 2. reelay ``transcode`` with its default settings: renditions sharing a decode per
-   chunk, QC on (300 frames scored inside the encodes);
-3. the same with QC off (``--qc-frames 0``); the difference is QC's share;
+   chunk, QC on (one frame in 25 scored inside the encodes);
+3. the same with QC off (``--qc off``); the difference is QC's share;
 4. reelay with one task per chunk and rendition (``--group 1``), QC off;
 5. the quality cost of chunking: VMAF and bit rate of the 720p rendition encoded in
    chunks against one encoded whole (one chunk), same settings.
@@ -180,7 +180,7 @@ def main() -> None:
     with CpuSampler() as cpu:
         checked = reelay_run(src, ladder, root, "checked", cpu, chunk_seconds=args.chunk_seconds)
         shared = reelay_run(
-            src, ladder, root, "shared", cpu, chunk_seconds=args.chunk_seconds, qc_frames=0
+            src, ladder, root, "shared", cpu, chunk_seconds=args.chunk_seconds, qc="off"
         )
         split = reelay_run(
             src,
@@ -189,7 +189,7 @@ def main() -> None:
             "split",
             cpu,
             chunk_seconds=args.chunk_seconds,
-            qc_frames=0,
+            qc="off",
             group_size=1,
         )
     rows = [("one ffmpeg command, decode once, split", hand, None, None)]
@@ -229,14 +229,14 @@ def main() -> None:
         home=root / "q-chunked",
         ladder=str(ladder),
         chunk_seconds=args.chunk_seconds / 2,
-        qc_frames=250,
+        qc=4,
     )
     whole = transcode(
         src,
         home=root / "q-whole",
         ladder=str(ladder),
         chunk_seconds=args.seconds * 2,
-        qc_frames=250,
+        qc=4,
     )
 
     def top(report: dict) -> dict:

@@ -23,26 +23,21 @@ default rungs and over those matched rungs, and over the per-title ladder's own 
 and the analysis's wall time against the encode stage's, both from the title's report.
 With ``--builtin`` it also runs the built-in ``auto`` ladder (its own targets).
 
-QC scores the titles' frames at the spacing the trials score theirs (``--qc-frames``
-is chosen so): display VMAF as QC measures it depends on that spacing on moving
-pictures (its frames are picked before libvmaf, whose motion feature then compares
-frames further apart), so at other spacings the trials and the titles would not agree.
+QC scores the titles with reelay's default sampling (``--qc`` to change it); trials and
+titles score pairs of neighbouring frames, so their VMAF agrees with every frame's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from reelay.media import per_title as pt
 from reelay.media._ffmpeg import run_ffmpeg
-from reelay.media.ladder import AutoSpec
 from reelay.media.transcode import transcode
 
 SOURCES = {
@@ -82,22 +77,18 @@ def videos(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in report["renditions"] if r["kind"] == "video"]
 
 
-def compare(kind: str, src: Path, root: Path, qc_frames: int, builtin: bool) -> dict[str, Any]:
+def compare(kind: str, src: Path, root: Path, qc: str | None, builtin: bool) -> dict[str, Any]:
     # Published whatever its quality: the figures are what is compared here.
     rules = root / "complete.yaml"
     rules.write_text("require:\n  renditions_complete: true\n")
-    fixed = transcode(
-        src, home=root / f"{kind}-default", ladder="default", rules=str(rules), qc_frames=qc_frames
-    )
+    fixed = transcode(src, home=root / f"{kind}-default", ladder="default", rules=str(rules), qc=qc)
     base = videos(fixed)
     targets = ", ".join(
         f"{r['display_vmaf']:.2f}" for r in sorted(base, key=lambda r: r["display_vmaf"])
     )
     ladder = root / f"{kind}-auto.yaml"
     ladder.write_text(AUTO.format(targets=targets))
-    auto = transcode(
-        src, home=root / f"{kind}-auto", ladder=str(ladder), rules=str(rules), qc_frames=qc_frames
-    )
+    auto = transcode(src, home=root / f"{kind}-auto", ladder=str(ladder), rules=str(rules), qc=qc)
     rungs = sorted(videos(auto), key=lambda r: r["bitrate_kbps"])
     rows = []
     for r in base:
@@ -106,9 +97,7 @@ def compare(kind: str, src: Path, root: Path, qc_frames: int, builtin: bool) -> 
         rows.append((r, match, bool(good)))
     plain = None
     if builtin:  # what `--ladder auto` gives, its own targets (VMAF 45 to 95, 6 rungs)
-        own = transcode(
-            src, home=root / f"{kind}-builtin", ladder="auto", rules=str(rules), qc_frames=qc_frames
-        )
+        own = transcode(src, home=root / f"{kind}-builtin", ladder="auto", rules=str(rules), qc=qc)
         plain = sorted(videos(own), key=lambda r: r["bitrate_kbps"])
     return {
         "kind": kind,
@@ -174,7 +163,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=40)
     parser.add_argument("--size", default="1280x720")
-    parser.add_argument("--qc-frames", type=int, help="Default: the trials' spacing.")
+    parser.add_argument("--qc", help="Quality control: N (one frame in N), full or off.")
     parser.add_argument("--sources", default=",".join(SOURCES))
     parser.add_argument("--work", type=Path, help="Keep sources and homes here.")
     parser.add_argument("--builtin", action="store_true", help="Also run the built-in auto ladder.")
@@ -185,20 +174,11 @@ def main() -> None:
         f"{args.seconds} s {args.size} sources, {os.cpu_count()} cores, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    if args.qc_frames is None:  # score the titles as the trials score the sample
-        frames = args.seconds * 25
-        spec = AutoSpec()
-        sample = sum(w.frames for w in pt.sample_windows(
-            frames, 25, share=spec.sample_share, windows=spec.windows
-        ))  # fmt: skip
-        stride = math.ceil(sample / min(sample, spec.trial_frames))
-        args.qc_frames = math.ceil(frames / stride)
-    print(f"QC scores {args.qc_frames} frames of each rendition")
     started = time.perf_counter()
     results = []
     for kind in args.sources.split(","):
         src = make_source(root / f"{kind}.mp4", kind, args.size, args.seconds)
-        results.append(compare(kind, src, root, args.qc_frames, args.builtin))
+        results.append(compare(kind, src, root, args.qc, args.builtin))
         show(results[-1])
     (root / "results.json").write_text(json.dumps(results, indent=1, default=str))
     print(

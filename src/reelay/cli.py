@@ -231,8 +231,8 @@ def main() -> None:
     "--streams",
     "streams_url",
     metavar="URL",
-    help="Streams backend the Kinesis API serves: redis://host:port/db (default: the "
-    "embedded log in the home; env REELAY_STREAMS).",
+    help="Streams backend (stream triggers, the log stream, the Kinesis API): "
+    "redis://host:port/db (default: the segment log in the home; env REELAY_STREAMS).",
 )
 @click.option(
     "--alerts",
@@ -261,14 +261,11 @@ def up(
     """
     from reelay.keys import AccessKeys, SecretKey
     from reelay.observe.alerts import Alerter, load_alert_rules
-    from reelay.streams import open_streams
     from reelay.streams.kinesis import Kinesis
     from reelay.web import Server, create_app, ensure_token  # FastAPI: only where served
 
     if no_http and _given("http_address"):
         raise click.UsageError("--http and --no-http contradict each other: choose one")
-    if no_http and streams_url:
-        raise click.UsageError("--streams is served over HTTP: it takes no --no-http")
     settings = Settings.load(home, state_url=state_url, streams_url=streams_url)
     app = load_app(app_path)
     rules = load_alert_rules(alerts_path)
@@ -290,8 +287,7 @@ def up(
         if address is not None:  # listening first: a bad address costs no work
             token, created = ensure_token(settings.home)
             secret_key = SecretKey.load(settings.home)
-            streams = open_streams(settings.streams_url or None, settings.home)
-            stack.callback(streams.close)
+            streams = runtime.client.streams  # closed with the client
             streams.list_streams()  # a backend that cannot be reached: said now, not later
             kinesis = Kinesis(streams, secret_key.token_keys("kinesis"), region=settings.region)
             api = create_app(
@@ -659,22 +655,10 @@ def logs(
     if as_json:
         _dump([a.__dict__ for a in rows])
         return
+    from reelay.observe.logstream import attempt_lines
+
     for a in reversed(rows):
-        click.echo(f"START RequestId: {a.invocation_id} Version: $LATEST")
-        if a.logs:
-            click.echo(a.logs.rstrip("\n"))
-        if a.logs_truncated:
-            click.echo(f"[{plural(a.logs_truncated, 'byte')} of output dropped]")
-        if not a.ok and a.error_message and a.error_message not in a.logs:
-            # What the runtime knows of a failure the handler could not log: a worker
-            # lost with its dispatcher, say (as Lambda's platform adds its own lines).
-            click.echo(f"RequestId: {a.invocation_id} Error: {a.error_type}: {a.error_message}")
-        click.echo(f"END RequestId: {a.invocation_id}")
-        status = "" if a.ok else f"\tStatus: {a.error_type}"
-        click.echo(
-            f"REPORT RequestId: {a.invocation_id}\tDuration: {a.duration_ms:.2f} ms\t"
-            f"Max Memory Used: {a.max_memory_mb} MB\tAttempt: {a.attempt}{status}"
-        )
+        click.echo("\n".join(attempt_lines(a)))
 
 
 @main.group()

@@ -25,6 +25,7 @@ from reelay.errors import InvalidEventError, NoSuchKeyError, StateError
 from reelay.events import bus_event, parse_detail, parse_time, s3_event, s3_record
 from reelay.state import Arrival, Event, Intent, NewEvent, State, open_state
 from reelay.storage import ObjectInfo, ObjectStore, open_store
+from reelay.streams import Streams, open_streams
 
 INTENT_LEASE_S = 3600.0  # after this, an intent's writer counts as gone wherever it ran
 _PROCESS_TOKEN = uuid.uuid4().hex  # tells this process from an earlier one with its pid
@@ -44,6 +45,7 @@ class Client:
         self._create = create
         self._state: State | None = None
         self._store: ObjectStore | None = None
+        self._streams: Streams | None = None
 
     @classmethod
     def from_env(cls) -> Client:
@@ -73,6 +75,13 @@ class Client:
         if self._store is None:
             self._store = open_store(self.settings.store_url)
         return self._store
+
+    @property
+    def streams(self) -> Streams:
+        """The home's streams (``REELAY_STREAMS``; see `reelay.streams`)."""
+        if self._streams is None:
+            self._streams = open_streams(self.settings.streams_url, self.settings.home)
+        return self._streams
 
     # -- objects -------------------------------------------------------------------------
 
@@ -332,6 +341,8 @@ class Client:
             self._state.close()
         if self._store is not None:
             self._store.close()
+        if self._streams is not None:
+            self._streams.close()
 
     def __enter__(self) -> Client:
         return self

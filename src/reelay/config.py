@@ -14,8 +14,8 @@ region              ``AWS_REGION``            ``us-east-1``
 durability          ``REELAY_DURABILITY``     ``process`` (survives kill -9) or ``power`` (fsync)
 state_url           ``REELAY_STATE``          empty: SQLite in ``<home>/state.db``; or
                                               ``postgresql://user@host:port/database``
-streams_url         ``REELAY_STREAMS``        empty: the embedded log in ``<home>/streams``;
-                                              or ``redis://host:port/db``
+streams_url         ``REELAY_STREAMS``        empty: the segment log in ``<home>/streams``;
+                                              or ``redis://host:port/db`` (Redis Streams)
 ==================  ========================  =========================================
 
 The secret key that encrypts access keys (``REELAY_SECRET_KEY``) is read where it is

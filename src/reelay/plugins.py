@@ -49,10 +49,10 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
     from reelay.client import Client
-    from reelay.runtime.app import PatternTrigger, S3Trigger, ScheduleTrigger
+    from reelay.runtime.app import PatternTrigger, S3Trigger, ScheduleTrigger, StreamTrigger
     from reelay.state import State
 
-    Trigger: TypeAlias = S3Trigger | PatternTrigger | ScheduleTrigger
+    Trigger: TypeAlias = S3Trigger | PatternTrigger | ScheduleTrigger | StreamTrigger
 
 __all__ = [
     "GROUP",

@@ -28,7 +28,7 @@ def test_on_an_s3_store(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("REELAY_STORE", f"s3://m{uuid.uuid4().hex[:10]}?endpoint={s3_endpoint}")
     report = transcode(
-        clip("s3.mp4"), home=tmp_path / "home", ladder="demo", chunk_seconds=2, qc_frames=10
+        clip("s3.mp4"), home=tmp_path / "home", ladder="demo", chunk_seconds=2, qc=10
     )
     assert report["status"] == "published", report.get("error")
     assert report["outputs"]["hls"].startswith("s3://media/published/")
@@ -48,7 +48,7 @@ def test_on_a_local_ray(clip: ClipFactory, tmp_path: Path) -> None:
         home=tmp_path / "home",
         ladder="demo",
         chunk_seconds=2,
-        qc_frames=10,
+        qc=10,
         executor="ray:local",
         workers=2,
     )
@@ -83,7 +83,7 @@ def test_scene_aligned_chunks(tmp_path: Path) -> None:
         input="cut clip",
     )
     report = transcode(
-        src, home=tmp_path / "home", ladder="demo", chunk_seconds=4, scenes=True, qc_frames=10
+        src, home=tmp_path / "home", ladder="demo", chunk_seconds=4, scenes=True, qc=10
     )
     assert report["status"] == "published", report.get("error")
     with Client(Settings.load(tmp_path / "home")) as client:

@@ -91,7 +91,7 @@ def test_kill_9_in_the_middle_of_encoding(clip: ClipFactory, tmp_path: Path) -> 
         "REELAY_RETRY_DELAYS": "0.2,0.5",
         "REELAY_MEDIA_LADDER": "demo",
         "REELAY_MEDIA_CHUNK_SECONDS": "2",
-        "REELAY_MEDIA_QC_FRAMES": "10",
+        "REELAY_MEDIA_QC": "10",
     }
 
     def up() -> subprocess.Popen[bytes]:

@@ -28,8 +28,8 @@ def test_transcode_json_report(clip: ClipFactory, tmp_path: Path) -> None:
         "demo",
         "--chunk-seconds",
         "2",
-        "--qc-frames",
-        "20",
+        "--qc",
+        "5",
         "--json",
         "--home",
         str(tmp_path / "h"),
@@ -80,6 +80,12 @@ def test_transcode_bad_inputs_are_clear_errors(clip: ClipFactory, tmp_path: Path
     assert proc.returncode == 2 and "--chunk-seconds" in proc.stderr
     for out in (proc.stdout, proc.stderr):
         assert "Traceback" not in out
+    for qc in ("0", "most", "-3"):
+        proc = reelay("transcode", str(clip("cli.mp4")), "--qc", qc, "--home", str(tmp_path / "q"))
+        assert proc.returncode == 2, proc.stderr
+        assert f"quality control {qc!r} is not valid: off, full, or N" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "q").exists()  # refused before any work
 
 
 def test_demo_publishes_a_title(tmp_path: Path) -> None:
@@ -109,8 +115,8 @@ def test_transcode_draws_a_progress_bar_on_a_terminal(clip: ClipFactory, tmp_pat
             "demo",
             "--chunk-seconds",
             "1",
-            "--qc-frames",
-            "10",
+            "--qc",
+            "5",
             "--home",
             str(tmp_path / "h"),
         ],

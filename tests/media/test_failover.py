@@ -40,7 +40,7 @@ provider:
     REELAY_MEDIA_LADDER: demo
     REELAY_MEDIA_CHUNK_SECONDS: "2"
     REELAY_MEDIA_GROUP: "1"
-    REELAY_MEDIA_QC_FRAMES: "10"
+    REELAY_MEDIA_QC: "10"
 """
 SECONDS, FPS = 12, 25
 ENCODES = ("encode", "encode_audio")

@@ -306,7 +306,7 @@ def test_transcode_with_a_per_title_ladder(clip: ClipFactory, tmp_path: Path) ->
     proc = subprocess.run(
         [
             sys.executable, "-m", "reelay.cli", "transcode", str(src), "--ladder", str(ladder),
-            "--qc-frames", "20", "--json", "--home", str(tmp_path / "h"),
+            "--qc", "5", "--json", "--home", str(tmp_path / "h"),
         ],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -62,7 +62,7 @@ def run(src: Path, home: Path, **options: Any) -> dict[str, Any]:
 
     options.setdefault("ladder", "demo")
     options.setdefault("chunk_seconds", 2)
-    options.setdefault("qc_frames", 30)
+    options.setdefault("qc", 3)
     return transcode(src, home=home, **options)
 
 
@@ -210,7 +210,7 @@ def test_every_codec_of_the_ladder(clip: ClipFactory, tmp_path: Path) -> None:
         "  - {name: opus, codec: opus, bitrate_kbps: 48}\n"
     )
     src = clip("small.mp4", seconds=2, size="160x120")
-    report = run(src, tmp_path / "home", ladder=str(ladder), chunk_seconds=1, qc_frames=0)
+    report = run(src, tmp_path / "home", ladder=str(ladder), chunk_seconds=1, qc="off")
     assert report["status"] == "published", report.get("error")
     text = Path(report["outputs"]["hls"]).read_text()
     for codec in ("avc1.", "hvc1.", "av01.", "vp09.", "mp4a.40.2", "opus"):
@@ -387,9 +387,9 @@ def test_chunks_of_a_variable_frame_rate_source_pick_the_frames_a_whole_encode_p
     clip: ClipFactory, tmp_path: Path, separate_state: Callable[[], str]
 ) -> None:
     src = clip("phone.mkv", seconds=7, size="640x360", vfr=True)
-    chunked = run(src, tmp_path / "chunked", chunk_seconds=2, qc_frames=60)
+    chunked = run(src, tmp_path / "chunked", chunk_seconds=2, qc=2)
     # The same source again in a home of its own: a state of its own too.
-    whole = run(src, tmp_path / "whole", chunk_seconds=60, qc_frames=60, state_url=separate_state())
+    whole = run(src, tmp_path / "whole", chunk_seconds=60, qc=2, state_url=separate_state())
     assert chunked["chunks"] == 4 and whole["chunks"] == 1
     for a, b in zip(chunked["renditions"], whole["renditions"], strict=True):
         if a["kind"] == "video":

@@ -49,7 +49,7 @@ def test_a_low_ladder_chosen_on_purpose_is_published_and_a_broken_rung_is_held(
     clip: ClipFactory, tmp_path: Path, separate_state: Callable[[], str]
 ) -> None:
     src = clip("wide.mp4", seconds=4, size="1280x720")
-    options: dict[str, Any] = {"chunk_seconds": 2, "qc_frames": 40}
+    options: dict[str, Any] = {"chunk_seconds": 2, "qc": 2}
     low = transcode(src, home=tmp_path / "low", ladder=LOW, **options)
     assert low["status"] == "published", low.get("error")
     (r240,) = [r for r in low["renditions"] if r["kind"] == "video"]
@@ -89,7 +89,7 @@ def run_in_two_stages(
     """Run a title until ``held`` would start, ``damage`` it, then finish it."""
     app = load_app("media").with_environment(
         {"REELAY_MEDIA_LADDER": "demo", "REELAY_MEDIA_CHUNK_SECONDS": "2"}
-        | {"REELAY_MEDIA_QC_FRAMES": "60"}
+        | {"REELAY_MEDIA_QC": "1"}
     )
     settings = Settings.load(home, retry_delays=(0.5, 1.0))
     with Runtime(staged(held)(app), settings, max_workers=2) as rt:
@@ -213,3 +213,31 @@ def test_a_chunk_that_starts_a_frame_off_is_found_at_its_seams(
         f"240p seam before chunk 2 (4.00 s): frame 99 {fault} (it shows the source's frame "
         f"{99 + shift})",
     ]
+
+
+def test_sampled_quality_control_scores_what_every_frame_scores(
+    clip: ClipFactory, tmp_path: Path
+) -> None:
+    """One frame in 10, in pairs of neighbours, gives the VMAF of all frames (within half
+    a point here); frames scored alone, 10 apart, look like fast motion to VMAF's motion
+    feature and score several points higher."""
+    src = clip("motion.mp4", seconds=4, size="640x360")
+    source = probe(src)
+    the_plan = make_plan("t", source, load_ladder(LOW), chunk_seconds=60)
+    chunk = the_plan.chunks[0]
+
+    def measured(every: int) -> tuple[float, float, int, int]:
+        out = tmp_path / str(every)
+        out.mkdir()
+        _, quality = encode_chunk(
+            src, source, the_plan, chunk, list(the_plan.renditions), out, qc_every=every
+        )
+        q = quality["240p"]
+        return q.vmaf, q.display_vmaf, q.frames_scored, q.worst_frame
+
+    every_frame, sampled = measured(1), measured(10)
+    assert every_frame[2] == chunk.frames == 100
+    assert sampled[2] == 10  # frames 0, 1, 20, 21 ... 80, 81
+    assert abs(sampled[0] - every_frame[0]) < 0.5, (sampled, every_frame)
+    assert abs(sampled[1] - every_frame[1]) < 0.5, (sampled, every_frame)
+    assert sampled[3] % 20 in (0, 1)  # a frame it scored, by its number in the title

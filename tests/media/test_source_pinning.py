@@ -30,7 +30,7 @@ KEY = "ingest/clip.mp4"
 ENVIRONMENT = {
     "REELAY_MEDIA_LADDER": "demo",
     "REELAY_MEDIA_CHUNK_SECONDS": "1",
-    "REELAY_MEDIA_QC_FRAMES": "10",
+    "REELAY_MEDIA_QC": "10",
 }
 
 

@@ -29,7 +29,7 @@ def app_environment() -> dict[str, str]:
     return {
         "REELAY_MEDIA_LADDER": "demo",
         "REELAY_MEDIA_CHUNK_SECONDS": "1",
-        "REELAY_MEDIA_QC_FRAMES": "10",
+        "REELAY_MEDIA_QC": "10",
     }
 
 

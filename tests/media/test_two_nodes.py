@@ -249,7 +249,7 @@ def test_a_title_publishes_on_a_node_that_shares_nothing_with_the_driver(
             *(sys.executable, "-m", "reelay.cli", "transcode", str(clip), "--json"),
             *("--executor", "ray:auto", "--home", str(cluster.home(home))),
             *("--state", postgres_url, "--ladder", "demo"),
-            *("--chunk-seconds", "2", "--qc-frames", "10"),
+            *("--chunk-seconds", "2", "--qc", "5"),
         ],
         env=env,
         capture_output=True,
@@ -295,7 +295,7 @@ def test_a_sqlite_state_the_node_cannot_reach_fails_the_title_saying_why(
         [
             *(sys.executable, "-m", "reelay.cli", "transcode", str(clip), "--json"),
             *("--executor", "ray:auto", "--home", str(cluster.home("home-sqlite"))),
-            *("--ladder", "demo", "--chunk-seconds", "2", "--qc-frames", "10"),
+            *("--ladder", "demo", "--chunk-seconds", "2", "--qc", "5"),
         ],
         env=env,
         capture_output=True,

@@ -58,7 +58,7 @@ def test_an_mp4_uploaded_with_boto3_publishes_one_title(
                 "environment": {
                     "REELAY_MEDIA_LADDER": "demo",
                     "REELAY_MEDIA_CHUNK_SECONDS": 2,
-                    "REELAY_MEDIA_QC_FRAMES": 10,
+                    "REELAY_MEDIA_QC": "10",
                 }
             },
             "sources": [

@@ -25,7 +25,12 @@ from reelay.cli import _dump, _table, friendly, json_option, state_option
     type=click.IntRange(0, 1000),
     help="Renditions per encode task; 0 (default): all share one decode.",
 )
-@click.option("--qc-frames", type=click.IntRange(0, 10**7), help="Frames scored for VMAF (300).")
+@click.option(
+    "--qc",
+    metavar="N|full|off",
+    callback=lambda _ctx, _param, value: _checked_qc(value),
+    help="Quality control: score one frame in N of every rendition (25), all, or none.",
+)
 @click.option("--scenes", is_flag=True, help="Put chunk boundaries on shot changes.")
 @click.option("--executor", help="local, local:N, ray:auto, ray:local or ray://HOST:PORT.")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes.")
@@ -43,7 +48,7 @@ def transcode(
     rules: str | None,
     chunk_seconds: float | None,
     group: int | None,
-    qc_frames: int | None,
+    qc: str | None,
     scenes: bool,
     executor: str | None,
     workers: int | None,
@@ -63,7 +68,7 @@ def transcode(
         rules=rules,
         chunk_seconds=chunk_seconds,
         group_size=group,
-        qc_frames=qc_frames,
+        qc=qc,
         scenes=scenes,
         executor=executor,
         workers=workers,
@@ -116,3 +121,14 @@ def _print_report(report: dict[str, Any]) -> None:
     if timings:
         click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
     click.echo(f"  home: {report.get('home')}")
+
+
+def _checked_qc(value: str | None) -> str | None:
+    from reelay.media.config import qc_every
+
+    try:
+        if value is not None:
+            qc_every(value)
+        return value
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None

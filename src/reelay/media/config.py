@@ -17,7 +17,9 @@ variable                           meaning                                    de
 ``REELAY_MEDIA_GROUP``             renditions per encode task (0: all share   0
                                    one decode)
 ``REELAY_MEDIA_SCENES``            1: chunk boundaries on shot changes        0
-``REELAY_MEDIA_QC_FRAMES``         frames scored per rendition (0: no QC)     300
+``REELAY_MEDIA_QC``                quality control: ``N`` scores one frame    25
+                                   in N of every rendition (`qc_every`),
+                                   ``full`` every frame, ``off`` none
 ``REELAY_MEDIA_MAX_WIDTH`` ...     source limits (see `reelay.media.probe`)
 ``REELAY_SOURCE_CACHE_GB``         a machine's cache of fetched sources, LRU  20
 =================================  =========================================  =========
@@ -114,6 +116,21 @@ class Title:
         return cls(title_id_for(key, etag), s3["bucket"]["name"], key, etag)
 
 
+def qc_every(value: str | int) -> int:
+    """How often quality control scores a frame: ``off`` (0), ``full`` (1: every frame)
+    or ``N``, one frame in N (spread as pairs of consecutive frames, one pair in every
+    2N, so that VMAF's motion feature compares neighbours, as it does on every frame)."""
+    text = str(value).strip().lower()
+    if text in ("off", "full"):
+        return 0 if text == "off" else 1
+    if text.isdigit() and 1 <= int(text) <= 10**6:
+        return int(text)
+    raise ConfigError(
+        f"quality control {value!r} is not valid: off, full, or N to score one frame in N"
+        " (1 to 1000000)"
+    )
+
+
 def env_number(name: str, default: float, low: float, high: float) -> float:
     raw = os.environ.get(name)
     if not raw:
@@ -134,7 +151,7 @@ class MediaConfig:
     chunk_seconds: float = 300.0
     group_size: int = 0
     scenes: bool = False
-    qc_frames: int = 300
+    qc_every: int = 25  # score one frame in N; 1: every frame; 0: no quality control
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -145,7 +162,7 @@ class MediaConfig:
             chunk_seconds=env_number("REELAY_MEDIA_CHUNK_SECONDS", 300, 1, 86400),
             group_size=int(env_number("REELAY_MEDIA_GROUP", 0, 0, 1000)),
             scenes=bool(env_number("REELAY_MEDIA_SCENES", 0, 0, 1)),
-            qc_frames=int(env_number("REELAY_MEDIA_QC_FRAMES", 300, 0, 10**7)),
+            qc_every=qc_every(os.environ.get("REELAY_MEDIA_QC") or "25"),
             limits=Limits.from_env(),
         )
 

@@ -410,7 +410,7 @@ def encode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     src = _source_file(client, title)
     with _workdir() as tmp:
         paths, quality = enc.encode_chunk(
-            src, source, the_plan, chunk, renditions, tmp, qc_frames=config.qc_frames
+            src, source, the_plan, chunk, renditions, tmp, qc_every=config.qc_every
         )
         for r in renditions:
             _store_chunk(client, title, the_plan, chunk, r.name, paths[r.name], quality.get(r.name))
@@ -500,7 +500,7 @@ def _checked_chunk(
     with _workdir() as tmp:
         paths, quality = enc.encode_chunk(
             _source_file(client, title), source, the_plan, chunk, [rendition], tmp,
-            qc_frames=config.qc_frames,
+            qc_every=config.qc_every,
         )  # fmt: skip
         _store_chunk(client, title, the_plan, chunk, rendition.name, paths[rendition.name],
                      quality.get(rendition.name))  # fmt: skip
@@ -727,7 +727,7 @@ def qc(event: dict[str, Any], context: Any) -> dict[str, Any]:
     name = the_plan.rendition(event["detail"].get("rendition")).name
     started = time.time()
     scores: dict[str, Any] = {}
-    if config.qc_frames > 0:
+    if config.qc_every:
         chunks = [
             _load(client, title, _chunk_record(name, c.index)) | {"chunk": c.index}
             for c in the_plan.chunks
@@ -1109,7 +1109,7 @@ def _report(
         "ladder": config.ladder.name,
         "per_title": maybe("ladder.json") or None,  # a per-title ladder: how it was made
         "rules": config.rules.name,
-        "qc": config.qc_frames > 0,
+        "qc": config.qc_every > 0,
         "chunks": len(the_plan.chunks),
         "renditions": renditions,
         "outputs": outputs,

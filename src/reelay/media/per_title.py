@@ -212,7 +212,7 @@ def run_trials(
         trial_plan.chunks[0],
         renditions,
         work,
-        qc_frames=trial_frames,
+        qc_every=max(1, math.ceil(trial_plan.frames / trial_frames)),
     )
     return [
         Point(

@@ -69,8 +69,7 @@ def _parts(config: MediaConfig, source: SourceInfo, plan: Plan) -> Iterator[tupl
     for c in plan.chunks:
         # Quality control is part of each encode: its output decoded again, and the
         # sampled frames scored at its size and, upscaled, at the display size.
-        share = c.frames / max(1, plan.frames)
-        scored = config.qc_frames * share if config.qc_frames > 0 else 0.0
+        scored = c.frames / config.qc_every if config.qc_every else 0.0
         for g in plan.groups:
             outputs = sum(sizes[n] * _ENCODE.get(codecs[n], 20.0) for n in g)
             checks = (

@@ -19,7 +19,7 @@ title is held (empty: publish); a reason about a chunk names the rendition, the 
 and its time span. *Fidelity* measures an encode against the source scaled to the
 rendition's own size, so a low rung a user chose on purpose is not held for being low;
 *display* quality (what a big screen shows) is reported and may be demanded. The quality
-rules are skipped when quality control is off (``REELAY_MEDIA_QC_FRAMES=0``).
+rules are skipped when quality control is off (``REELAY_MEDIA_QC=off``).
 ``frames_match`` applies to constant-frame-rate sources; a variable-frame-rate source is
 judged by duration. `load_rules` takes ``default`` or a path and raises `LadderError`
 naming every problem.

@@ -23,7 +23,7 @@ import yaml
 from reelay.client import Client
 from reelay.config import Settings
 from reelay.errors import NoSuchKeyError
-from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE, title_id_for
+from reelay.media.config import BUCKET, INGEST_PREFIX, SOURCE, qc_every, title_id_for
 from reelay.media.ladder import load_ladder
 from reelay.media.progress import TitleProgress
 from reelay.media.rules import load_rules
@@ -49,7 +49,7 @@ def transcode(
     rules: str | None = None,
     chunk_seconds: float | None = None,
     group_size: int | None = None,
-    qc_frames: int | None = None,
+    qc: str | int | None = None,
     scenes: bool = False,
     workers: int | None = None,
     executor: str | None = None,
@@ -69,6 +69,8 @@ def transcode(
     # none of the driver's paths.
     load_ladder(ladder or "default")
     load_rules(rules)
+    if qc is not None:
+        qc_every(qc)
     env = {
         "REELAY_MEDIA_LADDER": _content(ladder) or "default",
         "REELAY_MEDIA_RULES": _content(rules) or "default",
@@ -76,7 +78,7 @@ def transcode(
     for name, value in (
         ("REELAY_MEDIA_CHUNK_SECONDS", chunk_seconds),
         ("REELAY_MEDIA_GROUP", group_size),
-        ("REELAY_MEDIA_QC_FRAMES", qc_frames),
+        ("REELAY_MEDIA_QC", qc),
     ):
         if value is not None:
             env[name] = str(value)

@@ -119,6 +119,7 @@ class Runtime:
                 only=self.only,
                 scheduling=self.scheduling,
                 reconcile=self._reconcile,
+                streams=self.client.streams,
             )
             self._stack.callback(self.dispatcher.close)
             if self.app.sources and self.only is None:

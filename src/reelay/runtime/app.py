@@ -19,6 +19,7 @@
           - s3: {bucket: uploads, event: "s3:ObjectCreated:*", rules: [{prefix: in/}]}
           - eventBridge: {pattern: {source: [my.app]}}
           - schedule: rate(5 minutes)
+          - stream: {stream: clicks, batchSize: 100, startingPosition: TRIM_HORIZON}
 
 ``include: [media]`` brings in the functions of an installed app, and an ``events:``
 entry may also be of a kind an installed app registers (see `reelay.plugins`).
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reelay._yamlfile import Problems, int_in, kinded, read_yaml
+from reelay._yamlfile import Problems, int_in, kinded, number_in, read_yaml
 from reelay.errors import (
     AppError,
     FunctionNotFoundError,
@@ -53,6 +54,7 @@ from reelay.events import Pattern, Schedule, compile_pattern, parse_schedule, s3
 from reelay.plugins import TriggerKind, TriggerSite, installed, trigger_kinds
 from reelay.runtime._task import AppCode
 from reelay.sources import SQSSource, parse_sources
+from reelay.streams import check_stream_name
 
 FUNCTION_KEYS = (
     "description",
@@ -72,6 +74,24 @@ PACKAGE_KEYS = ("modules",)
 S3_KEYS = ("bucket", "event", "existing", "rules")
 SCHEDULE_KEYS = ("description", "enabled", "input", "name", "rate")
 EVENTBRIDGE_KEYS = ("eventBus", "pattern")
+STREAM_KEYS = (
+    "batchSize",
+    "bisectBatchOnFunctionError",
+    "destinations",
+    "enabled",
+    "functionResponseTypes",
+    "maximumBatchingWindowInSeconds",
+    "maximumRecordAgeInSeconds",
+    "maximumRetryAttempts",
+    "parallelizationFactor",
+    "startingPosition",
+    "startingPositionTimestamp",
+    "stream",
+    "tumblingWindowInSeconds",
+    "type",
+)
+STARTING_POSITIONS = ("LATEST", "TRIM_HORIZON", "AT_TIMESTAMP")
+STREAM_ARN = re.compile(r"^arn:aws:kinesis:[^:]*:[0-9]*:stream/(.+)$")
 DESTINATION_KEYS = ("onFailure", "onSuccess")
 EVENT_DESTINATIONS = ("event", "eventBus")  # a destination value that means "emit an event"
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -139,7 +159,31 @@ class ScheduleTrigger:
         return self.expression
 
 
-Trigger = S3Trigger | PatternTrigger | ScheduleTrigger
+@dataclass(frozen=True)
+class StreamTrigger:
+    """Lambda's event source mapping for a Kinesis stream (see `reelay.runtime.mappings`):
+    the function gets the shard's records in batches, in order, one batch of a shard
+    (of each of its ``parallelization`` partition-key groups) at a time."""
+
+    stream: str
+    batch_size: int = 100
+    starting_position: str = "TRIM_HORIZON"
+    starting_timestamp: float | None = None
+    batching_window_s: float = 0.0
+    parallelization: int = 1
+    bisect: bool = False
+    max_retry_attempts: int = -1  # -1: until the records expire
+    max_record_age_s: float = -1.0  # -1: no limit
+    report_item_failures: bool = False
+    tumbling_window_s: float = 0.0
+    on_failure: Destination | None = None
+    index: int = 0  # its place among the function's triggers: part of its checkpoints' key
+
+    def describe(self) -> str:
+        return f"stream {self.stream} (batches of {self.batch_size}, {self.starting_position})"
+
+
+Trigger = S3Trigger | PatternTrigger | ScheduleTrigger | StreamTrigger
 
 
 @dataclass(frozen=True)
@@ -164,6 +208,7 @@ class FunctionSpec:
     s3: tuple[S3Trigger, ...] = ()
     patterns: tuple[PatternTrigger, ...] = ()
     schedules: tuple[ScheduleTrigger, ...] = ()
+    streams: tuple[StreamTrigger, ...] = ()
 
     @property
     def max_attempts(self) -> int:
@@ -176,6 +221,7 @@ class FunctionSpec:
             *self.s3,
             *self.patterns,
             *self.schedules,
+            *self.streams,
         )
         return [t.describe() for t in triggers]
 
@@ -278,10 +324,16 @@ def parse_app(
     modules = _modules(problems, doc.get("package"), root)
     valid = sorted({*map(str, functions), *included})
     for spec in specs.values():
-        for key, dest in (("onSuccess", spec.on_success), ("onFailure", spec.on_failure)):
+        destinations = [
+            (f"destinations.{key}", dest)
+            for key, dest in (("onSuccess", spec.on_success), ("onFailure", spec.on_failure))
+        ] + [
+            (f"events[{t.index}].stream.destinations.onFailure", t.on_failure) for t in spec.streams
+        ]
+        for key, dest in destinations:
             if dest and dest.function and dest.function not in valid:
                 problems.add(
-                    f"functions.{spec.name}.destinations.{key}",
+                    f"functions.{spec.name}.{key}",
                     f"{dest.function!r} is not a function of this app nor 'event'; "
                     f"valid choices: event, {', '.join(valid)}",
                 )
@@ -409,6 +461,7 @@ def _function(
         s3=tuple(t for t in triggers if isinstance(t, S3Trigger)),
         patterns=tuple(t for t in triggers if isinstance(t, PatternTrigger)),
         schedules=tuple(t for t in triggers if isinstance(t, ScheduleTrigger)),
+        streams=tuple(t for t in triggers if isinstance(t, StreamTrigger)),
     )
 
 
@@ -581,11 +634,96 @@ def _schedule_trigger(
     return out
 
 
+def _stream_kind(spec: Any, site: TriggerSite, problems: Problems) -> list[Trigger]:
+    trigger = _stream_trigger(problems, site.at, spec, site.index)
+    return [trigger] if trigger else []
+
+
+def _stream_trigger(problems: Problems, at: str, spec: Any, index: int) -> StreamTrigger | None:
+    """A ``stream:`` trigger: a stream name or ARN, or a mapping with Lambda's event
+    source mapping settings (serverless.yml's names)."""
+    if isinstance(spec, str):
+        spec = {"stream": spec}
+    if not isinstance(spec, dict):
+        problems.add(at, "must be a stream name or a mapping with stream, batchSize...")
+        return None
+    problems.unknown_keys(at, spec, STREAM_KEYS)
+    if spec.get("type", "kinesis") != "kinesis":
+        problems.add(f"{at}.type", f"{spec['type']!r} is not valid: the one type is kinesis")
+    if spec.get("enabled", True) is False:
+        return None
+    stream = spec.get("stream")
+    arn = STREAM_ARN.match(stream) if isinstance(stream, str) else None
+    name = arn.group(1) if arn else stream
+    try:
+        check_stream_name(name)
+    except ValueError as exc:
+        problems.add(
+            f"{at}.stream", f"{exc} (a name or arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
+        )
+        return None
+
+    def number(key: str, default: int, low: int, high: int, *, whole: bool = True) -> Any:
+        value = spec.get(key, default)
+        if whole:
+            found: float | None = int_in(problems, f"{at}.{key}", value, low, high)
+        else:
+            found = number_in(problems, f"{at}.{key}", value, low, high)
+        return default if found is None else found
+
+    position = spec.get("startingPosition", "TRIM_HORIZON")
+    if position not in STARTING_POSITIONS:
+        problems.add(
+            f"{at}.startingPosition",
+            f"{position!r} is not valid; valid choices: {', '.join(STARTING_POSITIONS)}",
+        )
+    stamp = spec.get("startingPositionTimestamp")
+    if (position == "AT_TIMESTAMP") != (stamp is not None):
+        problems.add(
+            f"{at}.startingPositionTimestamp",
+            "give it (epoch seconds) with startingPosition AT_TIMESTAMP, and only then",
+        )
+    elif stamp is not None:
+        stamp = number_in(problems, f"{at}.startingPositionTimestamp", stamp, 0, 4102444800)
+    age = number("maximumRecordAgeInSeconds", -1, -1, 604800)
+    if age not in (-1,) and age < 60:
+        problems.add(f"{at}.maximumRecordAgeInSeconds", f"{age} is not valid: -1, or 60 to 604800")
+    types = spec.get("functionResponseTypes", [])
+    if not isinstance(types, list) or not set(types) <= {"ReportBatchItemFailures"}:
+        problems.add(
+            f"{at}.functionResponseTypes",
+            f"{types!r} is not valid: a list of ReportBatchItemFailures (the one type)",
+        )
+        types = []
+    for key in ("bisectBatchOnFunctionError",):
+        if not isinstance(spec.get(key, False), bool):
+            problems.add(f"{at}.{key}", f"{spec[key]!r} is not valid: true or false")
+    _, on_failure = _destinations(problems, at, spec.get("destinations"))
+    if isinstance(spec.get("destinations"), dict) and "onSuccess" in spec["destinations"]:
+        problems.add(f"{at}.destinations.onSuccess", "a stream trigger has only onFailure")
+    return StreamTrigger(
+        stream=str(name),
+        batch_size=number("batchSize", 100, 1, 10000),
+        starting_position=str(position),
+        starting_timestamp=stamp,
+        batching_window_s=number("maximumBatchingWindowInSeconds", 0, 0, 300, whole=False),
+        parallelization=number("parallelizationFactor", 1, 1, 10),
+        bisect=spec.get("bisectBatchOnFunctionError") is True,
+        max_retry_attempts=number("maximumRetryAttempts", -1, -1, 10000),
+        max_record_age_s=float(age),
+        report_item_failures="ReportBatchItemFailures" in types,
+        tumbling_window_s=number("tumblingWindowInSeconds", 0, 0, 900, whole=False),
+        on_failure=on_failure,
+        index=index,
+    )
+
+
 #: The trigger kinds of the runtime itself (`reelay.plugins.trigger_kinds` adds apps').
 CORE_TRIGGER_KINDS: dict[str, TriggerKind] = {
     "eventBridge": _pattern_kind,
     "s3": _s3_kind,
     "schedule": _schedule_kind,
+    "stream": _stream_kind,
 }
 
 

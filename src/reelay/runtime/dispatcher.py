@@ -8,7 +8,8 @@ events meanwhile. Each turn of its loop:
    the destination events they cause;
 2. routes events appended since its cursor to the functions whose triggers match,
    creating invocations and advancing the cursor in one transaction;
-3. fires schedules that are due (once per fire time, even across restarts);
+3. fires schedules that are due (once per fire time, even across restarts), and invokes
+   the next batches of its stream triggers (`reelay.runtime.mappings`);
 4. fails queued invocations older than their maximum event age;
 5. claims ready invocations up to the executor's capacity and each function's reserved
    concurrency, and submits them; when a worker starts one, it is marked running.
@@ -49,11 +50,14 @@ from urllib.parse import unquote_plus
 
 from reelay import __version__
 from reelay.config import Settings
+from reelay.errors import StreamError
 from reelay.events import PatternIndex, bus_event
+from reelay.observe.logstream import LOG_STREAM, LogStream
 from reelay.runtime._scratch import sweep_scratch
 from reelay.runtime._task import Task, TaskResult
 from reelay.runtime.app import App, Destination, FunctionSpec
 from reelay.runtime.executors import Executor
+from reelay.runtime.mappings import StreamMappings
 from reelay.state import (
     FAILED,
     QUEUED,
@@ -70,7 +74,12 @@ from reelay.state import (
     State,
     rank,
 )
+from reelay.streams import Streams
 
+# Events appended together with their invocation (`State.append_invocation`): routing
+# them would invoke twice. They have no retries nor destinations of the dispatcher's: a
+# synchronous invoke's caller, a stream trigger's mapping, decides what follows.
+CREATED_WITH_INVOCATION = ("invoke", "stream")
 IDLE_RECHECK_S = 0.5  # a lost doorbell ring delays work by at most this much
 EXPIRY_CHECK_S = 1.0
 ROUTE_BATCH = 2000
@@ -125,7 +134,7 @@ class Router:
                 self.s3.setdefault(trigger.bucket, []).append((spec.name, trigger))
 
     def targets(self, event: Event) -> list[str]:
-        if event.kind == "invoke":  # synchronous invokes are created with their invocation
+        if event.kind in CREATED_WITH_INVOCATION:
             return []
         if event.target is not None:
             return [event.target] if event.target in self.app.functions else []
@@ -171,6 +180,42 @@ def destination_record(
     }
 
 
+def destination_events(
+    dest: Destination, record: dict[str, Any], outcome: str, region: str, root: float | None
+) -> list[NewEvent]:
+    """The event that takes an invocation record to its destination: an asynchronous
+    invoke of a function, or an event on the bus (``outcome``: Success or Failure)."""
+    detail_type = f"Lambda Function Invocation Result - {outcome}"
+    if dest.function is not None:
+        return [
+            NewEvent(
+                "invoke-async",
+                json.dumps(record),
+                source="lambda",
+                detail_type=detail_type,
+                target=dest.function,
+                root=root,
+            )
+        ]
+    envelope = bus_event(
+        "lambda",
+        detail_type,
+        record,
+        region=region,
+        resources=[record["requestContext"]["functionArn"]],
+    )
+    return [
+        NewEvent(
+            "event",
+            json.dumps(envelope),
+            source="lambda",
+            detail_type=detail_type,
+            id=envelope["id"],
+            root=root,
+        )
+    ]
+
+
 class Dispatcher:
     """Runs an app's functions for the events of one home. See the module docstring."""
 
@@ -186,6 +231,7 @@ class Dispatcher:
         only: Collection[str] | None = None,
         scheduling: Scheduling = "oldest-first",
         reconcile: Callable[[], object] | None = None,
+        streams: Streams | None = None,
     ) -> None:
         self.scheduling = scheduling
         # Settles object writes whose writer died (a worker killed mid put_object), with
@@ -229,6 +275,29 @@ class Dispatcher:
         self._environments = {
             spec.name: spec.environment | settings.environment() for spec in app.functions.values()
         }
+        # Every attempt's log, on the built-in log stream (see reelay.observe.logstream),
+        # but those of the functions that read it: each would feed itself forever.
+        self.log_stream = LogStream(streams, self._log) if streams is not None else None
+        if self.log_stream is not None and only is None:
+            self.log_stream.ensure()
+        self._unlogged = {
+            spec.name
+            for spec in app.functions.values()
+            if any(t.stream == LOG_STREAM for t in spec.streams)
+        }
+        self.streams = streams
+        self.mappings: StreamMappings | None = None
+        if streams is not None and only is None and any(s.streams for s in app.functions.values()):
+            self.mappings = StreamMappings(
+                app,
+                state,
+                streams,
+                region=settings.region,
+                emit=lambda dest, record: destination_events(
+                    dest, record, "Failure", settings.region, None
+                ),
+                log=self._log,
+            )
 
     # -- the loop --------------------------------------------------------------------
 
@@ -270,6 +339,8 @@ class Dispatcher:
         if self.only is None:
             busy = self._route() or busy
             self._fire_schedules(now)
+        if self.mappings is not None:
+            busy = self.mappings.step(now) or busy
         if now >= self._next_expiry:
             if self.only is None:
                 self._expire(now)
@@ -287,8 +358,18 @@ class Dispatcher:
                 self.reconcile()
             if self.only is None:
                 self.state.forget_once(now - ONCE_KEEP_S)
+                self._trim_streams(now)
             self._next_sweep = now + SWEEP_S
         return self._claim(now) or busy or bool(starts)
+
+    def _trim_streams(self, now: float) -> None:
+        """Drop the records streams keep no longer (their retention)."""
+        if self.streams is None:
+            return
+        try:
+            self.streams.trim(now)
+        except StreamError as exc:
+            self._log(f"trimming streams failed: {exc}")
 
     def drain(self, timeout_s: float | None = None) -> None:
         """Give back claims that have not started; wait for and record those that have."""
@@ -322,6 +403,8 @@ class Dispatcher:
             wake = min(wake, due)
         if self._schedules:
             wake = min(wake, min(self._schedules.values()))
+        if self.mappings is not None and (poll := self.mappings.next_wake(now)) is not None:
+            wake = min(wake, poll)
         return max(wake - time.time(), 0.0)
 
     def _log(self, line: str) -> None:
@@ -550,6 +633,7 @@ class Dispatcher:
     def _finish_done(self) -> bool:
         outcomes: list[Outcome] = []
         events: list[NewEvent] = []
+        batches: list[Invocation] = []  # of stream triggers: their mapping decides what next
         now = time.time()
         while True:
             try:
@@ -564,8 +648,21 @@ class Dispatcher:
             outcome, caused = self._decide(inv, event, result, now)
             outcomes.append(outcome)
             events += caused
+            if event.kind == "stream":
+                batches.append(replace(inv, status=outcome.status, result=outcome.result))
         if outcomes:
             self.state.finish(outcomes, events)
+            if self.log_stream is not None:
+                self.log_stream.publish(
+                    [
+                        o.attempt
+                        for o in outcomes
+                        if o.attempt is not None and o.attempt.function not in self._unlogged
+                    ]
+                )
+        if self.mappings is not None:
+            for inv in batches:
+                self.mappings.finished(inv)
         return bool(outcomes)
 
     def _decide(
@@ -628,10 +725,14 @@ class Dispatcher:
                 "errorMessage": "the event is older than the function's maximumEventAge",
             }
         )
+        then = (
+            "its stream trigger retries or discards the batch"
+            if event.kind == "stream"
+            else "sent to the DLQ"
+        )
         self._log(
             f"{inv.function} {inv.id} failed ({condition}): "
-            f"{(error or {}).get('errorType')}: {(error or {}).get('errorMessage')}; "
-            "sent to the DLQ"
+            f"{(error or {}).get('errorType')}: {(error or {}).get('errorMessage')}; {then}"
         )
         spec = self.app.functions.get(inv.function)
         caused = self._destination(spec.on_failure if spec else None, inv, event, condition, result)
@@ -645,39 +746,12 @@ class Dispatcher:
         condition: str,
         result: TaskResult | None,
     ) -> list[NewEvent]:
-        if dest is None or event.kind == "invoke":  # sync invocations have no destinations
+        if dest is None or event.kind in CREATED_WITH_INVOCATION:
             return []
         record = destination_record(inv, event, condition, result, self.settings.region)
         outcome = "Success" if condition == "Success" else "Failure"
-        detail_type = f"Lambda Function Invocation Result - {outcome}"
-        if dest.function is not None:
-            return [
-                NewEvent(
-                    "invoke-async",
-                    json.dumps(record),
-                    source="lambda",
-                    detail_type=detail_type,
-                    target=dest.function,
-                    root=event.chain_start,
-                )
-            ]
-        envelope = bus_event(
-            "lambda",
-            detail_type,
-            record,
-            region=self.settings.region,
-            resources=[record["requestContext"]["functionArn"]],
-        )
-        return [
-            NewEvent(
-                "event",
-                json.dumps(envelope),
-                source="lambda",
-                detail_type=detail_type,
-                id=envelope["id"],
-                root=event.chain_start,  # a destination continues its invocation's chain
-            )
-        ]
+        # A destination continues its invocation's chain.
+        return destination_events(dest, record, outcome, self.settings.region, event.chain_start)
 
     def _expire_leases(self, now: float) -> None:
         for request_id, claim in list(self.inflight.items()):
@@ -711,5 +785,7 @@ class Dispatcher:
             self._bell_w.send(b"!")
 
     def close(self) -> None:
+        if self.log_stream is not None:
+            self.log_stream.close()
         self._bell_r.close()
         self._bell_w.close()

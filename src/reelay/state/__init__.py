@@ -115,7 +115,14 @@ class Invocations(Protocol):
     def route(self, invocations: Sequence[NewInvocation], cursor: int) -> list[str]: ...
     def route_cursor(self) -> int: ...
     def append_invocation(
-        self, event: NewEvent, function: str, *, max_attempts: int, max_event_age_s: float
+        self,
+        event: NewEvent,
+        function: str,
+        *,
+        max_attempts: int,
+        max_event_age_s: float,
+        request_id: str | None = ...,
+        meta: Mapping[str, str] | None = ...,
     ) -> tuple[Event, str]: ...
     def claim(
         self,

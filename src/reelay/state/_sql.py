@@ -561,12 +561,23 @@ class SQLState:
         return _event(row)
 
     def append_invocation(
-        self, event: NewEvent, function: str, *, max_attempts: int, max_event_age_s: float
+        self,
+        event: NewEvent,
+        function: str,
+        *,
+        max_attempts: int,
+        max_event_age_s: float,
+        request_id: str | None = None,
+        meta: Mapping[str, str] | None = None,
     ) -> tuple[Event, str]:
-        """Append a targeted event together with its invocation (it needs no routing)."""
+        """Append a targeted event together with its invocation (it needs no routing),
+        and set ``meta`` values in the same transaction (a stream trigger's checkpoint
+        that names the invocation of its batch)."""
+        request_id = request_id or str(uuid.uuid4())
         with self._write(ring=True) as db:
             (appended,) = self._insert_events(db, [event], time.time())
-            request_id = str(uuid.uuid4())
+            for key, value in (meta or {}).items():
+                db.execute(_SET_META, (key, value))
             self._insert_invocations(
                 db,
                 [

@@ -1,14 +1,15 @@
 // The media app's dashboard pages: the titles list (#/titles), a title's page
-// (#/titles/ID: its summary, the timeline of its tasks, its QC figures and a player
-// of its HLS master playlist), the Titles section of the overview and the title filter
-// of the invocations page. The reelay server serves this file (the media plugin's
-// `pages`) under /apps/media/ and the dashboard loads it at start; it draws with what
-// the dashboard exports on `window.reelay` (web/static/app.js).
+// (#/titles/ID: its summary, the timeline of its tasks, its QC figures, how its
+// per-title ladder was made and a player of its HLS master playlist), the Titles
+// section of the overview and the title filter of the invocations page. The reelay
+// server serves this file (the media plugin's `pages`) under /apps/media/ and the
+// dashboard loads it at start; it draws with what the dashboard exports on
+// `window.reelay` (web/static/app.js).
 "use strict";
 
 (() => {
-  const { api, arrange, badge, barChart, clock, esc, follow, main, num, onLeave, onLive, secs, setHTML, when } = window.reelay;
-  const { LiveTable, script, searchBox } = window.reelay;
+  const { api, arrange, badge, barChart, clock, esc, figure, follow, main, num, onLeave, onLive, onResize, secs, setHTML, when } = window.reelay;
+  const { COLORS, LiveTable, legend, script, searchBox, xyChart } = window.reelay;
 
   function stageOf(t) {
     // The stage at work, while there is one: a published title is past every stage.
@@ -63,9 +64,12 @@
           <div class="title-head"><div class="panel" id="summary"></div><div class="panel" id="player-panel"></div></div>
           <h2>Timeline <span class="legend"><span style="color:var(--wait)">■</span> waiting (queued, claimed) &nbsp;<span style="color:var(--ok)">■</span> ran &nbsp;<span style="color:var(--bad)">■</span> failed attempt &nbsp;<span style="color:var(--accent)">■</span> running</span></h2>
           <div class="panel"><div class="timeline" id="timeline"></div></div>
-          <h2>Quality and bitrate per rendition</h2><div class="grid" id="qc"></div>`;
+          <h2>Quality and bitrate per rendition</h2><div class="grid" id="qc"></div>
+          <div id="per-title"></div>`;
         shown = "title";
         tasks = new Map();
+        const made = document.getElementById("per-title");
+        onResize(() => made.draw && made.draw());
       }
       const t = detail.title, report = detail.report || {};
       setHTML(document.getElementById("title-name"), esc(t.key.split("/").pop()));
@@ -81,6 +85,7 @@
       </dl>`);
       timeline(document.getElementById("timeline"), tasks, detail.tasks);
       setHTML(document.getElementById("qc"), qcCharts(report.renditions || [], t.status));
+      ladderChart(document.getElementById("per-title"), report.per_title);
       const hls = report.outputs && report.outputs.hls;
       if (t.status === "published" && hls) {
         if (!player || player.master !== hls) {
@@ -180,6 +185,56 @@
       <div class="panel"><h3>Display VMAF (upscaled to the display size)</h3>${barChart(video, "display_vmaf", (v) => num(v, 1))}</div>
       <div class="panel"><h3>PSNR (Y, dB)</h3>${barChart(video, "psnr", (v) => num(v, 1))}</div>
       <div class="panel"><h3>Bitrate (kbit/s)</h3>${barChart(all, "bitrate_kbps", (v) => num(v, 0))}</div>`;
+  }
+
+  // How a per-title ladder was made (the report's `per_title`, the title's ladder.json):
+  // each resolution's trial encodes as a line of (bitrate, display VMAF), their hull
+  // (per codec; a second codec's lines dashed) and the rungs picked on it, over the
+  // band of VMAF the rungs aim at. Drawn when it changes, and again (the container's
+  // `draw`) when the window's size does; a title with no per-title ladder shows nothing.
+  function ladderChart(container, made) {
+    if (!made) {
+      container.draw = null;
+      return setHTML(container, "");
+    }
+    const codecs = Object.keys(made.curves || {});
+    const heights = [...new Set(codecs.flatMap((c) => Object.keys(made.curves[c]).map(Number)))].sort((a, b) => a - b);
+    const color = (h) => COLORS[heights.indexOf(Number(h)) % COLORS.length];
+    const dash = (c) => (codecs.indexOf(c) ? "6 4" : null);
+    const kbps = (v) => `${num(v, 0)} kbit/s`;
+    const at = (p, what) => ({ x: p.bitrate_kbps, y: p.vmaf, tip: `${what} · CRF ${p.crf} · ${kbps(p.bitrate_kbps)} · VMAF ${num(p.vmaf, 1)}${p.measured ? "" : " (predicted)"}` });
+    const lines = codecs.flatMap((c) => Object.entries(made.curves[c]).map(([h, ps]) => (
+      { name: `${h}p ${c}`, color: color(h), dash: dash(c), dots: true, points: ps.map((p) => at(p, `${h}p ${c}`)) })));
+    const hulls = codecs.filter((c) => made.hull[c]).map((c) => (
+      { name: codecs.length > 1 ? `hull ${c}` : "hull", className: "hull", color: "#1d2330", width: 3.5, dash: dash(c), points: made.hull[c].map((p) => at(p, "hull")) }));
+    const marks = codecs.flatMap((c) => (made.picks[c] || []).map((p) => {
+      const rung = (made.ladder || []).find((r) => r.codec === p.codec && r.height === p.height && r.crf === p.crf);
+      const name = rung ? rung.name : `${p.height}p`;
+      return { ...at(p, `rung ${name}`), label: `${name} · ${kbps(p.bitrate_kbps)}`, short: name };
+    }));
+    const spec = made.spec || {}, targets = made.targets || [];
+    const band = spec.targets && spec.targets.length ? [Math.min(...targets), Math.max(...targets)] : spec.vmaf;
+    const aim = spec.targets && spec.targets.length
+      ? `Rungs aimed at display VMAF ${targets.map(figure).join(", ")} (shaded)`
+      : band ? `Target display VMAF ${figure(band[0])}–${figure(band[1])} (shaded): up to ${spec.max_rungs} rungs, at ${targets.map(figure).join(", ")}` : "";
+    const sampled = made.sampled_share ? `, ${figure(100 * made.sampled_share)} % of the title` : "";
+    const count = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
+    const caption = `${aim}${aim ? "; each" : "Each"} rung is the cheapest point of the hull reaching its target. From ${count((made.trials || []).length, "trial encode")} of ${count((made.windows || []).length, "sample window")}${sampled}.`;
+    const heading = "Display VMAF against bitrate, per resolution";
+    const label = `Per-title ladder: display VMAF against bitrate of each resolution's trial encodes, their hull, and the ${marks.length} rungs picked on it`;
+    const html = `<h2>Per-title ladder</h2><div class="panel chart plot"><h3>${esc(heading)}</h3>
+      <svg role="img" aria-label="${esc(label)}"></svg>
+      ${legend([...lines.map((l) => ({ name: l.name, color: l.color })), ...hulls.map((l) => ({ name: l.name, color: l.color, mark: "━" })), { name: "rung", color: "#1d2330", mark: "●" }])}
+      <p class="caption">${esc(caption)}</p></div>`;
+    if (container.shownHTML === html) return; // drawn, and drawn again on resize
+    setHTML(container, html);
+    const svg = container.querySelector("svg");
+    container.draw = () => xyChart(svg, {
+      x: { label: "bitrate (kbit/s, log scale)", log: true, format: (v) => (v >= 1000 ? `${figure(v / 1000)}k` : figure(v)) },
+      y: { label: "display VMAF", format: (v) => num(v, 0), min: 0, max: 100 },
+      lines: [...hulls, ...lines], marks, band, // the hull under the lines it is drawn over
+    });
+    container.draw();
   }
 
   // Plays a title's HLS master playlist in its page's player panel, with hls.js (loaded

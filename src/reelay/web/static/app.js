@@ -344,7 +344,12 @@ function onResize(draw) {
 
 // -- charts -------------------------------------------------------------------------------
 
-const COLORS = ["#2f6fde", "#d4413a", "#23945a", "#d98b12"];
+// The series' colours, in order (a chart with more series than these starts again).
+const COLORS = ["#2f6fde", "#d4413a", "#23945a", "#d98b12", "#8a4fd0", "#1a9bb0", "#c2478f", "#6b7385"];
+
+// A chart's legend: each item ({name, color, mark?}) a coloured mark ("■" unless given)
+// and its name.
+const legend = (items) => `<div class="legend">${items.map((i) => `<span class="nowrap"><span style="color:${i.color}">${i.mark || "■"}</span> ${esc(i.name)}</span>`).join(" &nbsp;")}</div>`;
 
 // A line chart over the live points (series: {name, key, color?}), drawn at the size its box has on screen (a
 // stretched drawing would squash its text), again whenever that size changes.
@@ -352,8 +357,8 @@ function lineChart(heading, series, format) {
   const color = (s, i) => s.color || COLORS[i];
   const panel = document.createElement("div");
   panel.className = "panel chart";
-  const legend = series.length > 1 ? `<div class="legend">${series.map((s, i) => `<span style="color:${color(s, i)}">■</span> ${esc(s.name)}`).join(" &nbsp;")}</div>` : "";
-  panel.innerHTML = `<h3>${esc(heading)}<span class="now"></span></h3><svg role="img" aria-label="${esc(heading)}"></svg>${legend}`;
+  const names = series.length > 1 ? legend(series.map((s, i) => ({ name: s.name, color: color(s, i) }))) : "";
+  panel.innerHTML = `<h3>${esc(heading)}<span class="now"></span></h3><svg role="img" aria-label="${esc(heading)}"></svg>${names}`;
   const svg = panel.querySelector("svg");
   const draw = () => {
     const points = live.points;
@@ -376,6 +381,113 @@ function lineChart(heading, series, format) {
       <text class="label" x="${w - pad}" y="${h - 4}" text-anchor="end">${esc(when(t1))}</text>${paths}`;
   };
   return { panel, draw };
+}
+
+// Ticks for an axis from `lo` to `hi`: about `count` round values (1, 2 or 5 times a
+// power of ten apart); on a log axis (`lo`, `hi` and the ticks are values, not their
+// logarithms) 1, 2 and 5 of each decade, fewer where they would crowd, more where a
+// range within one decade would get fewer than two.
+function ticks(lo, hi, count, log = false) {
+  if (log) {
+    for (const steps of [[1, 2, 5], [1, 3], [1]]) {
+      const found = [];
+      for (let decade = 10 ** Math.floor(Math.log10(lo)); decade <= hi; decade *= 10) {
+        found.push(...steps.map((s) => s * decade).filter((v) => v >= lo && v <= hi));
+      }
+      if (found.length <= count) return found.length >= 2 ? found : ticks(lo, hi, Math.min(count, 4));
+    }
+  }
+  const raw = (hi - lo) / Math.max(count, 1), power = 10 ** Math.floor(Math.log10(raw));
+  const step = power * ([1, 2, 5, 10].find((m) => power * m >= raw) || 10);
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+// An x-y chart drawn into `svg` at the size it has on screen (draw it again when that
+// changes: a stretched drawing would squash its text). `lines`: {name, color, points:
+// [{x, y, tip?}], width?, dash?, dots?, className?}, each a polyline (its points dots
+// where `dots`, with their `tip` as tooltip). `marks`: {x, y, label, short?, tip?},
+// larger points with their labels, placed clear of one another (see below). `band`:
+// [low, high] of y, shaded. `x`, `y`: the axes, {label, format, log?, min?, max?}
+// (min and max bound the range shown).
+function xyChart(svg, { x, y, lines = [], marks = [], band = null }) {
+  const box = svg.getBoundingClientRect();
+  const w = Math.max(Math.round(box.width), 200), h = Math.max(Math.round(box.height), 120);
+  const left = 46, right = 14, top = 10, bottom = 40;
+  const points = [...lines.flatMap((l) => l.points), ...marks];
+  if (!points.length) {
+    svg.innerHTML = "";
+    return;
+  }
+  const range = (axis, values) => {
+    const lo = Math.min(...values), hi = Math.max(...values);
+    if (axis.log) return [lo / 1.3, hi * 1.3];
+    const pad = Math.max((hi - lo) * 0.08, 1);
+    return [Math.max(lo - pad, axis.min ?? -Infinity), Math.min(hi + pad, axis.max ?? Infinity)];
+  };
+  const [x0, x1] = range(x, points.map((p) => p.x));
+  const [y0, y1] = range(y, [...points.map((p) => p.y), ...(band || [])]);
+  const f = (v, a, b) => (x.log ? Math.log(v / a) / Math.log(b / a) : (v - a) / (b - a));
+  const px = (v) => left + f(v, x0, x1) * (w - left - right);
+  const py = (v) => h - bottom - ((v - y0) / (y1 - y0)) * (h - top - bottom);
+  const at = (p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`;
+  const tip = (p) => (p.tip ? `<title>${esc(p.tip)}</title>` : "");
+  const xTicks = ticks(x0, x1, Math.floor((w - left - right) / 60), x.log);
+  const yTicks = ticks(y0, y1, Math.floor((h - top - bottom) / 32));
+  const grid = [
+    ...xTicks.map((v) => `<line class="grid-line" x1="${px(v)}" x2="${px(v)}" y1="${top}" y2="${h - bottom}"/>
+      <text class="label" x="${px(v)}" y="${h - bottom + 13}" text-anchor="middle">${esc(x.format(v))}</text>`),
+    ...yTicks.map((v) => `<line class="grid-line" x1="${left}" x2="${w - right}" y1="${py(v)}" y2="${py(v)}"/>
+      <text class="label" x="${left - 5}" y="${py(v) + 3.5}" text-anchor="end">${esc(y.format(v))}</text>`),
+  ];
+  const shade = band ? `<rect class="band" x="${left}" width="${w - left - right}" y="${py(Math.min(band[1], y1))}" height="${Math.max(0, py(Math.max(band[0], y0)) - py(Math.min(band[1], y1)))}"/>` : "";
+  const drawn = lines.map((l) => `<g class="series ${esc(l.className || "")}" data-name="${esc(l.name)}">
+    <polyline points="${l.points.map(at).join(" ")}" stroke="${l.color}" stroke-width="${l.width || 1.8}"${l.dash ? ` stroke-dasharray="${l.dash}"` : ""}/>
+    ${l.dots ? l.points.map((p) => `<circle class="dot" cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="3.5" fill="${l.color}">${tip(p)}</circle>`).join("") : ""}</g>`);
+  // Each label at the first of these places (dx, dy, anchor) that covers the least: it
+  // must stay inside the plot and off the other labels and marks, then keeps off the
+  // dots and lines (the lines sampled every few pixels) where it can. A label with no
+  // such place is shortened (its `short`), else left out: its mark's tooltip says it.
+  // A label put further off is tied to its mark by a thin line.
+  const places = [[-9, -7, "end"], [9, 13, "start"], [-10, 4, "end"], [10, 4, "start"], [9, -7, "start"], [-9, 15, "end"],
+    [0, -11, "middle"], [0, 19, "middle"], [-9, -21, "end"], [9, 27, "start"], [-9, -35, "end"], [9, 41, "start"]];
+  const taken = marks.map((m) => ({ x0: px(m.x) - 6, x1: px(m.x) + 6, y0: py(m.y) - 6, y1: py(m.y) + 6 }));
+  const ink = lines.flatMap((l) => l.points.map((p) => [px(p.x), py(p.y), l.dots ? 20 : 1]).flatMap((a, i, all) => {
+    if (!i) return [a];
+    const b = all[i - 1], n = Math.ceil(Math.hypot(a[0] - b[0], a[1] - b[1]) / 4);
+    return [...Array.from({ length: n }, (_, k) => [b[0] + ((a[0] - b[0]) * k) / n, b[1] + ((a[1] - b[1]) * k) / n, 1]), a];
+  }));
+  const texts = marks.flatMap((m) => [m.label, m.short || m.label]);
+  svg.innerHTML = texts.map((t) => `<text class="mark-label">${esc(t)}</text>`).join(""); // to measure them
+  const widths = new Map([...svg.querySelectorAll("text")].map((t, i) => [texts[i], t.getComputedTextLength()]));
+  const labels = marks.map((m) => {
+    const mx = px(m.x), my = py(m.y);
+    for (const text of new Set([m.label, m.short || m.label])) {
+      const width = widths.get(text);
+      const boxOf = ([dx, dy, anchor]) => {
+        const x0 = mx + dx - (anchor === "end" ? width : anchor === "middle" ? width / 2 : 0);
+        return { x0, x1: x0 + width, y0: my + dy - 10, y1: my + dy + 3 };
+      };
+      const cost = (b) => (b.x0 < left || b.x1 > w - right || b.y0 < top || b.y1 > h - bottom ? 100 : 0)
+        + 10 * taken.filter((t) => t.x0 < b.x1 && b.x0 < t.x1 && t.y0 < b.y1 && b.y0 < t.y1).length
+        + Math.min(9, ink.reduce((sum, [ix, iy, weight]) => sum + (ix > b.x0 - 2 && ix < b.x1 + 2 && iy > b.y0 - 2 && iy < b.y1 + 2 ? weight : 0), 0) / 10);
+      const place = places.reduce((best, p) => (cost(boxOf(p)) < cost(boxOf(best)) ? p : best));
+      if (cost(boxOf(place)) >= 10) continue;
+      taken.push(boxOf(place));
+      const lead = Math.abs(place[1]) > 20 ? `<line class="leader" x1="${mx.toFixed(1)}" y1="${my.toFixed(1)}" x2="${(mx + place[0]).toFixed(1)}" y2="${(my + place[1] - 4).toFixed(1)}"/>` : "";
+      return `${lead}<text class="mark-label" x="${(mx + place[0]).toFixed(1)}" y="${(my + place[1]).toFixed(1)}" text-anchor="${place[2]}">${esc(text)}</text>`;
+    }
+    return "";
+  });
+  const marked = marks.map((m, i) => `<g class="mark">${labels[i]}<circle cx="${px(m.x).toFixed(1)}" cy="${py(m.y).toFixed(1)}" r="5.5">${tip(m)}</circle></g>`);
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.innerHTML = `${shade}${grid.join("")}
+    <line class="axis" x1="${left}" y1="${h - bottom}" x2="${w - right}" y2="${h - bottom}"/>
+    <line class="axis" x1="${left}" y1="${top}" x2="${left}" y2="${h - bottom}"/>
+    <text class="axis-label" x="${(left + w - right) / 2}" y="${h - 6}" text-anchor="middle">${esc(x.label)}</text>
+    <text class="axis-label" transform="rotate(-90)" x="${-(top + h - bottom) / 2}" y="12" text-anchor="middle">${esc(y.label)}</text>
+    ${drawn.join("")}${marked.join("")}`;
 }
 
 function barChart(rows, key, format) {
@@ -718,7 +830,7 @@ window.reelay = Object.freeze({
   main, api, choices, fillSelect, onLive, follow, onLeave, onResize, script,
   esc, badge, when, clock, duration, secs, num, figure,
   setHTML, arrange, LiveTable, Pager, pageSize, searchBox,
-  lineChart, barChart,
+  lineChart, barChart, xyChart, legend, COLORS,
 });
 
 window.addEventListener("hashchange", route);

@@ -127,7 +127,7 @@ def test_reelays_own_apps_are_found_as_plugins() -> None:
     assert {"demo", "media"} <= set(plugins.installed())
     assert {"ladder", "rules"} <= set(plugins.validate_kinds())
     assert plugins.validate_kinds().owner("ladder") == "media"
-    assert plugins.trigger_kinds().names() == ["eventBridge", "s3", "schedule"]
+    assert plugins.trigger_kinds().names() == ["eventBridge", "s3", "schedule", "stream"]
     assert plugins.trigger_kinds().owner("s3") == plugins.CORE
 
 

@@ -240,7 +240,7 @@ def test_unknown_kinds_name_the_valid_ones(thumbs: Path, tmp_path: Path) -> None
         load_app(app_file)
     assert caught.value.problems == [
         f"{app_file}: functions.f.events[0]: unknown event kind 'sqs'; "
-        "valid kinds: eventBridge, s3, schedule, upload"
+        "valid kinds: eventBridge, s3, schedule, stream, upload"
     ]
     result = cli("validate", "--kind", "sizez", app_file)
     assert result.exit_code == 2

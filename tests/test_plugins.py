@@ -127,7 +127,7 @@ def test_reelays_own_apps_are_found_as_plugins() -> None:
     assert {"demo", "media"} <= set(plugins.installed())
     assert {"ladder", "rules"} <= set(plugins.validate_kinds())
     assert plugins.validate_kinds().owner("ladder") == "media"
-    assert plugins.trigger_kinds().names() == ["eventBridge", "s3", "schedule"]
+    assert plugins.trigger_kinds().names() == ["eventBridge", "s3", "schedule", "stream"]
     assert plugins.trigger_kinds().owner("s3") == plugins.CORE
 
 
@@ -240,7 +240,7 @@ def test_unknown_kinds_name_the_valid_ones(thumbs: Path, tmp_path: Path) -> None
         load_app(app_file)
     assert caught.value.problems == [
         f"{app_file}: functions.f.events[0]: unknown event kind 'sqs'; "
-        "valid kinds: eventBridge, s3, schedule, upload"
+        "valid kinds: eventBridge, s3, schedule, stream, upload"
     ]
     result = cli("validate", "--kind", "sizez", app_file)
     assert result.exit_code == 2

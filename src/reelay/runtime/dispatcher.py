@@ -421,7 +421,13 @@ class Dispatcher:
         new = []
         for event in events:
             targets = self.router.targets(event)
-            if event.target is not None and event.kind != "invoke" and not targets:
+            # (an event appended with its invocation, a direct invoke or a stream batch,
+            # targets no one here: it was never to be routed)
+            if (
+                event.target is not None
+                and event.kind not in CREATED_WITH_INVOCATION
+                and not targets
+            ):
                 self._log(f"event {event.seq} targets unknown function {event.target!r}: dropped")
             for name in targets:
                 spec = self.app.functions[name]

@@ -23,10 +23,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -121,10 +126,55 @@ def moto_kinesis() -> Iterator[Any]:
         server.stop()
 
 
+NOOP_APP = "functions:\n  noop:\n    handler: noop.handler\n"
+
+
 @contextlib.contextmanager
-def reelay_kinesis(home: Path, streams_url: str) -> Iterator[tuple[Any, Client]]:
-    """boto3's kinesis client on a reelay server over ``home`` (a key of its own)."""
-    raise NotImplementedError  # filled in with the Kinesis API (see kinesis_endpoint)
+def reelay_up(root: Path, name: str, streams_url: str, app: Path | None = None) -> Iterator[Any]:
+    """boto3's kinesis client on a `reelay up` of its own (a home under ``root``, a key
+    made by `reelay keys create`), as a user runs it; stopped with Ctrl-C after."""
+    import boto3
+
+    home = root / name
+    if app is None:
+        app = root / "noop" / "reelay.yaml"
+        app.parent.mkdir(exist_ok=True)
+        app.write_text(NOOP_APP)
+        (app.parent / "noop.py").write_text("def handler(event, context):\n    pass\n")
+    env = os.environ | {"REELAY_STREAMS": streams_url}
+    cli = [sys.executable, "-m", "reelay.cli"]
+    key = json.loads(
+        subprocess.check_output([*cli, "keys", "create", "--json", "--home", str(home)], env=env)
+    )
+    proc = subprocess.Popen(
+        [*cli, "up", "--app", str(app), "--home", str(home), "--http", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        url = None
+        for line in proc.stdout:
+            if line.startswith("Kinesis API: "):
+                url = line.split()[2]
+                break
+        assert url, "reelay up did not start"
+        threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep it flowing
+        yield boto3.client(
+            "kinesis",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -135,6 +185,7 @@ def percentile(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-n", type=int, default=200)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
@@ -145,38 +196,54 @@ def main() -> None:
     rows: list[tuple[str, int, float, float]] = []
     for size in (100, 1024):
         records = payloads(args.records, size)
-        embedded = Client(Settings.load(root / f"embedded-{size}"))
-        on_redis = Client(Settings.load(root / f"redis-{size}", streams_url=redis_url))
-        raw, clean = redis_putter(args.redis, f"raw-{size}")
-        try:
-            runs: list[tuple[str, Putter, list[tuple[str, bytes]]]] = [
+        with contextlib.ExitStack() as stack:
+            embedded = stack.enter_context(Client(Settings.load(root / f"embedded-{size}")))
+            on_redis = stack.enter_context(
+                Client(Settings.load(root / f"redis-{size}", streams_url=redis_url))
+            )
+            raw, clean = redis_putter(args.redis, f"raw-{size}")
+            stack.callback(clean)
+            paths: list[tuple[str, Putter, list[tuple[str, bytes]]]] = [
                 ("reelay client -> embedded log", reelay_putter(embedded, f"s{size}"), records),
                 ("reelay client -> Redis", reelay_putter(on_redis, f"s{size}"), records),
                 ("redis-py pipelined XADD -> Redis", raw, records),
             ]
-            for name, put, recs in runs:
-                rate, mb = measure(put, recs)
+            for name, url in (("embedded log", ""), ("Redis", redis_url)):
+                kinesis = stack.enter_context(reelay_up(root, f"up-{size}-{len(url)}", url))
+                api = f"boto3 -> reelay's Kinesis API, {name}"
+                paths.append((api, boto3_putter(kinesis, f"k{size}"), records))
+            moto = boto3_putter(stack.enter_context(moto_kinesis()), f"m{size}")
+            # moto is slow: a quarter of the records
+            paths.append(("boto3 -> moto's Kinesis server", moto, records[: args.records // 4]))
+            for _name, put, recs in paths:  # warm up: connections, first segments
+                put(recs[:BATCH])
+            # Rounds alternate the paths, so drift (caches, other load) falls on all alike.
+            runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in paths}
+            for _ in range(args.rounds):
+                for name, put, recs in paths:
+                    runs[name].append(measure(put, recs))
+            for name, measured in runs.items():
+                rate = statistics.median(r for r, _ in measured)
+                mb = statistics.median(m for _, m in measured)
                 rows.append((name, size, rate, mb))
-        finally:
-            clean()
-            for c in (embedded, on_redis):
-                with contextlib.suppress(Exception):
-                    c.streams.delete_stream(f"s{size}")
-                c.close()
-        with moto_kinesis() as kinesis:
-            put = boto3_putter(kinesis, f"m{size}")
-            few = records[: max(BATCH, args.records // 10)]  # moto is slow: a tenth
-            rate, mb = measure(put, few)
-            rows.append(("boto3 -> moto's Kinesis server", size, rate, mb))
-    print(f"{'path':40} {'record':>7} {'records/s':>11} {'MB/s':>7}")
+        for c in (embedded, on_redis):  # the Redis keys (the homes are temporary)
+            with contextlib.suppress(Exception), Client(c.settings) as again:
+                again.streams.delete_stream(f"s{size}")
+    print(f"{'path (median of the rounds)':46} {'record':>7} {'records/s':>11} {'MB/s':>7}")
     for name, size, rate, mb in rows:
-        print(f"{name:40} {size:>6}B {rate:11,.0f} {mb:7.1f}")
+        print(f"{name:46} {size:>6}B {rate:11,.0f} {mb:7.1f}")
     for size in (100, 1024):
         by = {name: rate for name, s, rate, _ in rows if s == size}
-        ratio = by["reelay client -> embedded log"] / by["redis-py pipelined XADD -> Redis"]
-        print(f"{size} B: reelay client -> embedded / redis-py XADD: {ratio:.2f}x")
+        moto = by["boto3 -> moto's Kinesis server"]
+        api = {
+            n: by[f"boto3 -> reelay's Kinesis API, {n}"] / moto for n in ("embedded log", "Redis")
+        }
+        raw = by["reelay client -> embedded log"] / by["redis-py pipelined XADD -> Redis"]
+        print(
+            f"{size} B: reelay client -> embedded / redis-py XADD: {raw:.2f}x; Kinesis API "
+            f"/ moto: embedded {api['embedded log']:.1f}x, Redis {api['Redis']:.1f}x"
+        )
     print(f"work in {root}")
-    del statistics
 
 
 if __name__ == "__main__":

@@ -32,9 +32,11 @@ POSTGRES_TESTS = [
     "tests/media",
     "tests/web",
     "tests/sources",
+    "tests/streams",
     "tests/test_client.py",
     "tests/test_client_crash.py",
     "tests/test_idempotency.py",
+    "tests/test_keys.py",
 ]
 
 

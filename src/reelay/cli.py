@@ -228,6 +228,13 @@ def main() -> None:
 )
 @click.option("--no-http", is_flag=True, help="Serve no HTTP API or dashboard.")
 @click.option(
+    "--streams",
+    "streams_url",
+    metavar="URL",
+    help="Streams backend (stream triggers, the log stream, the Kinesis API): "
+    "redis://host:port/db (default: the segment log in the home; env REELAY_STREAMS).",
+)
+@click.option(
     "--alerts",
     "alerts_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -242,21 +249,24 @@ def up(
     verbose: bool,
     http_address: str,
     no_http: bool,
+    streams_url: str | None,
     alerts_path: Path | None,
     home: Path | None,
     state_url: str | None,
 ) -> None:
     """Serve an app: route events, run functions, retry, until Ctrl-C (which drains).
 
-    Also serves the HTTP API, /metrics and the dashboard (see --http), and evaluates
-    the alert rules there.
+    Also serves the HTTP API, /metrics and the dashboard (see --http), the Kinesis API
+    there (for access keys made by `reelay keys create`), and evaluates the alert rules.
     """
+    from reelay.keys import AccessKeys, SecretKey
     from reelay.observe.alerts import Alerter, load_alert_rules
+    from reelay.streams.kinesis import Kinesis
     from reelay.web import Server, create_app, ensure_token  # FastAPI: only where served
 
     if no_http and _given("http_address"):
         raise click.UsageError("--http and --no-http contradict each other: choose one")
-    settings = Settings.load(home, state_url=state_url)
+    settings = Settings.load(home, state_url=state_url, streams_url=streams_url)
     app = load_app(app_path)
     rules = load_alert_rules(alerts_path)
     address = None if no_http else _address(http_address)
@@ -276,7 +286,18 @@ def up(
         server = None
         if address is not None:  # listening first: a bad address costs no work
             token, created = ensure_token(settings.home)
-            api = create_app(runtime.client, token, app=app, alerter=Alerter(rules, runtime.client))
+            secret_key = SecretKey.load(settings.home)
+            streams = runtime.client.streams  # closed with the client
+            streams.list_streams()  # a backend that cannot be reached: said now, not later
+            kinesis = Kinesis(streams, secret_key.token_keys("kinesis"), region=settings.region)
+            api = create_app(
+                runtime.client,
+                token,
+                app=app,
+                alerter=Alerter(rules, runtime.client),
+                kinesis=kinesis,
+                keys=AccessKeys(runtime.client.state, secret_key),
+            )
             server = stack.enter_context(Server(api, *address))
         try:
             stack.enter_context(runtime)  # on a shared state, may stand by first
@@ -330,6 +351,10 @@ def up(
                     click.echo(f"API token (shown once; kept in {where}): {token}", err=True)
                 else:
                     click.echo(f"dashboard and API: {server.url} (token in {where})", err=True)
+                click.echo(
+                    f"Kinesis API: {server.url} (endpoint_url; access keys: `reelay keys create`)",
+                    err=True,
+                )
             runtime.serve(stop)
         except KeyboardInterrupt:
             click.echo("stopped; unfinished invocations run again at the next start", err=True)
@@ -698,6 +723,78 @@ def dlq_redrive(
         verb = "is" if missing == 1 else "are"
         click.echo(f"error: {missing} of the ids {verb} not in the DLQ", err=True)
         sys.exit(1)
+
+
+@main.group()
+def keys() -> None:
+    """Access keys for the Kinesis API (AWS Signature Version 4, as AWS's keys are used)."""
+
+
+def _access_keys(settings: Settings, client: Client) -> Any:
+    from reelay.keys import AccessKeys, SecretKey
+
+    return AccessKeys(client.state, SecretKey.load(settings.home))
+
+
+@keys.command("create")
+@click.option("--name", default="", help="What the key is for (shown by `reelay keys list`).")
+@json_option
+@home_option
+@friendly
+def keys_create(name: str, as_json: bool, home: Path | None, state_url: str | None) -> None:
+    """Make an access key and print its id and secret (the secret is shown only now)."""
+    settings = Settings.load(home, state_url=state_url)
+    with Client(settings) as client:
+        keys = _access_keys(settings, client)
+        key, secret = keys.create(name)
+    if as_json:
+        _dump({"AccessKeyId": key.id, "SecretAccessKey": secret, "Name": key.name})
+        return
+    click.echo(f"AWS_ACCESS_KEY_ID={key.id}")
+    click.echo(f"AWS_SECRET_ACCESS_KEY={secret}")
+    click.echo(
+        "The secret is shown only now: keep it. Clients (boto3, the AWS CLI) sign with the "
+        "pair; point their endpoint_url at `reelay up`'s HTTP address. reelay keeps the "
+        f"secret encrypted under the secret key of {keys.secret_key.source}: every server "
+        "that serves this state needs the same one.",
+        err=True,
+    )
+
+
+@keys.command("list")
+@json_option
+@home_option
+@friendly
+def keys_list(as_json: bool, home: Path | None, state_url: str | None) -> None:
+    """List the access keys (never their secrets), revoked ones too."""
+    with Client(_reading(home, state_url)) as client:
+        rows = client.state.access_keys()
+    if as_json:
+        _dump([k.as_dict() for k in rows])
+        return
+    _table(
+        [
+            (k.id, k.name or "-", _time(k.created), _time(k.last_used), _key_status(k.revoked))
+            for k in rows
+        ],
+        ("ACCESS KEY ID", "NAME", "CREATED", "LAST USED", "STATUS"),
+    )
+
+
+def _key_status(revoked: float | None) -> str:
+    return "active" if revoked is None else f"revoked {_time(revoked)}"
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@home_option
+@friendly
+def keys_revoke(key_id: str, home: Path | None, state_url: str | None) -> None:
+    """Revoke KEY_ID: requests signed with it are refused from now on."""
+    settings = _reading(home, state_url)
+    with Client(settings) as client:
+        key = _access_keys(settings, client).revoke(key_id)
+    click.echo(f"revoked {key.id}{f' ({key.name})' if key.name else ''}")
 
 
 @main.command()

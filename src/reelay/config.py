@@ -17,6 +17,9 @@ state_url           ``REELAY_STATE``          empty: SQLite in ``<home>/state.db
 streams_url         ``REELAY_STREAMS``        empty: the segment log in ``<home>/streams``;
                                               or ``redis://host:port/db`` (Redis Streams)
 ==================  ========================  =========================================
+
+The secret key that encrypts access keys (``REELAY_SECRET_KEY``) is read where it is
+used (`reelay.keys`), never kept here: settings travel to handlers' environments.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@
     │   ├── StreamNotFoundError (LookupError)        no such stream or shard
     │   ├── StreamExistsError                        a stream of that name already exists
     │   └── StreamUnavailableError (ConnectionError) the backend (Redis...) cannot be reached
+    ├── KinesisApiError                      a Kinesis API request refused (Kinesis's ``code``)
+    ├── AuthenticationError                  no, a malformed or a wrong AWS signature (``code``)
+    ├── AccessKeyError (LookupError)         an access key that does not exist (or was revoked)
     └── MediaError                           the media pipeline
         ├── SourceRejectedError (ValueError) a source that is not a usable media file (``code``)
         ├── FfmpegError                      ffmpeg failed: exit code, input, tail of stderr
@@ -150,6 +153,33 @@ class StreamExistsError(StreamError):
 
 class StreamUnavailableError(StreamError, ConnectionError):
     """The stream backend (a Redis server, say) cannot be reached."""
+
+
+class KinesisApiError(ReelayError):
+    """A request the Kinesis API refuses, as Kinesis would: ``code`` is Kinesis's error
+    code (``ResourceNotFoundException``...), the message says why, ``status`` is the HTTP
+    status it is answered with (400 but for the service's own failures)."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        self.code = code
+        self.status = status
+        super().__init__(message)
+
+
+class AuthenticationError(ReelayError):
+    """A request whose AWS Signature Version 4 is missing, malformed or wrong, or made
+    with an access key that is unknown or revoked. ``code`` is the error AWS answers with
+    (``InvalidSignatureException``...), the message is what the caller is told, and
+    ``reason`` is what the audit records (it may name the access key, never its secret)."""
+
+    def __init__(self, code: str, message: str, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(message)
+
+
+class AccessKeyError(ReelayError, LookupError):
+    """No access key of that id (or it was revoked, or its secret cannot be read)."""
 
 
 class MediaError(ReelayError):

@@ -24,15 +24,17 @@ from reelay.config import Settings
 from reelay.errors import AppError
 from reelay.runtime import Runtime, load_app
 from reelay.runtime.app import parse_app
-from reelay.streams import Put, PutRequest
+from reelay.streams import Position, Put, PutRequest
 
 APP = Path(__file__).parent / "apps" / "streams" / "reelay.yaml"
 STREAMS = ("orders", "retried", "poisoned", "partial", "windowed", "latest", "effects")
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.load(tmp_path / "home", retry_delays=(0.05, 0.1))
+@pytest.fixture(params=["embedded", "redis"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """A home whose streams are the embedded log, or Redis Streams (a prefix of its own)."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    return Settings.load(tmp_path / "home", retry_delays=(0.05, 0.1), streams_url=url)
 
 
 @pytest.fixture
@@ -338,3 +340,16 @@ def test_every_attempts_log_flows_into_the_log_stream_as_cloudwatch_sends_it(
     assert text[-1].startswith("REPORT RequestId: ") and "\tDuration: " in text[-1]
     assert "Max Memory Used: " in text[-1] and "Status: ValueError" in text[-1]
     assert "Status" not in ok["logEvents"][-1]["message"]
+
+
+def test_the_dispatchers_sweep_trims_records_past_their_retention(
+    runtime: Runtime, settings: Settings
+) -> None:
+    put(runtime.client, "orders", "old-1", "old-2")
+    assert wait_until(lambda: len(processed(settings, "plain")) == 2)
+    streams = runtime.client.streams
+    assert runtime.dispatcher is not None
+    runtime.dispatcher._trim_streams(time.time() + 25 * 3600)  # a day and an hour on
+    for shard in streams.describe("orders").shards:
+        cursor = streams.locate("orders", shard.shard_id, Position("TRIM_HORIZON"))
+        assert streams.read("orders", shard.shard_id, cursor).records == []

@@ -350,14 +350,17 @@ def test_an_older_home_gets_the_schema_version_and_a_newer_one_is_refused(
     from reelay.state._sql import SCHEMA_VERSION
 
     with open_state(state_url, tmp_path) as state:
-        assert state.get_meta("schema_version") == str(SCHEMA_VERSION) == "2"
-        # Back to version 1 (before the nodes table): opening migrates it forward.
+        assert state.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
+        # Back to version 1 (before the nodes and access_keys tables): opening migrates
+        # it forward, one version at a time.
         with state._write() as db:  # type: ignore[attr-defined]
             db.execute("DROP TABLE nodes")
+            db.execute("DROP TABLE access_keys")
         state.set_meta("schema_version", "1")
     with open_state(state_url, tmp_path) as state:
-        assert state.get_meta("schema_version") == "2"
-        assert state.nodes() == []  # the table is back
+        assert state.get_meta("schema_version") == "3"
+        assert state.nodes() == []  # the tables are back
+        assert state.access_keys() == []
         state.set_meta("schema_version", "99")
     with pytest.raises(StateError, match="schema version 99 was made by a newer reelay"):
         open_state(state_url, tmp_path)
@@ -378,6 +381,33 @@ def test_dispatchers_and_workers_are_seen(tmp_path: Path, state_url: str) -> Non
         ]
         assert [n.name for n in state.nodes(seen_since=15.0)] == ["2@b"]
         assert state.nodes()[0].as_dict()["kind"] == "worker"
+
+
+def test_access_keys_are_added_listed_used_and_revoked(tmp_path: Path, state_url: str) -> None:
+    from reelay.state import AccessKey
+
+    with open_state(state_url, tmp_path) as state:
+        first = AccessKey("AKIAFIRST0000000000A", "ci", "gAAAA-encrypted", 10.0)
+        second = AccessKey("AKIASECOND000000000B", "", "gAAAA-other", 20.0)
+        state.add_access_key(second)
+        state.add_access_key(first)
+        assert state.access_keys() == [first, second]  # oldest first
+        assert state.access_key(first.id) == first
+        assert state.access_key("AKIANOSUCHKEY0000000") is None
+        state.access_key_used(first.id, 30.0)
+        state.access_key_used(first.id, 25.0)  # late: the later use is kept
+        assert state.access_key(first.id).last_used == 30.0  # type: ignore[union-attr]
+        assert state.revoke_access_key(first.id, 40.0)
+        assert not state.revoke_access_key(first.id, 50.0)  # already revoked
+        assert not state.revoke_access_key("AKIANOSUCHKEY0000000", 50.0)
+        revoked = state.access_key(first.id)
+        assert revoked is not None and (revoked.revoked, revoked.secret) == (40.0, "")
+        assert "secret" not in revoked.as_dict() and revoked.as_dict()["name"] == "ci"
+        assert state.access_key(second.id) == second  # untouched
+        from reelay.errors import StateError
+
+        with pytest.raises(StateError):  # an id is never reused
+            state.add_access_key(AccessKey(second.id, "again", "x", 60.0))
 
 
 def test_opening_without_create_refuses_a_state_that_is_not_there(

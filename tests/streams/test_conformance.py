@@ -256,6 +256,10 @@ def test_every_position(streams: Streams) -> None:
     assert keys_from(Position("AT_TIMESTAMP", timestamp=0)) == ["a0", "a1", "a2", "b0", "b1", "b2"]
     assert keys_from(Position("AT_TIMESTAMP", timestamp=b_arrival + 0.001)) == []
     assert keys_from(Position("LATEST")) == []
+    # A time after the newest record is LATEST: what comes next is read.
+    future = streams.locate("s", sid, Position("AT_TIMESTAMP", timestamp=time.time() + 3600))
+    streams.put("s", records(1, "c"))
+    assert [r.partition_key for r in read_all(streams, "s", sid, future)] == ["c0"]
 
 
 def test_at_timestamp_across_many_puts(streams: Streams) -> None:

@@ -50,6 +50,7 @@ from urllib.parse import unquote_plus
 
 from reelay import __version__
 from reelay.config import Settings
+from reelay.errors import StreamError
 from reelay.events import PatternIndex, bus_event
 from reelay.observe.logstream import LOG_STREAM, LogStream
 from reelay.runtime._scratch import sweep_scratch
@@ -284,6 +285,7 @@ class Dispatcher:
             for spec in app.functions.values()
             if any(t.stream == LOG_STREAM for t in spec.streams)
         }
+        self.streams = streams
         self.mappings: StreamMappings | None = None
         if streams is not None and only is None and any(s.streams for s in app.functions.values()):
             self.mappings = StreamMappings(
@@ -356,8 +358,18 @@ class Dispatcher:
                 self.reconcile()
             if self.only is None:
                 self.state.forget_once(now - ONCE_KEEP_S)
+                self._trim_streams(now)
             self._next_sweep = now + SWEEP_S
         return self._claim(now) or busy or bool(starts)
+
+    def _trim_streams(self, now: float) -> None:
+        """Drop the records streams keep no longer (their retention)."""
+        if self.streams is None:
+            return
+        try:
+            self.streams.trim(now)
+        except StreamError as exc:
+            self._log(f"trimming streams failed: {exc}")
 
     def drain(self, timeout_s: float | None = None) -> None:
         """Give back claims that have not started; wait for and record those that have."""
@@ -719,10 +731,14 @@ class Dispatcher:
                 "errorMessage": "the event is older than the function's maximumEventAge",
             }
         )
+        then = (
+            "its stream trigger retries or discards the batch"
+            if event.kind == "stream"
+            else "sent to the DLQ"
+        )
         self._log(
             f"{inv.function} {inv.id} failed ({condition}): "
-            f"{(error or {}).get('errorType')}: {(error or {}).get('errorMessage')}; "
-            "sent to the DLQ"
+            f"{(error or {}).get('errorType')}: {(error or {}).get('errorMessage')}; {then}"
         )
         spec = self.app.functions.get(inv.function)
         caused = self._destination(spec.on_failure if spec else None, inv, event, condition, result)
@@ -775,5 +791,7 @@ class Dispatcher:
             self._bell_w.send(b"!")
 
     def close(self) -> None:
+        if self.log_stream is not None:
+            self.log_stream.close()
         self._bell_r.close()
         self._bell_w.close()

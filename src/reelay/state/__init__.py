@@ -28,6 +28,7 @@ from reelay.state._model import (
     SCHEDULING,
     STATUSES,
     SUCCEEDED,
+    AccessKey,
     Arrival,
     Attempt,
     AttemptTotals,
@@ -57,6 +58,7 @@ __all__ = [
     "STATE_SCHEMES",
     "STATUSES",
     "SUCCEEDED",
+    "AccessKey",
     "Arrival",
     "Attempt",
     "AttemptTotals",
@@ -234,7 +236,19 @@ class Meta(Protocol):
     def nodes(self, seen_since: float = ...) -> list[Node]: ...
 
 
-class State(EventLog, Invocations, Observations, Barriers, Idempotency, Intents, Meta, Protocol):
+class Keys(Protocol):
+    """The access keys reelay issues (`reelay.keys`): secrets are stored encrypted."""
+
+    def add_access_key(self, key: AccessKey) -> None: ...
+    def access_key(self, key_id: str) -> AccessKey | None: ...
+    def access_keys(self) -> list[AccessKey]: ...
+    def revoke_access_key(self, key_id: str, when: float) -> bool: ...
+    def access_key_used(self, key_id: str, when: float) -> None: ...
+
+
+class State(
+    EventLog, Invocations, Observations, Barriers, Idempotency, Intents, Meta, Keys, Protocol
+):
     """The whole contract, and what serves it: one dispatcher at a time (its lock), a
     doorbell that wakes it."""
 

@@ -223,6 +223,23 @@ class Node:
 
 
 @dataclass(frozen=True)
+class AccessKey:
+    """An access key reelay issued (see `reelay.keys`). ``secret`` is the secret
+    encrypted under the deployment's secret key (empty once revoked), never the secret."""
+
+    id: str
+    name: str
+    secret: str
+    created: float
+    last_used: float | None = None
+    revoked: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """What may be shown of it: everything but the (encrypted) secret."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "secret"}
+
+
+@dataclass(frozen=True)
 class Start:
     """A worker started an attempt's handler: at ``started`` (epoch seconds), on
     ``worker`` (None when the executor cannot tell)."""

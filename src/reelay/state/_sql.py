@@ -31,6 +31,7 @@ from reelay.state._model import (
     RUNNING,
     STATUSES,
     SUCCEEDED,
+    AccessKey,
     Arrival,
     Attempt,
     AttemptTotals,
@@ -155,7 +156,7 @@ _SET_META = (
 )
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The schema, written once; a backend names its types (`SQLState.types`): ``serial``
 # (the log's sequence), ``bigint``, ``real`` (epoch seconds, durations), ``json`` and
 # ``order_column`` (a column that orders invocations by insertion, where rows lack one).
@@ -247,7 +248,7 @@ CREATE TABLE IF NOT EXISTS intents (
 );
 """
 # Each later version: the statements (in the same type words) that bring a state from
-# the version before.
+# the version before. Statements are split on ';', so none may hold one (nor its comments).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (  # the dispatchers and workers that serve the state, with their last sign of life
         """CREATE TABLE IF NOT EXISTS nodes (
@@ -262,6 +263,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """CREATE TABLE IF NOT EXISTS once (  -- keys of events appended once (append_once)
     key TEXT PRIMARY KEY,
     time {real} NOT NULL
+)""",
+    ),
+    3: (  # access keys for the AWS-style APIs (reelay.keys)
+        """CREATE TABLE IF NOT EXISTS access_keys (
+    id TEXT PRIMARY KEY,             -- the access key id (AKIA...)
+    name TEXT NOT NULL,
+    secret TEXT NOT NULL,            -- the secret, encrypted (Fernet), or '' once revoked
+    created {real} NOT NULL,
+    last_used {real},                -- the last request signed with it (to a minute)
+    revoked {real}
 )""",
     ),
 }
@@ -286,6 +297,10 @@ def _invocation(row: Any) -> Invocation:
     data = {k: row[k] for k in Invocation.__dataclass_fields__}
     data["error"] = json.loads(data["error"]) if data["error"] else None
     return Invocation(**data)
+
+
+def _access_key(row: Any) -> AccessKey:
+    return AccessKey(**{k: row[k] for k in AccessKey.__dataclass_fields__})
 
 
 def _event(row: Any) -> Event:
@@ -1181,6 +1196,47 @@ class SQLState:
             db.execute(_SET_META, (key, fired_at))
             self._insert_events(db, [event], time.time())
         return True
+
+    # -- access keys -------------------------------------------------------------------
+
+    def add_access_key(self, key: AccessKey) -> None:
+        """Record a new access key (its id must be new)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO access_keys (id, name, secret, created, last_used, revoked) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                tuple(getattr(key, f) for f in AccessKey.__dataclass_fields__),
+            )
+
+    def access_key(self, key_id: str) -> AccessKey | None:
+        with self._read() as db:
+            row = db.execute("SELECT * FROM access_keys WHERE id = ?", (key_id,)).fetchone()
+        return None if row is None else _access_key(row)
+
+    def access_keys(self) -> list[AccessKey]:
+        """Every access key, revoked ones too, oldest first."""
+        with self._read() as db:
+            rows = db.execute("SELECT * FROM access_keys ORDER BY created, id").fetchall()
+        return [_access_key(r) for r in rows]
+
+    def revoke_access_key(self, key_id: str, when: float) -> bool:
+        """Revoke a key and forget its secret; False if there is no such key or it was
+        already revoked."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE access_keys SET revoked = ?, secret = '' WHERE id = ? AND revoked IS NULL",
+                (when, key_id),
+            )
+            return int(cursor.rowcount) > 0
+
+    def access_key_used(self, key_id: str, when: float) -> None:
+        """Note that a request was signed with the key at ``when`` (kept if later)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE access_keys SET last_used = ? WHERE id = ? "
+                "AND (last_used IS NULL OR last_used < ?)",
+                (when, key_id, when),
+            )
 
     # -- barriers ----------------------------------------------------------------------
 

@@ -318,14 +318,16 @@ class RedisStreams:
                 return sequence_number(position.sequence_number)
             if kind == "AFTER_SEQUENCE_NUMBER":
                 return sequence_number(position.sequence_number) + 1
-            if kind == "AT_TIMESTAMP":
-                # check_position made sure an AT_TIMESTAMP position has its timestamp
-                return millis(position.timestamp or 0.0) * _SEQ
             if kind == "TRIM_HORIZON":
                 oldest = self._r.xrange(key, count=1)
                 return _seq(oldest[0][0]) if oldest else 0
             last = self._r.xinfo_stream(key)["last-generated-id"]
-            return _seq(last if isinstance(last, bytes) else str(last).encode()) + 1
+            latest = _seq(last if isinstance(last, bytes) else str(last).encode()) + 1
+            if kind == "LATEST":
+                return latest
+            # AT_TIMESTAMP (check_position made sure it has its timestamp): a time after
+            # the newest record is LATEST, as on the segment log, whose cursors are counts.
+            return min(millis(position.timestamp or 0.0) * _SEQ, latest)
 
     def read(self, name: str, shard_id: str, cursor: int, *, limit: int = 10000) -> Batch:
         check_stream_name(name)

@@ -9,9 +9,13 @@ dashboard's page). Every request must carry the home's token (see
 `reelay.web._auth`); a request without it gets 401 and leaves an ``Unauthorized
 Request`` event (source ``reelay.web``) with its address, method and path (past 60 a
 minute from one address, one event with their count: see `Audit`); a browser signs in
-with the form it is shown instead. `reelay.web._openapi` completes the served OpenAPI
-document (security, error answers, name rules); a path answers OPTIONS, and a method
-it does not take 405, with every method it takes in ``Allow``.
+with the form it is shown instead. Given a `Kinesis`, the server also answers Kinesis's
+JSON protocol (``POST /`` with ``X-Amz-Target: Kinesis_20131202.*``), whose clients sign
+with AWS Signature Version 4 and reelay's access keys instead of sending the token
+(`reelay.streams.kinesis`); its refusals are audited as the API's. `reelay.web._openapi`
+completes the served OpenAPI document (security, error answers, name rules); a path
+answers OPTIONS, and a method it does not take 405, with every method it takes in
+``Allow``.
 
 One observer task per server reads the state once a second (metrics snapshot, latest
 failures, the apps' entities, alert evaluation) and keeps a short history; each ``/api/live``
@@ -53,12 +57,14 @@ from starlette.routing import Match, Route
 from reelay.client import Client
 from reelay.errors import ConfigError, InvalidKeyError, ReelayError
 from reelay.events import parse_detail, parse_time
+from reelay.keys import AccessKeys, SecretKey
 from reelay.observe.alerts import Alerter
 from reelay.observe.metrics import NODES_S, Metrics
 from reelay.plugins import Entities, installed
 from reelay.runtime.app import App
 from reelay.state import FAILED, STATUSES, FunctionStats
 from reelay.storage import validate_bucket, validate_key
+from reelay.streams.kinesis import Kinesis, KinesisApp, KinesisRouter
 from reelay.web import _openapi
 from reelay.web._auth import COOKIE, SIGN_IN, Audit, FormError, presented, read_sign_in, same
 from reelay.web._openapi import describe, errors
@@ -195,9 +201,13 @@ def create_app(
     app: App | None = None,
     alerter: Alerter | None = None,
     audit: Audit | None = None,
+    kinesis: Kinesis | None = None,
+    keys: AccessKeys | None = None,
 ) -> FastAPI:
     """The ASGI app: API under ``/api``, ``/metrics``, the dashboard at ``/``, and what
-    every installed app adds (see `reelay.plugins`)."""
+    every installed app adds (see `reelay.plugins`); with ``kinesis``, the Kinesis API,
+    its requests signed by ``keys`` (default: the access keys in the client's state,
+    under the home's secret key)."""
     audit = audit or Audit(client)
     plugins = list(installed().values())
     pages = {p.name: _pages(p.name, p.pages) for p in plugins if p.pages is not None}
@@ -307,6 +317,11 @@ def create_app(
             return signed_in(str(request.url.remove_query_params("token")))
         response: Response = await call_next(request)
         return response
+
+    if kinesis is not None:  # outermost: Kinesis's requests never meet the bearer token
+        if keys is None:
+            keys = AccessKeys(client.state, SecretKey.load(client.settings.home))
+        api.add_middleware(KinesisRouter, kinesis=KinesisApp(kinesis, keys, audit.refused))
 
     @api.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

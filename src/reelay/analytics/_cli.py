@@ -276,7 +276,14 @@ def demo(
     the results meanwhile with `reelay query` (same --home).
     """
     from reelay.analytics._plugin import plugin
-    from reelay.analytics.generator import FLOWS_STREAM, FlowLogs, Generated, generate
+    from reelay.analytics.generator import (
+        FLOWS_SHARDS,
+        FLOWS_STREAM,
+        FlowLogs,
+        Generated,
+        ensure_stream,
+        generate,
+    )
     from reelay.observe.alerts import Alerter, load_alert_rules
     from reelay.runtime import Runtime, load_app
     from reelay.web import Server, create_app, ensure_token
@@ -286,6 +293,8 @@ def demo(
     app = load_app(plugin.app_file)
     address = _address(http_address)
     stop = threading.Event()
+    with Client(settings) as setup:  # the stream first, so its trigger reads it at once
+        ensure_stream(setup.streams, FLOWS_STREAM, FLOWS_SHARDS)
     with contextlib.ExitStack() as stack:
         runtime = stack.enter_context(Runtime(app, settings, max_workers=workers, out=sys.stdout))
         client = runtime.client

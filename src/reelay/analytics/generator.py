@@ -143,7 +143,8 @@ class FlowLogs:
         return eni, line, {"late": late, "rejected": rejected}
 
 
-def _ensure(streams: Streams, stream: str, shards: int) -> None:
+def ensure_stream(streams: Streams, stream: str, shards: int) -> None:
+    """Make ``stream`` with ``shards`` unless it exists."""
     if stream not in streams.list_streams():
         with contextlib.suppress(StreamExistsError):  # made meanwhile by another
             streams.create_stream(stream, shards)
@@ -182,7 +183,7 @@ def generate(
         raise ValueError(f"rate {rate!r} must be more than 0 records a second")
     flows = flows or FlowLogs()
     stop = stop or threading.Event()
-    _ensure(streams, stream, shards)
+    ensure_stream(streams, stream, shards)
     done = Generated()
     past = Generated()
     began_at = clock()

@@ -11,9 +11,12 @@ in batches of 500 (PutRecords' most):
   server, SigV4-signed with a key reelay issued), on the embedded log and on Redis;
 - boto3's kinesis client against moto's Kinesis server (what LocalStack users run).
 
-Then the end-to-end latency: one flow-log record at a time, put through the Kinesis API,
-until a ``reelay query`` of the per-minute flow aggregate counts it (p50, p99), on both
-backends.
+Then the end-to-end latency, on both backends: a `reelay up` serves one stream-triggered
+function (`reelay.analytics.handler.aggregate`) folding the stream ``probe`` into an
+aggregate (a count per record id, per minute of arrival); one record at a time is put
+with boto3 through the Kinesis API, and the analytics query route (``POST
+/api/analytics/query``, the SQL ``reelay query`` runs) is asked every 2 ms until it
+counts the record. Latency is from the put's return to that answer (p50, p99).
 
     .venv/bin/python benchmarks/streams.py [--records 20000] [--latency-n 200]
         [--redis redis://127.0.0.1:6379/0]
@@ -35,12 +38,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reelay.client import Client
 from reelay.config import Settings
 from reelay.streams import PutRequest
+from reelay.web import ensure_token
 
 BATCH = 500
 Putter = Callable[[list[tuple[str, bytes]]], None]
@@ -127,20 +132,49 @@ def moto_kinesis() -> Iterator[Any]:
 
 
 NOOP_APP = "functions:\n  noop:\n    handler: noop.handler\n"
+PROBE_APP = """\
+service: probe
+functions:
+  probe:
+    handler: reelay.analytics.handler.aggregate
+    environment:
+      REELAY_ANALYTICS: |
+        aggregates:
+          probe:
+            stream: probe
+            format: json
+            time: arrival
+            window: 1m
+            groupBy: [id]
+            metrics: {n: count}
+    events:
+      - stream: {stream: probe, batchSize: 100, startingPosition: TRIM_HORIZON}
+"""
+
+
+def app_file(root: Path, name: str, text: str) -> Path:
+    app = root / name / "reelay.yaml"
+    app.parent.mkdir(exist_ok=True)
+    app.write_text(text)
+    (app.parent / "noop.py").write_text("def handler(event, context):\n    pass\n")
+    return app
+
+
+@dataclass
+class Up:
+    kinesis: Any  # boto3's client
+    url: str
+    token: str  # the API's
 
 
 @contextlib.contextmanager
-def reelay_up(root: Path, name: str, streams_url: str, app: Path | None = None) -> Iterator[Any]:
-    """boto3's kinesis client on a `reelay up` of its own (a home under ``root``, a key
-    made by `reelay keys create`), as a user runs it; stopped with Ctrl-C after."""
+def reelay_up(root: Path, name: str, streams_url: str, app: Path | None = None) -> Iterator[Up]:
+    """A `reelay up` of its own (a home under ``root``), as a user runs it, and boto3's
+    kinesis client on it with a key made by `reelay keys create`; stopped with Ctrl-C."""
     import boto3
 
     home = root / name
-    if app is None:
-        app = root / "noop" / "reelay.yaml"
-        app.parent.mkdir(exist_ok=True)
-        app.write_text(NOOP_APP)
-        (app.parent / "noop.py").write_text("def handler(event, context):\n    pass\n")
+    app = app or app_file(root, "noop", NOOP_APP)
     env = os.environ | {"REELAY_STREAMS": streams_url}
     cli = [sys.executable, "-m", "reelay.cli"]
     key = json.loads(
@@ -162,19 +196,48 @@ def reelay_up(root: Path, name: str, streams_url: str, app: Path | None = None) 
                 break
         assert url, "reelay up did not start"
         threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep it flowing
-        yield boto3.client(
+        kinesis = boto3.client(
             "kinesis",
             endpoint_url=url,
             region_name="us-east-1",
             aws_access_key_id=key["AccessKeyId"],
             aws_secret_access_key=key["SecretAccessKey"],
         )
+        yield Up(kinesis, url, ensure_token(home)[0])
     finally:
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def put_to_query(up: Up, records: int) -> list[float]:
+    """Seconds from each record's put (boto3, the Kinesis API) to the first answer of the
+    query route that counts it."""
+    import httpx
+
+    kinesis = up.kinesis
+    kinesis.create_stream(StreamName="probe", ShardCount=2)
+    kinesis.get_waiter("stream_exists").wait(StreamName="probe", WaiterConfig={"Delay": 0.2})
+    latencies = []
+    with httpx.Client(base_url=up.url, headers={"Authorization": f"Bearer {up.token}"}) as http:
+        for i in range(records + 5):  # the first five warm the workers up: not counted
+            key = f"p{i}-{uuid.uuid4().hex[:6]}"
+            kinesis.put_record(StreamName="probe", PartitionKey=key, Data=f'{{"id": "{key}"}}')
+            put = time.perf_counter()
+            sql = {"sql": f"SELECT n FROM probe WHERE id = '{key}'"}
+            while not (
+                (answer := http.post("/api/analytics/query", json=sql)).status_code == 200
+                and answer.json()["rows"]
+            ):
+                if time.perf_counter() - put > 30:
+                    raise TimeoutError(f"record {key} not counted after 30 s: {answer.text}")
+                time.sleep(0.002)
+            if i >= 5:
+                latencies.append(time.perf_counter() - put)
+            time.sleep(0.05)
+    return latencies
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -209,9 +272,9 @@ def main() -> None:
                 ("redis-py pipelined XADD -> Redis", raw, records),
             ]
             for name, url in (("embedded log", ""), ("Redis", redis_url)):
-                kinesis = stack.enter_context(reelay_up(root, f"up-{size}-{len(url)}", url))
+                up = stack.enter_context(reelay_up(root, f"up-{size}-{len(url)}", url))
                 api = f"boto3 -> reelay's Kinesis API, {name}"
-                paths.append((api, boto3_putter(kinesis, f"k{size}"), records))
+                paths.append((api, boto3_putter(up.kinesis, f"k{size}"), records))
             moto = boto3_putter(stack.enter_context(moto_kinesis()), f"m{size}")
             # moto is slow: a quarter of the records
             paths.append(("boto3 -> moto's Kinesis server", moto, records[: args.records // 4]))
@@ -242,6 +305,16 @@ def main() -> None:
         print(
             f"{size} B: reelay client -> embedded / redis-py XADD: {raw:.2f}x; Kinesis API "
             f"/ moto: embedded {api['embedded log']:.1f}x, Redis {api['Redis']:.1f}x"
+        )
+    probe = app_file(root, "probe", PROBE_APP)
+    for name, url in (("embedded log", ""), ("Redis", redis_url)):
+        with reelay_up(root, f"latency-{len(url)}", url, probe) as up:
+            took = put_to_query(up, args.latency_n)
+            up.kinesis.delete_stream(StreamName="probe")
+        print(
+            f"put (boto3, Kinesis API) to query, {name}, {len(took)} records: "
+            f"p50 {percentile(took, 50) * 1000:.0f} ms, p99 {percentile(took, 99) * 1000:.0f} ms,"
+            f" max {max(took) * 1000:.0f} ms"
         )
     print(f"work in {root}")
 

@@ -5,6 +5,7 @@ limits of one answer (10 MiB of records in a GetRecords)."""
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import pytest
@@ -180,3 +181,14 @@ def test_an_iterator_of_the_longest_name_fits_kinesis_limit(kinesis: Kinesis) ->
     # with the largest cursor a sequence number of Redis's ms * 10^10 + n can make
     largest = kinesis._iterator(name, "shardId-000000000000", ((1 << 64) - 1) * 10**10)
     assert len(largest) <= 512
+
+
+def test_no_iterator_begins_with_a_dash(kinesis: Kinesis) -> None:
+    """The AWS CLI reads an argument that begins with '-' as an option: an iterator
+    that did (one in 64 did, before) could not be passed to `aws kinesis get-records`."""
+    kinesis.call("CreateStream", {"StreamName": "s", "ShardCount": 1})
+    params = {"StreamName": "s", "ShardId": "shardId-000000000000", "ShardIteratorType": "LATEST"}
+    for _ in range(500):  # each carries a fresh time, so a fresh tag
+        iterator = kinesis.call("GetShardIterator", params)
+        assert iterator is not None and iterator["ShardIterator"][0].isalnum()
+        time.sleep(0.001)

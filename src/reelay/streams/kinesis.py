@@ -448,13 +448,17 @@ def checked(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
 # -- tokens ------------------------------------------------------------------------------------
 
 
+_LEAD = "R"
+
+
 class _BadToken(Exception):
     """A token that was not issued here (or was altered)."""
 
 
 class _Tokens:
     """Opaque, tamper-proof tokens: ``kind``, issue time (ms) and fields, as JSON, with
-    a 128-bit HMAC-SHA256 tag in front, in URL-safe base64."""
+    a 128-bit HMAC-SHA256 tag in front, in URL-safe base64 after a letter (`_LEAD`): a
+    token that began with '-' would read as an option to the AWS CLI's parser."""
 
     def __init__(self, keys: Sequence[bytes]) -> None:
         if not keys:
@@ -464,10 +468,13 @@ class _Tokens:
     def issue(self, kind: str, fields: Sequence[str], now: float) -> str:
         payload = json.dumps([kind, int(now * 1000), *fields], separators=(",", ":")).encode()
         tag = hmac.new(self._keys[0], payload, hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(tag + payload).rstrip(b"=").decode()
+        return _LEAD + base64.urlsafe_b64encode(tag + payload).rstrip(b"=").decode()
 
     def open(self, kind: str, token: str) -> tuple[list[str], float]:
         """The fields of a token of ``kind`` and when it was issued (epoch seconds)."""
+        if not token.startswith(_LEAD):
+            raise _BadToken
+        token = token[len(_LEAD) :]
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):

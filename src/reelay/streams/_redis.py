@@ -48,10 +48,9 @@ from reelay.streams import (
     Rejected,
     Shard,
     StreamInfo,
-    check_request,
     check_retention,
     check_stream_name,
-    hash_key,
+    hash_keys,
     shard_id,
     split_evenly,
 )
@@ -273,8 +272,7 @@ class RedisStreams:
 
     def put(self, name: str, records: Sequence[PutRequest]) -> list[Put | Rejected]:
         check_stream_name(name)
-        for request in records:  # one bad record refuses the call, before anything is sent
-            check_request(request)
+        keys = hash_keys(records)  # one bad record refuses the call, before anything is sent
         with self._talking(f"putting records into stream {name!r}"):
             count = self._r.hget(self._meta_key(name), "shards")
             if count is None:
@@ -285,14 +283,21 @@ class RedisStreams:
             sids: list[str] = []
             pipe = self._r.pipeline(transaction=False)
             command = pipe.execute_command
-            for request in records:
-                i = min(hash_key(request) // step, n - 1)
-                if i not in shards:
-                    shards[i] = (shard_id(i), self._shard_key(name, shard_id(i)))
-                sid, key = shards[i]
-                sids.append(sid)
+            for request, key in zip(records, keys, strict=True):
+                i = min(key // step, n - 1)
+                shard = shards.get(i)
+                if shard is None:
+                    shard = shards[i] = (shard_id(i), self._shard_key(name, shard_id(i)))
+                sids.append(shard[0])
                 command(
-                    "XADD", key, "NOMKSTREAM", "*", "k", request.partition_key, "d", request.data
+                    "XADD",
+                    shard[1],
+                    "NOMKSTREAM",
+                    "*",
+                    "k",
+                    request.partition_key,
+                    "d",
+                    request.data,
                 )
             replies = pipe.execute(raise_on_error=False) if records else []
         results: list[Put | Rejected] = []

@@ -241,6 +241,27 @@ def test_two_handles_on_one_stream_share_its_sequence(spec: tuple[str, str]) -> 
             assert [int(r.sequence_number) for r in got] == seqs
 
 
+def test_a_stream_made_again_elsewhere_is_put_to_as_it_is_now(spec: tuple[str, str]) -> None:
+    """A handle that put into a stream before another made it again with other shards
+    routes by the shards the stream has now, and says when it is gone."""
+    with contextlib.closing(open_backend(spec)) as a, contextlib.closing(open_backend(spec)) as b:
+        a.create_stream("s", 2)
+        keys = [f"user-{i}" for i in range(40)]
+        a.put("s", [PutRequest(k, b"x") for k in keys])
+        b.delete_stream("s")
+        with pytest.raises(StreamNotFoundError):
+            a.put("s", [PutRequest("k", b"x")])
+        b.create_stream("s", 5)
+        a.put("s", [PutRequest("k", b"x")])
+        b.delete_stream("s")
+        b.create_stream("s", 3)
+        put = a.put("s", [PutRequest(k, b"x") for k in keys])
+        assert [p.shard_id for p in put if isinstance(p, Put)] == [
+            f"shardId-{kinesis_shard(k, 3):012d}" for k in keys
+        ]
+        assert sum(len(got) for got in everything(b, "s").values()) == len(keys)
+
+
 def test_every_position(streams: Streams) -> None:
     streams.create_stream("s", 1)
     sid = "shardId-000000000000"

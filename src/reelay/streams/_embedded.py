@@ -19,18 +19,22 @@ that. A shard appends to its newest segment and starts a new one when that one h
 which deletes whole segments, keeps records at most that much longer than asked.
 
 **Durable before acknowledged.** A `put` writes each shard's frames with one
-``write`` and one ``fdatasync`` and returns only then; the shards one put touches
-append side by side (a few threads), so their syncs overlap. Creating a stream or a
-segment also syncs the directory that names it.
+``write`` and one ``fdatasync`` and returns only then; the shards one put touches are
+written in turn and synced side by side (a few threads that do nothing else), so their
+syncs overlap. A shard whose write or sync fails has its run cut off again and its
+records `Rejected`; the others are put. Creating a stream or a segment also syncs the
+directory that names it.
 
 **Several processes.** Appends to a shard hold an exclusive ``flock`` on the shard's
-directory; the sequence number (per shard, strictly increasing by one from the shard's
-first) and the arrival time (never earlier than the shard's last) are assigned under
-it. Readers take no lock: they stop at the first incomplete or damaged frame, so they
-never see a partial write. A writer that finds such a tail (a process killed
-mid-write) truncates it before appending; what it cut was never acknowledged. (A
-reader may see records between their write and their sync, a moment before the put
-returns: a killed process loses none of them, a machine that loses power might.)
+directory (a put takes its shards' in shard order and lets them go once all are synced,
+so two puts never wait for each other crosswise); the sequence number (per shard,
+strictly increasing by one from the shard's first) and the arrival time (never earlier
+than the shard's last) are assigned under it. Readers take no lock: they stop at the
+first incomplete or damaged frame, so they never see a partial write. A writer that
+finds such a tail (a process killed mid-write) truncates it before appending; what it
+cut was never acknowledged. (A reader may see records between their write and their
+sync, a moment before the put returns: a killed process loses none of them, a machine
+that loses power might.)
 
 **Reading without rescanning.** Each process keeps, per segment it has read, how far
 the segment is known to be valid and a sparse index of (sequence number, offset,

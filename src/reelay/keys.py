@@ -49,6 +49,7 @@ SECRET_KEY_FILE = "secret.key"
 KEY_ID_PREFIX = "AKIA"
 _KEY_ID_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # base32, as AWS's key ids use
 USED_EVERY_S = 60.0  # how often a key's last use is written (not once per request)
+_DECRYPTED_MAX = 1024  # decrypted secrets kept (`AccessKeys.secret`)
 
 
 def new_key_id() -> str:
@@ -160,6 +161,10 @@ class AccessKeys:
         self.secret_key = secret_key
         self._used: dict[str, float] = {}
         self._lock = threading.Lock()
+        # Decrypted secrets by what they were encrypted as: the State is still asked on
+        # every lookup (a key revoked anywhere is refused from the next request on),
+        # only the decryption of the same stored secret is not done again.
+        self._decrypted: dict[str, str] = {}
 
     def create(self, name: str = "") -> tuple[AccessKey, str]:
         """A new key and its secret (the only time the secret is returned in clear)."""
@@ -188,10 +193,17 @@ class AccessKeys:
             raise AccessKeyError(f"unknown access key {key_id}")
         if key.revoked is not None:
             raise AccessKeyError(f"revoked access key {key_id}")
-        try:
-            return self.secret_key.decrypt(key.secret)
-        except AccessKeyError as exc:
-            raise AccessKeyError(f"access key {key_id}: {exc}") from None
+        secret = self._decrypted.get(key.secret)
+        if secret is None:
+            try:
+                secret = self.secret_key.decrypt(key.secret)
+            except AccessKeyError as exc:
+                raise AccessKeyError(f"access key {key_id}: {exc}") from None
+            with self._lock:
+                if len(self._decrypted) >= _DECRYPTED_MAX:
+                    self._decrypted.clear()
+                self._decrypted[key.secret] = secret
+        return secret
 
     def used(self, key_id: str, now: float | None = None) -> None:
         """Note a request signed with the key: written at most once a minute per key."""

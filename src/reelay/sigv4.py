@@ -19,6 +19,7 @@ token stays out of answers and logs.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import hmac
 import time
@@ -136,10 +137,26 @@ def signature(secret: str, amz_date: str, scope: str, canonical: str) -> str:
     """The hex signature of a canonical request (``scope``: date/region/service/aws4_request)."""
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     string_to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
+    return hmac.new(
+        _signing_key(secret, scope), string_to_sign.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _signing_key(secret: str, scope: str) -> bytes:
+    """The key derived from a secret for one scope (a day, region and service): the same
+    for all of a client's requests that day, so derived once (as AWS's SDKs do)."""
     key = f"AWS4{secret}".encode()
     for part in scope.split("/"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    return key
+
+
+@functools.lru_cache(maxsize=64)
+def _epoch(amz_date: str) -> int:
+    """The epoch seconds of a date in ISO 8601 basic format; ValueError if it is not
+    one. A client's requests within a second carry the same date, and strptime is slow."""
+    return calendar.timegm(time.strptime(amz_date, _BASIC))
 
 
 def _incomplete(problem: str, reason: str) -> AuthenticationError:
@@ -173,7 +190,7 @@ def _date(headers: dict[str, list[str]]) -> str:
     if "x-amz-date" in headers:
         value = headers["x-amz-date"][-1].strip()
         try:
-            time.strptime(value, _BASIC)
+            _epoch(value)
         except ValueError:
             raise _incomplete("X-Amz-Date is not in ISO 8601 basic format", "bad date") from None
         return value
@@ -216,7 +233,7 @@ def _scope(credential: str, amz_date: str, service: str) -> tuple[str, str]:
 
 
 def _fresh(amz_date: str, now: float) -> None:
-    then = calendar.timegm(time.strptime(amz_date, _BASIC))
+    then = _epoch(amz_date)
     minutes = int(MAX_SKEW_S // 60)
 
     def basic(t: float) -> str:

@@ -190,6 +190,26 @@ def test_explicit_hash_key_overrides_the_partition_key(streams: Streams) -> None
             streams.put("s", [PutRequest("alpha", b"x", explicit_hash_key=bad)])
 
 
+def test_repeated_partition_keys_route_as_each_alone(streams: Streams) -> None:
+    """A put hashes each partition key once: a key's records go where the key goes, and
+    an explicit hash key still overrides it for its own record only."""
+    streams.create_stream("s", 4)
+    last = 2**128 - 1
+    batch = [
+        PutRequest("alpha", b"1"),
+        PutRequest("alpha", b"2", explicit_hash_key=last),
+        PutRequest("delta", b"3"),
+        PutRequest("alpha", b"4"),
+        PutRequest("delta", b"5", explicit_hash_key=0),
+        PutRequest("delta", b"6"),
+    ]
+    put = streams.put("s", batch)
+    assert [p.shard_id[-1] for p in put if isinstance(p, Put)] == ["0", "3", "1", "0", "0", "1"]
+    with pytest.raises(InvalidStreamArgumentError, match="partition key"):
+        streams.put("s", [*batch, PutRequest("", b"no key")])  # the last refuses them all
+    assert sum(len(got) for got in everything(streams, "s").values()) == len(batch)
+
+
 def test_sequence_numbers_increase_strictly_per_shard(streams: Streams) -> None:
     streams.create_stream("s", 2)
     seen: dict[str, list[int]] = {}
@@ -219,6 +239,27 @@ def test_two_handles_on_one_stream_share_its_sequence(spec: tuple[str, str]) -> 
         for handle in (a, b):
             got = read_all(handle, "s", "shardId-000000000000", 0)
             assert [int(r.sequence_number) for r in got] == seqs
+
+
+def test_a_stream_made_again_elsewhere_is_put_to_as_it_is_now(spec: tuple[str, str]) -> None:
+    """A handle that put into a stream before another made it again with other shards
+    routes by the shards the stream has now, and says when it is gone."""
+    with contextlib.closing(open_backend(spec)) as a, contextlib.closing(open_backend(spec)) as b:
+        a.create_stream("s", 2)
+        keys = [f"user-{i}" for i in range(40)]
+        a.put("s", [PutRequest(k, b"x") for k in keys])
+        b.delete_stream("s")
+        with pytest.raises(StreamNotFoundError):
+            a.put("s", [PutRequest("k", b"x")])
+        b.create_stream("s", 5)
+        a.put("s", [PutRequest("k", b"x")])
+        b.delete_stream("s")
+        b.create_stream("s", 3)
+        put = a.put("s", [PutRequest(k, b"x") for k in keys])
+        assert [p.shard_id for p in put if isinstance(p, Put)] == [
+            f"shardId-{kinesis_shard(k, 3):012d}" for k in keys
+        ]
+        assert sum(len(got) for got in everything(b, "s").values()) == len(keys)
 
 
 def test_every_position(streams: Streams) -> None:
@@ -660,6 +701,74 @@ def test_a_failed_shard_rejects_only_its_records(embedded: EmbeddedStreams) -> N
     assert isinstance(rejected, Rejected) and rejected.code == "InternalFailure"
     assert "shardId-000000000002" in rejected.message and str(segment) in rejected.message
     assert len(read_all(embedded, "s", "shardId-000000000003", 0)) == 2
+
+
+def test_a_shard_that_fails_to_sync_rejects_its_records_and_drops_them(
+    embedded: EmbeddedStreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reelay.streams._embedded as module
+
+    embedded.create_stream("s", 4)
+    batch = [PutRequest(k, k.encode()) for k in ("alpha", "delta", "beta", "0")]  # shards 0-3
+    initial = embedded.put("s", batch)
+    (failing,) = segments(embedded.root, "s", "shardId-000000000001")
+    real_sync = module._datasync
+
+    def sync(fd: int) -> None:
+        if os.fstat(fd).st_ino == failing.stat().st_ino:
+            raise OSError(5, "Input/output error")
+        real_sync(fd)
+
+    monkeypatch.setattr(module, "_datasync", sync)
+    put = embedded.put("s", batch)
+    assert [type(p) for p in put] == [Put, Rejected, Put, Put]
+    assert "shardId-000000000001" in put[1].message  # type: ignore[union-attr]
+    assert "Input/output error" in put[1].message  # type: ignore[union-attr]
+    monkeypatch.setattr(module, "_datasync", real_sync)
+    # The rejected record was cut off again; the others are there, once each.
+    with EmbeddedStreams(embedded.root) as fresh:
+        for handle in (embedded, fresh):
+            got = everything(handle, "s")
+            assert [len(got[f"shardId-{i:012d}"]) for i in range(4)] == [2, 1, 2, 2]
+    after = embedded.put("s", batch)  # the shard's lock was let go
+    # Numbered on from what each shard kept: the record cut was never acknowledged.
+    before = [put[0], initial[1], put[2], put[3]]
+    assert [int(p.sequence_number) for p in after] == [  # type: ignore[union-attr]
+        int(p.sequence_number) + 1
+        for p in before  # type: ignore[union-attr]
+    ]
+
+
+def test_a_writer_knows_its_segments_as_a_reader_learns_them(embedded: EmbeddedStreams) -> None:
+    """What a put tells its own handle of the records it wrote (ends, sequence numbers,
+    arrivals, the sparse index every 64 KiB) is what a fresh handle learns by reading."""
+    embedded.create_stream("s", 1)
+    sid = "shardId-000000000000"
+    exactly = 65536 - 26 - 4  # a frame of 64 KiB: its head (22), key (4), CRC (4)
+    sizes = itertools.cycle([10, 3000, exactly, exactly, 70000, 500, exactly, 1])
+    for n in (1, 7, 40, 3, 120):
+        embedded.put("s", [PutRequest(f"k{i:03d}", b"x" * next(sizes)) for i in range(n)])
+    with EmbeddedStreams(embedded.root) as fresh:
+        fresh.read("s", sid, 0, limit=10000)  # a fresh handle learns the segment by reading
+
+        def known(handle: EmbeddedStreams) -> list[tuple[object, ...]]:
+            shard = handle._shards[str(handle.root / "s" / sid)]
+            return [
+                (
+                    s.first,
+                    s.end,
+                    s.next_seq,
+                    s.first_arrival,
+                    s.last_arrival,
+                    s.marks_seq,
+                    s.marks_off,
+                    s.marks_arr,
+                )
+                for s in shard.segments.values()
+            ]
+
+        assert known(embedded) == known(fresh)
+        assert len(known(embedded)[0][5]) > 10  # the index has many marks
 
 
 def test_reads_seek_near_the_cursor(

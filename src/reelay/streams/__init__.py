@@ -52,6 +52,7 @@ __all__ = [
     "check_stream_name",
     "check_streams_url",
     "hash_key",
+    "hash_keys",
     "open_streams",
     "shard_for",
     "shard_id",
@@ -219,6 +220,28 @@ def hash_key(request: PutRequest) -> int:
     if request.explicit_hash_key is not None:
         return request.explicit_hash_key
     return int.from_bytes(hashlib.md5(request.partition_key.encode()).digest(), "big")
+
+
+def hash_keys(requests: Sequence[PutRequest]) -> list[int]:
+    """Every record checked (`check_request`: the first that breaks a rule is refused)
+    and the hash keys of all (`hash_key`). A put's records often share partition keys,
+    so each key's MD5 is taken once per call."""
+    keys: list[int] = []
+    add = keys.append
+    seen: dict[str, int] = {}
+    md5, from_bytes = hashlib.md5, int.from_bytes
+    for request in requests:
+        check_request(request)
+        explicit = request.explicit_hash_key
+        if explicit is not None:
+            add(explicit)
+            continue
+        partition_key = request.partition_key
+        key = seen.get(partition_key)
+        if key is None:
+            key = seen[partition_key] = from_bytes(md5(partition_key.encode()).digest(), "big")
+        add(key)
+    return keys
 
 
 def shard_for(shards: Sequence[Shard], request: PutRequest) -> Shard:

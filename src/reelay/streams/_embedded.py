@@ -19,18 +19,22 @@ that. A shard appends to its newest segment and starts a new one when that one h
 which deletes whole segments, keeps records at most that much longer than asked.
 
 **Durable before acknowledged.** A `put` writes each shard's frames with one
-``write`` and one ``fdatasync`` and returns only then; the shards one put touches
-append side by side (a few threads), so their syncs overlap. Creating a stream or a
-segment also syncs the directory that names it.
+``write`` and one ``fdatasync`` and returns only then; the shards one put touches are
+written in turn and synced side by side (a few threads that do nothing else), so their
+syncs overlap. A shard whose write or sync fails has its run cut off again and its
+records `Rejected`; the others are put. Creating a stream or a segment also syncs the
+directory that names it.
 
 **Several processes.** Appends to a shard hold an exclusive ``flock`` on the shard's
-directory; the sequence number (per shard, strictly increasing by one from the shard's
-first) and the arrival time (never earlier than the shard's last) are assigned under
-it. Readers take no lock: they stop at the first incomplete or damaged frame, so they
-never see a partial write. A writer that finds such a tail (a process killed
-mid-write) truncates it before appending; what it cut was never acknowledged. (A
-reader may see records between their write and their sync, a moment before the put
-returns: a killed process loses none of them, a machine that loses power might.)
+directory (a put takes its shards' in shard order and lets them go once all are synced,
+so two puts never wait for each other crosswise); the sequence number (per shard,
+strictly increasing by one from the shard's first) and the arrival time (never earlier
+than the shard's last) are assigned under it. Readers take no lock: they stop at the
+first incomplete or damaged frame, so they never see a partial write. A writer that
+finds such a tail (a process killed mid-write) truncates it before appending; what it
+cut was never acknowledged. (A reader may see records between their write and their
+sync, a moment before the put returns: a killed process loses none of them, a machine
+that loses power might.)
 
 **Reading without rescanning.** Each process keeps, per segment it has read, how far
 the segment is known to be valid and a sparse index of (sequence number, offset,
@@ -49,6 +53,7 @@ import bisect
 import contextlib
 import errno
 import fcntl
+import itertools
 import json
 import os
 import shutil
@@ -75,10 +80,9 @@ from reelay.streams import (
     Rejected,
     Shard,
     StreamInfo,
-    check_request,
     check_retention,
     check_stream_name,
-    hash_key,
+    hash_keys,
     shard_id,
     split_evenly,
 )
@@ -196,6 +200,31 @@ class _Segment:
         self.end = end
         self.next_seq = seq + 1
 
+    def extend(self, begin: int, parts: list[int], seq0: int, arrival: int) -> None:
+        """`add` for a run of frames appended at ``begin`` (``parts``: the sizes of each
+        frame's head, key and data, then of its CRC), numbered from ``seq0``, arrived
+        together: what a run of `add` calls learns, in one pass of sums."""
+        if not parts:
+            return
+        starts = list(itertools.accumulate(parts, initial=begin))[::2]  # a frame per two
+        end = starts.pop()
+        # The sparse index: the first frame at or past each _MARK_BYTES from the last mark.
+        at = (
+            0
+            if not self.marks_off
+            else bisect.bisect_left(starts, self.marks_off[-1] + _MARK_BYTES)
+        )
+        while at < len(starts):
+            self.marks_seq.append(seq0 + at)
+            self.marks_off.append(starts[at])
+            self.marks_arr.append(arrival)
+            at = bisect.bisect_left(starts, starts[at] + _MARK_BYTES, at + 1)
+        if self.first_arrival is None:
+            self.first_arrival = arrival
+        self.last_arrival = arrival
+        self.end = end
+        self.next_seq = seq0 + len(starts)
+
     def offset_of(self, cursor: int) -> int:
         """Where to start reading for records at or after ``cursor``."""
         if cursor >= self.next_seq:
@@ -242,6 +271,63 @@ class _Shard:
     def forget(self, keep: Sequence[int]) -> None:
         for first in set(self.segments) - set(keep):
             del self.segments[first]
+
+
+class _Run:
+    """A run of records written to the end of a shard's segment, not yet synced, under
+    the shard's lock (held by ``dfd``, its directory: `close` lets it go). ``parts``: the
+    sizes of each frame's head, key and data, then of its CRC."""
+
+    __slots__ = ("arrival", "begin", "dfd", "fd", "parts", "seg", "seq0", "shard", "sid", "synced")
+
+    def __init__(
+        self,
+        sid: str,
+        shard: _Shard,
+        seg: _Segment,
+        dfd: int,
+        fd: int,
+        begin: int,
+        seq0: int,
+        parts: list[int],
+        arrival: int,
+    ) -> None:
+        self.sid = sid
+        self.shard = shard
+        self.seg = seg
+        self.dfd = dfd
+        self.fd = fd
+        self.begin = begin
+        self.seq0 = seq0
+        self.parts = parts
+        self.arrival = arrival
+        self.synced = False
+
+    def learned(self) -> None:
+        """What this process knows of the shard takes the run in (once it is synced)."""
+        shard, seg = self.shard, self.seg
+        with shard.lock:
+            if seg.end == self.begin:  # else a reader of this process learned them already
+                seg.extend(self.begin, self.parts, self.seq0, self.arrival)
+            shard.last_arrival = max(shard.last_arrival, self.arrival)
+
+    def undo(self) -> None:
+        """Cut the run off again (it was never acknowledged): no half-written run stays."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.fd, self.begin)
+
+    def close(self) -> None:
+        os.close(self.fd)
+        os.close(self.dfd)  # and with it the lock
+
+
+def _synced(fd: int) -> OSError | None:
+    """``fdatasync`` a file; what failed, None when nothing did."""
+    try:
+        _datasync(fd)
+    except OSError as exc:
+        return exc
+    return None
 
 
 @dataclass(frozen=True)
@@ -383,42 +469,85 @@ class EmbeddedStreams:
     def put(self, name: str, records: Sequence[PutRequest]) -> list[Put | Rejected]:
         meta = self._meta(name)
         # Every record is checked before any is written: one bad record refuses the call.
-        by_shard: dict[str, list[int]] = {}
+        keys = hash_keys(records)
         starts, ids = meta.starts, meta.ids
-        for i, request in enumerate(records):
-            check_request(request)
-            sid = ids[bisect.bisect_right(starts, hash_key(request)) - 1]
-            by_shard.setdefault(sid, []).append(i)
-        jobs = [(sid, [records[i] for i in indexes]) for sid, indexes in by_shard.items()]
-        if len(jobs) > 1:  # shards append (and above all sync) side by side
-            outcomes = list(self._pool().map(lambda job: self._try_append(meta, *job), jobs))
+        by_shard: dict[int, list[int]] = {}
+        if len(starts) == 1:
+            by_shard[0] = list(range(len(records)))
         else:
-            outcomes = [self._try_append(meta, *job) for job in jobs]
+            where, route = bisect.bisect_right, by_shard.setdefault
+            for i, key in enumerate(keys):
+                route(where(starts, key) - 1, []).append(i)
+        # Each shard's run is written under the shard's lock, taken in the shards' order
+        # (two puts never wait for each other crosswise); then the runs are synced side by
+        # side (the pool's threads only sync: the Python work stays in this one) and only
+        # then are the locks let go.
+        outcomes: dict[int, _Run | Rejected] = {}
+        written: list[_Run] = []  # each closed (its lock let go) whatever happens
+        try:
+            for s in sorted(by_shard):
+                outcome = self._try_write(meta, ids[s], [records[i] for i in by_shard[s]])
+                outcomes[s] = outcome
+                if isinstance(outcome, _Run):
+                    written.append(outcome)
+            self._sync(meta, outcomes)
+        except BaseException:
+            for run in written:
+                if not run.synced:
+                    run.undo()
+            raise
+        finally:
+            for run in written:
+                run.close()
         results: list[Put | Rejected] = [Rejected("InternalFailure", "not put")] * len(records)
-        for (sid, indexes), outcome in zip(by_shard.items(), outcomes, strict=True):
-            for n, i in enumerate(indexes):
-                results[i] = (
-                    outcome if isinstance(outcome, Rejected) else Put(sid, str(outcome + n))
-                )
+        for s, indexes in by_shard.items():
+            outcome = outcomes[s]
+            if isinstance(outcome, Rejected):
+                for i in indexes:
+                    results[i] = outcome
+            else:
+                sid, seq0 = ids[s], outcome.seq0
+                for i, seq in zip(indexes, range(seq0, seq0 + len(indexes)), strict=True):
+                    results[i] = Put(sid, str(seq))
         return results
 
-    def _try_append(self, meta: _Meta, sid: str, records: list[PutRequest]) -> int | Rejected:
-        """`_append`, with a failure of this shard's files as its records' `Rejected`."""
-        name = meta.info.name
+    def _try_write(self, meta: _Meta, sid: str, records: list[PutRequest]) -> _Run | Rejected:
+        """`_write`, with a failure of this shard's files as its records' `Rejected`."""
         try:
-            return self._append(meta, sid, records)
+            return self._write(meta, sid, records)
         except FileNotFoundError:
+            name = meta.info.name
             if not (self._dir(name) / _META).exists():
                 raise StreamNotFoundError(f"stream {name!r} not found") from None
             return Rejected(
                 "InternalFailure", f"stream {name!r} shard {sid}: its directory is missing"
             )
         except OSError as exc:
-            where = self._dir(name) / sid / str(exc.filename or "")
-            return Rejected(
-                "InternalFailure",
-                f"stream {name!r} shard {sid}: cannot append to {where}: {exc.strerror or exc}",
-            )
+            return self._cannot_append(meta, sid, exc)
+
+    def _cannot_append(self, meta: _Meta, sid: str, exc: OSError) -> Rejected:
+        name = meta.info.name
+        where = self._dir(name) / sid / str(exc.filename or "")
+        return Rejected(
+            "InternalFailure",
+            f"stream {name!r} shard {sid}: cannot append to {where}: {exc.strerror or exc}",
+        )
+
+    def _sync(self, meta: _Meta, outcomes: dict[int, _Run | Rejected]) -> None:
+        """Sync the runs written, side by side; a run that fails to is undone and its
+        records are `Rejected`. Then what this process knows of the shards learns them."""
+        runs = [(s, run) for s, run in outcomes.items() if isinstance(run, _Run)]
+        if not runs:
+            return
+        pending = [self._pool().submit(_synced, run.fd) for _, run in runs[1:]]
+        failures = [_synced(runs[0][1].fd), *(f.result() for f in pending)]
+        for (s, run), failure in zip(runs, failures, strict=True):
+            if failure is None:
+                run.synced = True
+                run.learned()
+            else:
+                run.undo()
+                outcomes[s] = self._cannot_append(meta, run.sid, failure)
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._guard:
@@ -427,8 +556,8 @@ class EmbeddedStreams:
                 self._executor_pid = os.getpid()
             return self._executor
 
-    def _append(self, meta: _Meta, sid: str, records: list[PutRequest]) -> int:
-        """Append to one shard under its lock; the first sequence number given."""
+    def _write(self, meta: _Meta, sid: str, records: list[PutRequest]) -> _Run:
+        """Write a run of records to one shard, under its lock, unsynced (see `_Run`)."""
         sdir = self._dir(meta.info.name) / sid
         shard = self._shard(sdir)
         dfd = os.open(sdir, _O_DIR)
@@ -459,17 +588,17 @@ class EmbeddedStreams:
                     fd = new
                     seg, _ = shard.segment(seg.next_seq, fd)
                 begin, seq0 = seg.end, seg.next_seq
-            # Frames for the whole run, then one write and one sync.
+            # Frames for the whole run, then one write (and, by the caller, one sync).
             pack, crc_pack, crc32 = _HEAD.pack, _CRC.pack, zlib.crc32
             parts: list[bytes] = []
-            sizes: list[int] = []
+            add = parts.append
             seq = seq0
             for request in records:
                 key = request.partition_key.encode()
                 data = request.data
-                head = pack(len(key) + len(data), seq, arrival, len(key))
-                parts += (head, key, data, crc_pack(crc32(data, crc32(key, crc32(head)))))
-                sizes.append(len(key) + len(data) + _OVERHEAD)
+                frame = pack(len(key) + len(data), seq, arrival, len(key)) + key + data
+                add(frame)
+                add(crc_pack(crc32(frame)))
                 seq += 1
             payload = b"".join(parts)
             try:
@@ -477,24 +606,16 @@ class EmbeddedStreams:
                 done = 0
                 while done < len(payload):
                     done += os.write(fd, view[done:])
-                _datasync(fd)
             except OSError:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, begin)  # leave no half-written run behind
                 raise
-            with shard.lock:
-                if seg.end == begin:  # else a reader of this process learned them already
-                    offset, seq = begin, seq0
-                    for size in sizes:
-                        seg.add(offset, offset + size, seq, arrival)
-                        offset += size
-                        seq += 1
-                shard.last_arrival = max(shard.last_arrival, arrival)
-            return seq0
-        finally:
+        except BaseException:
             if fd >= 0:
                 os.close(fd)
             os.close(dfd)  # and with it the lock
+            raise
+        return _Run(sid, shard, seg, dfd, fd, begin, seq0, [len(part) for part in parts], arrival)
 
     def locate(self, name: str, shard_id: str, position: Position) -> int:
         check_position(position)

@@ -11,8 +11,10 @@ Keys, all under the prefix (``reelay`` unless the URL's ``?prefix=`` says otherw
 A record's sequence number is its entry id ``ms-n`` read as the integer
 ``ms * 10**10 + n`` (a decimal string; a cursor turns back into an id the same way), and
 its arrival is the id's milliseconds: Redis assigns both, in order, when it stores the
-entry. A `put` sends every record's ``XADD`` in one pipeline; records are durable as
-the Redis server is configured to make them (``appendfsync``). Retention trims with
+entry. A `put` is one script: it checks the shard count the records were routed by
+(cached per stream; a stream made again with another count is routed again) and
+``XADD``s them all; records are durable as the Redis server is configured to make them
+(``appendfsync``). Retention trims with
 ``XTRIM MINID``; creating and deleting a stream are Lua scripts, so they are atomic.
 Puts use ``XADD NOMKSTREAM``: a put racing a delete does not bring a shard back.
 
@@ -48,10 +50,9 @@ from reelay.streams import (
     Rejected,
     Shard,
     StreamInfo,
-    check_request,
     check_retention,
     check_stream_name,
-    hash_key,
+    hash_keys,
     shard_id,
     split_evenly,
 )
@@ -100,6 +101,22 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 return 1
+"""
+# KEYS: the stream's hash, then the shard streams written to. ARGV: the shard count the
+# records were routed by, then per record: its shard stream's index in KEYS, its
+# partition key, its data. Returns 0 when there is no such stream, the shard count when
+# it is not the one routed by, else per record its entry id (nil when its shard stream
+# is gone; an error when refused).
+_PUT = """
+local n = redis.call('HGET', KEYS[1], 'shards')
+if not n then return 0 end
+if n ~= ARGV[1] then return tonumber(n) end
+local ids = {}
+for i = 2, #ARGV, 3 do
+  ids[#ids + 1] = redis.pcall(
+    'XADD', KEYS[tonumber(ARGV[i])], 'NOMKSTREAM', '*', 'k', ARGV[i + 1], 'd', ARGV[i + 2])
+end
+return ids
 """
 # KEYS: the stream's hash. ARGV: hours.
 _RETAIN = """
@@ -157,6 +174,8 @@ class RedisStreams:
         self._create = self._r.register_script(_CREATE)
         self._delete = self._r.register_script(_DELETE)
         self._retain = self._r.register_script(_RETAIN)
+        self._put = self._r.register_script(_PUT)
+        self._counts: dict[str, int] = {}  # stream name -> shard count, as last seen
 
     def __enter__(self) -> RedisStreams:
         return self
@@ -273,28 +292,25 @@ class RedisStreams:
 
     def put(self, name: str, records: Sequence[PutRequest]) -> list[Put | Rejected]:
         check_stream_name(name)
-        for request in records:  # one bad record refuses the call, before anything is sent
-            check_request(request)
+        keys = hash_keys(records)  # one bad record refuses the call, before anything is sent
         with self._talking(f"putting records into stream {name!r}"):
-            count = self._r.hget(self._meta_key(name), "shards")
+            count = self._counts.get(name)
             if count is None:
-                raise StreamNotFoundError(f"stream {name!r} not found")
-            n = int(count)
-            step = HASH_SPACE // n
-            shards: dict[int, tuple[str, str]] = {}  # index -> shard id, its key
-            sids: list[str] = []
-            pipe = self._r.pipeline(transaction=False)
-            command = pipe.execute_command
-            for request in records:
-                i = min(hash_key(request) // step, n - 1)
-                if i not in shards:
-                    shards[i] = (shard_id(i), self._shard_key(name, shard_id(i)))
-                sid, key = shards[i]
-                sids.append(sid)
-                command(
-                    "XADD", key, "NOMKSTREAM", "*", "k", request.partition_key, "d", request.data
-                )
-            replies = pipe.execute(raise_on_error=False) if records else []
+                count = self._shard_count(name)
+            for _ in range(10):  # routed again while the stream is made again meanwhile
+                sids, shard_keys, args = self._route(name, count, records, keys)
+                replies = self._put(keys=[self._meta_key(name), *shard_keys], args=args)
+                if isinstance(replies, list):
+                    break
+                self._counts.pop(name, None)
+                if not replies:
+                    raise StreamNotFoundError(f"stream {name!r} not found")
+                count = int(replies)
+            else:
+                raise StreamError(f"stream {name!r} keeps changing its shards; put again")
+            if len(self._counts) >= 10000:
+                self._counts.clear()
+            self._counts[name] = count
         results: list[Put | Rejected] = []
         for sid, reply in zip(sids, replies, strict=True):
             if isinstance(reply, bytes):
@@ -306,6 +322,31 @@ class RedisStreams:
             else:
                 results.append(Rejected("InternalFailure", f"Redis at {self.where}: {reply}"))
         return results
+
+    def _shard_count(self, name: str) -> int:
+        count = self._r.hget(self._meta_key(name), "shards")
+        if count is None:
+            raise StreamNotFoundError(f"stream {name!r} not found")
+        return int(count)
+
+    def _route(
+        self, name: str, count: int, records: Sequence[PutRequest], keys: list[int]
+    ) -> tuple[list[str], list[str], list[Any]]:
+        """The shard id of each record, the shard streams' keys, and `_PUT`'s ARGV."""
+        step = HASH_SPACE // count
+        where: dict[int, tuple[str, str]] = {}  # shard index -> its id, its index in KEYS
+        sids: list[str] = []
+        shard_keys: list[str] = []
+        args: list[Any] = [count]
+        for request, key in zip(records, keys, strict=True):
+            i = min(key // step, count - 1)
+            shard = where.get(i)
+            if shard is None:
+                shard_keys.append(self._shard_key(name, shard_id(i)))
+                shard = where[i] = (shard_id(i), str(len(shard_keys) + 1))
+            sids.append(shard[0])
+            args += (shard[1], request.partition_key, request.data)
+        return sids, shard_keys, args
 
     def locate(self, name: str, shard_id: str, position: Position) -> int:
         check_stream_name(name)

@@ -22,6 +22,12 @@ Requests are signed with AWS Signature Version 4 by access keys that reelay issu
 - `KinesisRouter`: ASGI middleware that sends Kinesis's requests to a `KinesisApp` and
   everything else on.
 
+PutRecords is the hot path: its records are checked, decoded and made requests in one
+pass, and with ``reelay[fast]`` installed its JSON is read and written by orjson and its
+base64 decoded by pybase64 (uvicorn's HTTP parsing by httptools), each with the
+standard library behind it, so the answers are the same (benchmarks/streams.py
+measures it beside moto).
+
 Shard iterators (and the NextTokens of ListStreams and ListShards) are opaque: the
 stream, shard and cursor with the time they were issued, under an HMAC keyed by the
 deployment's secret key, so they cannot be forged or altered and every server of a
@@ -100,6 +106,16 @@ MIN_RETENTION_HOURS = 24  # Kinesis's shortest (the Streams seam allows 1 hour)
 ITERATOR_TTL_S = 300.0
 TOKEN_TTL_S = 300.0
 _LOG = logging.getLogger(__name__)
+
+# Optional accelerators (``reelay[fast]``), each with the standard library behind it.
+try:  # base64 (`_unbase64`)
+    from pybase64 import b64decode as _fast_b64decode
+except ImportError:  # pragma: no cover - not installed
+    _fast_b64decode = None  # type: ignore[assignment]
+try:  # JSON (`_fast_params`, `_json`)
+    import orjson
+except ImportError:  # pragma: no cover - not installed
+    orjson = None  # type: ignore[assignment]
 
 # -- input shapes (botocore's model, the parts Kinesis checks) -------------------------------
 
@@ -233,15 +249,30 @@ OPERATIONS = tuple(SHAPES)
 SHAPES["_StreamOnly"] = _STREAM  # what PutRecords takes besides its records
 
 
-def _plain_records(records: Any) -> list[dict[str, Any]] | None:
-    """PutRecords' entries, decoded, when every one is plainly valid (data in base64 up
-    to 1 MiB, a partition key, no explicit hash key): the general check takes member by
-    member what this does in one loop. None when any is not: the general check then
-    says what is wrong."""
-    if not isinstance(records, list) or not 1 <= len(records) <= MAX_PUT_RECORDS:
+def _unbase64(text: str) -> bytes:
+    """``base64.b64decode(text, validate=True)``: the alphabet only, padding as it must
+    be. pybase64, where installed, decodes several times faster; it refuses a little more
+    (excess padding), never less, and what it takes it decodes alike, so what it refuses
+    is asked of the standard library again, which has the last word."""
+    if _fast_b64decode is not None:
+        try:
+            decoded: bytes = _fast_b64decode(text, validate=True)
+            return decoded
+        except (binascii.Error, ValueError):
+            pass
+    return base64.b64decode(text, validate=True)
+
+
+def _plain_requests(records: Any) -> tuple[list[PutRequest], int] | None:
+    """PutRecords' entries as requests, and the bytes of their data and partition keys,
+    when every one is plainly valid (data in base64 up to 1 MiB, a partition key, no
+    explicit hash key): the general check takes member by member what this does in one
+    loop. None when any is not: the general check then says what is wrong."""
+    if type(records) is not list or not 1 <= len(records) <= MAX_PUT_RECORDS:
         return None
-    decode = base64.b64decode
+    unbase64, request = _unbase64, PutRequest
     out = []
+    size = 0
     for entry in records:
         if type(entry) is not dict or "ExplicitHashKey" in entry:
             return None
@@ -249,13 +280,14 @@ def _plain_records(records: Any) -> list[dict[str, Any]] | None:
         if type(data) is not str or type(key) is not str or not 1 <= len(key) <= 256:
             return None
         try:
-            raw = decode(data, validate=True)
+            raw = unbase64(data)
         except (binascii.Error, ValueError):
             return None
         if len(raw) > MAX_RECORD_BYTES:
             return None
-        out.append({"Data": raw, "PartitionKey": key})
-    return out
+        size += len(raw) + (len(key) if key.isascii() else len(key.encode()))
+        out.append(request(key, raw))
+    return out, size
 
 
 def _unknown(operation: str) -> KinesisApiError:
@@ -296,7 +328,7 @@ def _decoded(value: Any, shape: _Shape) -> Any:
     elif kind == "blob":
         if isinstance(value, str):
             try:
-                return base64.b64decode(value, validate=True)
+                return _unbase64(value)
             except (binascii.Error, ValueError):
                 raise _Wrong("not base64 (a blob travels base64-encoded)") from None
     elif kind == "integer":
@@ -427,9 +459,6 @@ def checked(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
     a ``SerializationException``, a broken constraint a ``ValidationException`` naming
     every one (as Kinesis words them). Members the operation does not take are dropped."""
     shapes = SHAPES[operation]
-    records = _plain_records(params.get("Records")) if operation == "PutRecords" else None
-    if records is not None:  # the common case, checked in one pass
-        return checked("_StreamOnly", params) | {"Records": records}
     try:
         values: dict[str, Any] = _decoded(dict(params), _Shape("structure", members=shapes))
     except _Wrong as exc:
@@ -542,12 +571,25 @@ class Kinesis:
         assert set(self._operations) == set(OPERATIONS)
 
     def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        plain = _plain_requests(params.get("Records")) if operation == "PutRecords" else None
+        return self._call(operation, params, plain)
+
+    def _call(
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        plain: tuple[list[PutRequest], int] | None,
+    ) -> dict[str, Any] | None:
+        """`call`, given what `_plain_requests` made of a PutRecords' records."""
         run = self._operations.get(operation)
         if run is None:
             raise _unknown(operation)
-        values = checked(operation, params)
         try:
-            result: dict[str, Any] | None = run(values)
+            result: dict[str, Any] | None
+            if plain is not None:  # the common case, its records checked in one pass
+                result = self._put_plain(checked("_StreamOnly", params), *plain)
+            else:
+                result = run(checked(operation, params))
             return result
         except KinesisApiError:
             raise
@@ -813,21 +855,31 @@ class Kinesis:
     def put_records(self, values: dict[str, Any]) -> dict[str, Any]:
         name = self._name(values)
         entries = values["Records"]
-        size = sum(len(e["Data"]) + len(e["PartitionKey"].encode()) for e in entries)
-        if size > MAX_PUT_RECORDS_BYTES:
-            raise _invalid("Records size exceeds 5 MB limit")
-        requests = [_request(e, f"Records.{i}: ") for i, e in enumerate(entries, 1)]
+        _check_put_size(sum(len(e["Data"]) + len(e["PartitionKey"].encode()) for e in entries))
+        return self._put_all(
+            name, [_request(e, f"Records.{i}: ") for i, e in enumerate(entries, 1)]
+        )
+
+    def _put_plain(
+        self, values: dict[str, Any], requests: list[PutRequest], size: int
+    ) -> dict[str, Any]:
+        """PutRecords of records `_plain_requests` made (``size``: their bytes)."""
+        name = self._name(values)
+        _check_put_size(size)
+        return self._put_all(name, requests)
+
+    def _put_all(self, name: str, requests: list[PutRequest]) -> dict[str, Any]:
         with self._stream(name):
             results = self.streams.put(name, requests)
         records: list[dict[str, Any]] = []
+        add = records.append
+        failed = 0
         for result in results:
             if isinstance(result, Put):
-                records.append(
-                    {"SequenceNumber": result.sequence_number, "ShardId": result.shard_id}
-                )
+                add({"SequenceNumber": result.sequence_number, "ShardId": result.shard_id})
             else:
-                records.append({"ErrorCode": result.code, "ErrorMessage": result.message})
-        failed = sum(1 for r in records if "ErrorCode" in r)
+                add({"ErrorCode": result.code, "ErrorMessage": result.message})
+                failed += 1
         return {"FailedRecordCount": failed, "Records": records, "EncryptionType": "NONE"}
 
     def get_shard_iterator(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -907,6 +959,11 @@ class Kinesis:
         }
 
 
+def _check_put_size(size: int) -> None:
+    if size > MAX_PUT_RECORDS_BYTES:
+        raise _invalid("Records size exceeds 5 MB limit")
+
+
 def _request(values: Mapping[str, Any], where: str) -> PutRequest:
     explicit = values.get("ExplicitHashKey")
     if explicit is not None and int(explicit) >= HASH_SPACE:
@@ -969,7 +1026,7 @@ class KinesisApp:
         try:
             payload = await self._body(scope, receive)
             result = await asyncio.to_thread(self._handle, scope, payload)
-            body = b"" if result is None else json.dumps(result, separators=(",", ":")).encode()
+            body = b"" if result is None else _json(result)
         except KinesisApiError as exc:
             status, body = exc.status, _error(exc.code, str(exc))
         except Exception:
@@ -1027,17 +1084,58 @@ class KinesisApp:
         operation = found.get("x-amz-target", "").partition(".")[2]
         if operation not in OPERATIONS:
             raise _unknown(operation)
-        return self.kinesis.call(operation, _params(found.get("content-type", ""), payload))
+        _check_content_type(found.get("content-type", ""))
+        if operation == "PutRecords":
+            fast = _fast_params(payload)
+            plain = None if fast is None else _plain_requests(fast.get("Records"))
+            if fast is not None and plain is not None:
+                return self.kinesis._call(operation, fast, plain)
+        return self.kinesis.call(operation, _params(payload))
 
 
-def _params(content_type: str, payload: bytes) -> dict[str, Any]:
-    """The JSON object a request carries; ``SerializationException`` for anything else."""
+def _fast_params(payload: bytes) -> dict[str, Any] | None:
+    """A PutRecords' JSON object as orjson reads it, faster than the standard library;
+    None where orjson is not installed or does not read it as an object (`_params` then
+    says why). orjson takes less than the standard library does (no NaN, no lone
+    surrogates) and reads what it takes alike, but for one thing: a whole number beyond
+    64 bits becomes a float. So what it reads stands only for records that
+    `_plain_requests` takes, whose outcome no number changes (their members are
+    strings; a number where a name belongs is refused alike, whatever its value);
+    anything else is read again by `_params`."""
+    if orjson is None:
+        return None
+    try:
+        params = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return params if type(params) is dict else None
+
+
+def _json(result: dict[str, Any]) -> bytes:
+    """An answer's JSON (orjson's where installed: the same JSON, faster, UTF-8 rather
+    than ``\\u`` escapes; the standard library's for what orjson refuses, such as a
+    whole number beyond 64 bits)."""
+    if orjson is not None:
+        try:
+            encoded: bytes = orjson.dumps(result)
+            return encoded
+        except TypeError:  # orjson.JSONEncodeError is one
+            pass
+    return json.dumps(result, separators=(",", ":")).encode()
+
+
+def _check_content_type(content_type: str) -> None:
+    """``SerializationException`` for a body that is not said to be JSON."""
     kind = content_type.partition(";")[0].strip().lower()
     if kind and "json" not in kind:
         raise _serialization(
             f"reelay speaks Kinesis's JSON protocol ({CONTENT_TYPE}), not {kind[:80]}; a "
             "client that sends CBOR (the AWS SDK for Java) takes AWS_CBOR_DISABLE=true"
         )
+
+
+def _params(payload: bytes) -> dict[str, Any]:
+    """The JSON object a request carries; ``SerializationException`` for anything else."""
     try:
         params = json.loads(payload)
     except (ValueError, RecursionError) as exc:

@@ -316,6 +316,12 @@ def main() -> None:
             f"p50 {percentile(took, 50) * 1000:.0f} ms, p99 {percentile(took, 99) * 1000:.0f} ms,"
             f" max {max(took) * 1000:.0f} ms"
         )
+    import redis
+
+    server = redis.Redis.from_url(args.redis)  # every key of this run's prefix
+    for key in list(server.scan_iter(match=f"{prefix}:*", count=1000)):
+        server.delete(key)
+    server.close()
     print(f"work in {root}")
 
 

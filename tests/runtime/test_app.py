@@ -189,8 +189,14 @@ def test_handler_in_installed_package_resolves(tmp_path: Path) -> None:
         ("functions: {f: [handler.main]}", "functions.f: must be a mapping"),
         ("functions: {}", "functions: must be a mapping of function names"),
         ("- a\n- b", "the file must be a mapping with a 'functions' key, not list"),
-        ("include: [video]", "include[0]: unknown app 'video'; installed apps: analytics, demo, media"),
-        ("include: media", "include: must be a list of installed app names: analytics, demo, media"),
+        (
+            "include: [video]",
+            "include[0]: unknown app 'video'; installed apps: analytics, demo, media",
+        ),
+        (
+            "include: media",
+            "include: must be a list of installed app names: analytics, demo, media",
+        ),
         (
             "include: [media]\nfunctions: {plan: {handler: handler.main}}",
             "functions.plan: is already a function of an included app; choose another name",

@@ -44,7 +44,7 @@ from typing import Any
 from reelay.errors import StreamError
 from reelay.runtime.app import App, Destination, StreamTrigger
 from reelay.state import FAILED, SUCCEEDED, Invocation, NewEvent, State
-from reelay.streams import Position, Record, Streams
+from reelay.streams import Position, PutRequest, Record, Streams, hash_key
 
 __all__ = ["LANE_PREFIX", "StreamMappings", "kinesis_event"]
 
@@ -518,8 +518,6 @@ class StreamMappings:
 
 def _slot(record: Record, groups: int) -> int:
     """The partition-key group of a record (parallelizationFactor): one key, one group."""
-    from reelay.streams import PutRequest, hash_key
-
     return hash_key(PutRequest(record.partition_key, b"")) % groups
 
 

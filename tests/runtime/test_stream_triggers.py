@@ -27,7 +27,16 @@ from reelay.runtime.app import parse_app
 from reelay.streams import Position, Put, PutRequest
 
 APP = Path(__file__).parent / "apps" / "streams" / "reelay.yaml"
-STREAMS = ("orders", "retried", "poisoned", "partial", "windowed", "latest", "effects")
+STREAMS = (
+    "orders",
+    "retried",
+    "poisoned",
+    "partial",
+    "windowed",
+    "latest",
+    "effects",
+    "gathered",
+)
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -353,3 +362,13 @@ def test_the_dispatchers_sweep_trims_records_past_their_retention(
     for shard in streams.describe("orders").shards:
         cursor = streams.locate("orders", shard.shard_id, Position("TRIM_HORIZON"))
         assert streams.read("orders", shard.shard_id, cursor).records == []
+
+
+def test_a_batching_window_gathers_records_put_apart_into_one_batch(
+    runtime: Runtime, settings: Settings
+) -> None:
+    for data in ("a", "b", "c"):  # a tenth of a second apart: within the 1 s window
+        put(runtime.client, "gathered", data)
+        time.sleep(0.1)
+    assert wait_until(lambda: processed(settings, "gathered") == ["a", "b", "c"])
+    assert [len(x["batch"]) for x in lines(settings, "gathered")] == [3]

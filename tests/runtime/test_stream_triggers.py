@@ -372,3 +372,41 @@ def test_a_batching_window_gathers_records_put_apart_into_one_batch(
         time.sleep(0.1)
     assert wait_until(lambda: processed(settings, "gathered") == ["a", "b", "c"])
     assert [len(x["batch"]) for x in lines(settings, "gathered")] == [3]
+
+
+def test_records_older_than_the_maximum_age_are_discarded_uninvoked(tmp_path: Path) -> None:
+    """Driven with a clock of its own: records two minutes old, a 60 s maximum age."""
+    from reelay.runtime.mappings import StreamMappings
+
+    (tmp_path / "h.py").write_text("def main(event, context):\n    pass\n")
+    (tmp_path / "reelay.yaml").write_text(
+        "functions:\n  f:\n    handler: h.main\n    events:\n      - stream: {stream: aged,"
+        " maximumRecordAgeInSeconds: 60, destinations: {onFailure: event}}\n"
+    )
+    emitted: list[dict[str, Any]] = []
+    with Client(Settings.load(tmp_path / "home")) as client:
+        client.streams.create_stream("aged", 1)
+        seqs = put(client, "aged", "old-1", "old-2")
+        mappings = StreamMappings(
+            load_app(tmp_path / "reelay.yaml"),
+            client.state,
+            client.streams,
+            region="us-east-1",
+            emit=lambda dest, record: emitted.append(record) or [],
+            log=lambda line: None,
+        )
+        assert mappings.step(time.time() + 120)
+        assert client.state.invocations(function="f") == []  # never invoked
+        (record,) = emitted
+        assert record["requestContext"]["condition"] == "RecordAgeExceeded"
+        assert record["requestContext"]["approximateInvokeCount"] == 0
+        info = record["KinesisBatchInfo"]
+        assert (info["startSequenceNumber"], info["endSequenceNumber"]) == (seqs[0], seqs[1])
+        assert info["batchSize"] == 2
+        # the shard moved on: a young record is invoked as usual
+        put(client, "aged", "young")
+        assert mappings.step(time.time())
+        (inv,) = client.state.invocations(function="f")
+        body = json.loads(client.state.event(inv.event_seq).body)
+        assert [r["kinesis"]["sequenceNumber"] for r in body["Records"]] != seqs
+        assert len(body["Records"]) == 1

@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar
 
@@ -199,20 +199,32 @@ class Plugin:
     alert_rules: Path | None = None
 
 
+def load_entry_point(point: EntryPoint, kind: type[T], what: str) -> T:
+    """What an entry point names, a ``kind``; else a `ConfigError` naming the entry point
+    and what went wrong (a broken package, or one that names something else)."""
+    try:
+        loaded = point.load()
+    except Exception as exc:  # a broken package: name it, and what went wrong
+        raise ConfigError(
+            f"{what} {point.name!r} ({point.value}, entry point group {point.group!r}) cannot "
+            f"be loaded: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(loaded, kind):
+        raise ConfigError(
+            f"entry point {point.name!r} = {point.value!r} in group {point.group!r} must name "
+            f"a {kind.__module__}.{kind.__qualname__}, not {loaded!r}"
+        )
+    return loaded
+
+
 @functools.cache
 def installed() -> Mapping[str, Plugin]:
     """Every installed app's plugin by name, read from the ``reelay.apps`` entry points."""
     found: dict[str, Plugin] = {}
     where: dict[str, str] = {}
     for point in sorted(entry_points(group=GROUP), key=lambda p: p.name):
-        try:
-            plugin = point.load()
-        except Exception as exc:  # a broken package: name it, and what went wrong
-            raise ConfigError(
-                f"app {point.name!r} ({point.value}, entry point group {GROUP!r}) cannot "
-                f"be loaded: {type(exc).__name__}: {exc}"
-            ) from exc
-        if not isinstance(plugin, Plugin) or plugin.name != point.name:
+        plugin = load_entry_point(point, Plugin, "app")
+        if plugin.name != point.name:
             raise ConfigError(
                 f"entry point {point.name!r} = {point.value!r} in group {GROUP!r} must name a "
                 f"reelay.plugins.Plugin whose name is {point.name!r}, not {plugin!r}"

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reelay._yamlfile import Problems, read_yaml
-from reelay.errors import AggregatesError, ConfigError
-from reelay.plugins import Registry
+from reelay.errors import AggregatesError
+from reelay.plugins import Registry, load_entry_point
 
 __all__ = [
     "CIDR",
@@ -220,17 +220,6 @@ def lookup_kinds() -> Registry[LookupKind]:
     registry: Registry[LookupKind] = Registry("lookup kind")
     registry.register("cidr", CIDR, by="reelay")
     for point in sorted(entry_points(group=LOOKUP_GROUP), key=lambda p: p.name):
-        try:
-            kind = point.load()
-        except Exception as exc:  # a broken package: name it, and what went wrong
-            raise ConfigError(
-                f"lookup kind {point.name!r} ({point.value}) cannot be loaded: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        if not isinstance(kind, LookupKind):
-            raise ConfigError(
-                f"entry point {point.name!r} = {point.value!r} in group {LOOKUP_GROUP!r} must "
-                f"name a reelay.analytics.lookups.LookupKind, not {kind!r}"
-            )
+        kind = load_entry_point(point, LookupKind, "lookup kind")
         registry.register(point.name, kind, by=point.value.split(":")[0])
     return registry

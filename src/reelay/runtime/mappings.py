@@ -123,7 +123,7 @@ class Lane:
     batch: Batch | None = None
     window: float | None = None  # the open tumbling window's start
     window_state: dict[str, Any] = field(default_factory=dict)
-    retry_at: float = 0.0
+    not_before: float = 0.0  # no read before then (a retry's backoff, a poll interval)
     waiting_since: float | None = None  # a batching window began
 
     def saved(self) -> str:
@@ -184,13 +184,13 @@ class StreamMappings:
         for lane in list(self.lanes.values()):
             if lane.batch is not None and lane.batch.id is not None:
                 continue  # in flight
-            if now < lane.retry_at:
+            if now < lane.not_before:
                 continue
             try:
                 busy = self._advance(lane, now) or busy
             except StreamError as exc:
                 self.log(f"stream trigger of {lane.function} on {lane.trigger.stream}: {exc}")
-                lane.retry_at = now + REFRESH_S
+                lane.not_before = now + REFRESH_S
         return busy
 
     def next_wake(self, now: float) -> float | None:
@@ -304,6 +304,8 @@ class StreamMappings:
         if not records:
             if after > start and t.parallelization > 1:  # only other groups' records
                 lane.checkpoint = after
+            # Caught up: look again after a poll interval, not on every turn of a busy loop.
+            lane.not_before = now + POLL_S
             return False
         if self._expire(lane, records, now):
             return True
@@ -421,13 +423,13 @@ class StreamMappings:
             batch = lane.batch
         else:
             batch.tries += 1
-            if 0 <= t.max_retry_attempts < batch.tries:
+            if 0 <= t.max_not_beforetempts < batch.tries:
                 self._discard(lane, "RetryAttemptsExhausted", inv)
                 return
             if 0 <= t.max_record_age_s < now - batch.first_arrival:
                 self._discard(lane, "RecordAgeExceeded", inv)
                 return
-        lane.retry_at = now + min(0.2 * 2 ** max(batch.tries - 1, 0), 10.0)
+        lane.not_before = now + min(0.2 * 2 ** max(batch.tries - 1, 0), 10.0)
         self._save(lane)
 
     def _failure(self, lane: Lane, inv: Invocation) -> int | None:

@@ -423,7 +423,7 @@ class StreamMappings:
             batch = lane.batch
         else:
             batch.tries += 1
-            if 0 <= t.max_not_beforetempts < batch.tries:
+            if 0 <= t.max_retry_attempts < batch.tries:
                 self._discard(lane, "RetryAttemptsExhausted", inv)
                 return
             if 0 <= t.max_record_age_s < now - batch.first_arrival:
